@@ -1,0 +1,55 @@
+"""The project's exception tree, one place for every layer.
+
+    IhubError
+    ├── ConfigError            bad sources.toml entry, bad environment value
+    ├── HarvestError           a harvest could not complete; nothing was published
+    │   ├── SourceUnavailable  the source could not be reached or answered 5xx/timeouts
+    │   └── SourceFormatError  the source answered, but not in the shape we expect
+    ├── StoreError             the index store failed
+    │   ├── NoIndexError       nothing has been published yet
+    │   └── StaleCursorError   a paging token from a generation no longer served
+    └── QueryError             a well-formed request the index cannot answer (bad field, ...)
+
+Per-record problems are not exceptions: they are ``Reject`` entries counted in a
+``HarvestReport`` (see ``imaging_hub.schemas.report``).
+"""
+
+
+class IhubError(Exception):
+    """Base of every error imaging-hub raises on purpose."""
+
+
+class ConfigError(IhubError):
+    """The configuration (sources.toml, environment) is invalid."""
+
+
+class HarvestError(IhubError):
+    """A harvest failed as a whole; the previously published index keeps answering."""
+
+
+class SourceUnavailable(HarvestError):
+    """The source could not be reached, timed out, or kept answering 5xx."""
+
+
+class SourceFormatError(HarvestError):
+    """The source answered with a payload we cannot read at all."""
+
+
+class StoreError(IhubError):
+    """The index store failed to read or publish a generation."""
+
+
+class NoIndexError(StoreError):
+    """No generation has been published yet: run ``ihub harvest`` first."""
+
+
+class StaleCursorError(StoreError):
+    """A paging token names a generation that is no longer served."""
+
+
+class QueryError(IhubError):
+    """The query names a field, value or range the index cannot answer."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

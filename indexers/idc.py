@@ -1,0 +1,289 @@
+"""NCI Imaging Data Commons, from the ``idc-index-data`` package (no network needed).
+
+The package ships IDC's whole series index (``idc_index.parquet``, one row per series) and
+its collection metadata (``collections_index.parquet``). Series are normalised in one
+vectorised DuckDB pass; small value domains (PatientAge, PatientSex) go through the pure
+normalisers in ``indexers.normalise`` once per distinct value, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from imaging_hub.errors import ConfigError, SourceFormatError
+from imaging_hub.indexers import normalise
+from imaging_hub.indexers.base import HarvestResult, ProgressFn, no_progress
+from imaging_hub.schemas.columnar import SERIES_SCHEMA, collection_table
+from imaging_hub.schemas.records import Access, CollectionRecord, Provenance
+from imaging_hub.schemas.report import HarvestReport, Reject
+
+DRS_PREFIX = "dg.4DFC"  # the CRDC DRS namespace of IDC's GUIDs
+REQUIRED = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+REJECT_SAMPLES = 20
+
+
+@dataclass
+class IdcIndexer:
+    """Harvest IDC series and collections from the installed idc-index-data package."""
+
+    name: str = "idc"
+    collections: Sequence[str] = ()
+    series_parquet: Path | None = None  # default: the package's idc_index.parquet
+    collections_parquet: Path | None = None
+    drs_prefix: str = DRS_PREFIX
+    threads: int = 2
+    _now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def _paths(self) -> tuple[Path, Path]:
+        import idc_index_data
+
+        series = Path(self.series_parquet or idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
+        colls = Path(self.collections_parquet or series.with_name("collections_index.parquet"))
+        for p in (series, colls):
+            if not p.is_file():
+                raise SourceFormatError(f"IDC index file not found: {p}")
+        return series, colls
+
+    def source_version(self) -> str:
+        v = package_version("idc-index-data")
+        return f"IDC v{v.split('.')[0]} (idc-index-data {v})"
+
+    def harvest(self, run_id: str, progress: ProgressFn = no_progress) -> HarvestResult:
+        """Normalise every IDC series (or those of ``collections``) and every collection.
+
+        Raises ``ConfigError`` for collection ids IDC does not have, ``SourceFormatError``
+        when the index files are missing or lack the expected columns.
+        """
+        series_path, colls_path = self._paths()
+        report = HarvestReport(
+            source=self.name, run_id=run_id, source_version=self.source_version(),
+            started_at=self._now,
+        )
+        prov = {"version": report.source_version, "at": self._now, "run": run_id}
+        con = duckdb.connect()
+        con.execute(f"SET threads = {int(self.threads)}")
+        con.execute("SET enable_progress_bar = false")
+        try:
+            progress("IDC: reading collections", 0, 3)
+            coll_records = self._collections(con, colls_path, prov)
+            progress("IDC: reading series", 1, 3)
+            series = self._series(con, series_path, coll_records, report, prov)
+            progress("IDC: normalised", 3, 3)
+        except duckdb.Error as exc:
+            raise SourceFormatError(f"IDC index unreadable: {exc}") from exc
+        finally:
+            con.close()
+        kept = {r.collection for r in coll_records}
+        if self.collections:
+            coll_records = [r for r in coll_records if r.collection in set(self.collections)]
+        report.collections = len(coll_records)
+        report.series = series.num_rows
+        del kept
+        return HarvestResult(series=series, collections=collection_table(coll_records),
+                             report=report)
+
+    # -- collections -----------------------------------------------------------------------
+    def _collections(
+        self, con: duckdb.DuckDBPyConnection, path: Path, prov: dict[str, Any]
+    ) -> list[CollectionRecord]:
+        rows = con.execute(
+            "SELECT collection_id, collection_name, description, cancer_types, tumor_locations,"
+            " species, subjects, program_id, status, updated, sources"
+            " FROM read_parquet($path) ORDER BY collection_id",
+            {"path": str(path)},
+        ).fetchall()
+        return [self._collection(row, prov) for row in rows]
+
+    def _collection(self, row: tuple[Any, ...], prov: dict[str, Any]) -> CollectionRecord:
+        cid, name, desc, cancer, sites, species, subjects, program, status, updated, srcs = row
+        originals = [s for s in (srcs or []) if s.get("source_type") == "original_data"]
+        main = originals[0] if originals else ((srcs or [None])[0] or {})
+        lic = main.get("license") or {}
+        return CollectionRecord(
+            id=f"{self.name}:collection:{cid}", source=self.name, collection=cid,
+            name=name or cid, description=normalise.text(desc),
+            disease_type=normalise.split_list(cancer), primary_site=normalise.split_list(sites),
+            species=normalise.split_list(species), subjects=subjects, program=program,
+            status=status, updated=updated,
+            doi=list(dict.fromkeys(s["source_doi"] for s in originals if s.get("source_doi"))),
+            citation=_plain(main.get("citation")),
+            access=Access(
+                tier=_tier(main.get("Access")), license=lic.get("license_short_name"),
+                license_url=lic.get("license_url"),
+                commercial_use=normalise.commercial_use(lic.get("license_short_name")),
+            ),
+            provenance=Provenance(source=self.name, source_version=prov["version"],
+                                  harvested_at=prov["at"], run_id=prov["run"]),
+        )
+
+    # -- series ----------------------------------------------------------------------------
+    def _series(
+        self, con: duckdb.DuckDBPyConnection, path: Path, colls: list[CollectionRecord],
+        report: HarvestReport, prov: dict[str, Any],
+    ) -> pa.Table:
+        con.execute(
+            "CREATE TEMP TABLE raw AS SELECT * FROM read_parquet($path)"
+            " WHERE len($wanted) = 0 OR list_contains($wanted, collection_id)",
+            {"path": str(path), "wanted": list(self.collections)},
+        )
+        self._check_columns(con)
+        if self.collections:
+            have = {r[0] for r in con.execute("SELECT DISTINCT collection_id FROM raw").fetchall()}
+            missing = sorted(set(self.collections) - have)
+            if missing:
+                raise ConfigError(f"IDC has no collection(s): {', '.join(missing)}")
+        self._value_maps(con, colls)
+        con.execute(_CLASSIFY_SQL)
+        for reason, n in con.execute(
+            "SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY 1"
+        ).fetchall():
+            report.rejected[reason] = n
+        for reason, key in con.execute(
+            "SELECT reason, coalesce(SeriesInstanceUID, PatientID, collection_id) FROM classified"
+            " WHERE reason IS NOT NULL ORDER BY reason LIMIT $n", {"n": REJECT_SAMPLES}
+        ).fetchall():
+            report.reject_samples.append(Reject(reason=reason, key=key))
+        report.read = con.execute("SELECT count(*) FROM classified").fetchone()[0]  # type: ignore[index]
+        for kind, n in con.execute(_WARNINGS_SQL).fetchall():
+            if n:
+                report.warnings[kind] = n
+        table = con.execute(
+            _SERIES_SQL,
+            {"src": self.name, "drs": f"drs://{self.drs_prefix}:", "version": prov["version"],
+             "at": prov["at"], "run": prov["run"]},
+        ).fetch_arrow_table()
+        return table.cast(SERIES_SCHEMA)
+
+    @staticmethod
+    def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
+        cols = {r[0] for r in con.execute("DESCRIBE raw").fetchall()}
+        needed = set(REQUIRED) | {
+            "PatientAge", "PatientSex", "StudyDate", "Modality", "BodyPartExamined",
+            "Manufacturer", "StudyDescription", "SeriesDescription", "instanceCount",
+            "license_short_name", "source_DOI", "crdc_series_uuid", "aws_bucket",
+            "series_size_MB",
+        }
+        if needed - cols:
+            raise SourceFormatError(f"IDC index lacks columns: {', '.join(sorted(needed - cols))}")
+
+    @staticmethod
+    def _value_maps(con: duckdb.DuckDBPyConnection, colls: list[CollectionRecord]) -> None:
+        ages = [r[0] for r in con.execute(
+            "SELECT DISTINCT PatientAge FROM raw WHERE PatientAge IS NOT NULL").fetchall()]
+        sexes = [r[0] for r in con.execute(
+            "SELECT DISTINCT PatientSex FROM raw WHERE PatientSex IS NOT NULL").fetchall()]
+        licenses: dict[str, str | None] = {}
+        for c in colls:
+            if c.access.license and c.access.license_url:
+                licenses.setdefault(c.access.license, c.access.license_url)
+        lic_names = [r[0] for r in con.execute(
+            "SELECT DISTINCT license_short_name FROM raw WHERE license_short_name IS NOT NULL"
+        ).fetchall()]
+        con.register("age_map", pa.table({
+            "raw": pa.array(ages, pa.string()),
+            "age": pa.array([normalise.parse_age(a) for a in ages], pa.float64())}))
+        con.register("sex_map", pa.table({
+            "raw": pa.array(sexes, pa.string()),
+            "sex": pa.array([normalise.sex(s) for s in sexes], pa.string())}))
+        con.register("lic_map", pa.table({
+            "raw": pa.array(lic_names, pa.string()),
+            "url": pa.array([licenses.get(n) for n in lic_names], pa.string()),
+            "commercial": pa.array([normalise.commercial_use(n) for n in lic_names], pa.bool_()),
+        }))
+
+
+def _tier(access: str | None) -> str:
+    """IDC's per-source 'Access' value to our tier; IDC serves public data only."""
+    return "registration" if access and access.strip().lower() == "limited" else "open"
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _plain(citation: str | None) -> str | None:
+    """Citation HTML (``<i>``, ``&amp;``) to plain text."""
+    if not citation:
+        return None
+    return " ".join(html.unescape(_TAG.sub("", citation)).split())
+
+
+def _blank(col: str) -> str:
+    return f"nullif(trim({col}), '') IS NULL"
+
+
+_CLASSIFY_SQL = f"""
+CREATE TEMP TABLE classified AS
+SELECT *, CASE
+    WHEN {_blank('SeriesInstanceUID')} THEN 'missing_series_uid'
+    WHEN {_blank('StudyInstanceUID')} THEN 'missing_study_uid'
+    WHEN {_blank('PatientID')} THEN 'missing_patient_id'
+    WHEN {_blank('collection_id')} THEN 'missing_collection'
+    WHEN instanceCount IS NULL OR instanceCount < 0 THEN 'bad_instance_count'
+    WHEN row_number() OVER (PARTITION BY trim(SeriesInstanceUID) ORDER BY collection_id) > 1
+        THEN 'duplicate_series_uid'
+    END AS reason
+FROM raw
+"""
+
+_WARNINGS_SQL = """
+SELECT 'age_unparseable', count(*) FROM classified c JOIN age_map a ON c.PatientAge = a.raw
+    WHERE reason IS NULL AND a.age IS NULL
+UNION ALL SELECT 'sex_unrecognised', count(*) FROM classified c
+    JOIN sex_map s ON c.PatientSex = s.raw WHERE reason IS NULL AND s.sex IS NULL
+    AND nullif(trim(c.PatientSex), '') IS NOT NULL
+UNION ALL SELECT 'study_date_unparseable', count(*) FROM classified
+    WHERE reason IS NULL AND nullif(trim(StudyDate), '') IS NOT NULL
+    AND try_cast(StudyDate AS DATE) IS NULL
+"""
+
+_SERIES_SQL = """
+SELECT
+    $src || ':' || trim(c.SeriesInstanceUID) AS id,
+    $src AS source,
+    trim(c.collection_id) AS collection,
+    trim(c.PatientID) AS subject_id,
+    trim(c.StudyInstanceUID) AS study_uid,
+    trim(c.SeriesInstanceUID) AS series_uid,
+    nullif(trim(c.source_DOI), '') AS doi,
+    nullif(trim(c.crdc_series_uuid), '') AS crdc_series_uuid,
+    CASE WHEN nullif(trim(c.crdc_series_uuid), '') IS NOT NULL
+         THEN $drs || trim(c.crdc_series_uuid) END AS drs_uri,
+    nullif(trim(c.aws_bucket), '') AS aws_bucket,
+    NULL AS source_native,
+    nullif(upper(trim(c.Modality)), '') AS modality,
+    nullif(upper(trim(c.BodyPartExamined)), '') AS body_part,
+    c.BodyPartExamined AS body_part_raw,
+    s.sex AS sex,
+    c.PatientSex AS sex_raw,
+    a.age AS age,
+    c.PatientAge AS age_raw,
+    nullif(trim(c.Manufacturer), '') AS manufacturer,
+    try_cast(c.StudyDate AS DATE) AS study_date,
+    year(try_cast(c.StudyDate AS DATE))::INTEGER AS study_year,
+    nullif(trim(c.StudyDescription), '') AS study_description,
+    nullif(trim(c.SeriesDescription), '') AS series_description,
+    c.instanceCount AS instances,
+    round(c.series_size_MB * 1000000)::BIGINT AS size_bytes,
+    'open' AS access,
+    c.license_short_name AS license,
+    l.url AS license_url,
+    l.commercial AS commercial_use,
+    $version AS source_version,
+    $at::TIMESTAMPTZ AS harvested_at,
+    $run AS run_id
+FROM classified c
+LEFT JOIN age_map a ON c.PatientAge = a.raw
+LEFT JOIN sex_map s ON c.PatientSex = s.raw
+LEFT JOIN lic_map l ON c.license_short_name = l.raw
+WHERE c.reason IS NULL
+"""

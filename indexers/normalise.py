@@ -1,0 +1,82 @@
+"""Pure value normalisers shared by every source (DICOM strings in, clean values out).
+
+Each returns ``None`` for values it cannot read; callers count those as warnings.
+"""
+
+from __future__ import annotations
+
+import re
+
+_AS = re.compile(r"^(\d{3})([DWMY])$")
+_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
+SEXES = frozenset({"M", "F", "O"})
+
+
+def parse_age(raw: str | None) -> float | None:
+    """DICOM Age String (``nnnD|W|M|Y``) to years; ``None`` for empty or malformed values.
+
+    Case and surrounding spaces are forgiven (``042y`` is 42); a bare number without unit,
+    a wrong width or letters are not (DICOM PS3.5 §6.2 defines AS as exactly 4 characters).
+    """
+    if raw is None:
+        return None
+    match = _AS.match(raw.strip().upper())
+    if match is None:
+        return None
+    return round(int(match.group(1)) * _UNIT_YEARS[match.group(2)], 4)
+
+
+def code(raw: str | None) -> str | None:
+    """A DICOM code string as stored: trimmed, upper-cased, empty → ``None``."""
+    if raw is None:
+        return None
+    value = raw.strip().upper()
+    return value or None
+
+
+def sex(raw: str | None) -> str | None:
+    """PatientSex to M/F/O; anything else (U, digits, empty) → ``None``."""
+    value = code(raw)
+    return value if value in SEXES else None
+
+
+def text(raw: str | None) -> str | None:
+    """Free text trimmed; empty → ``None``."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    return value or None
+
+
+_NC = re.compile(r"\bNC\b|non-?commercial", re.IGNORECASE)
+_OPEN_COMMERCIAL = re.compile(r"^(CC[ -]BY|CC0|PDDL|ODC-BY|Public Domain)", re.IGNORECASE)
+
+
+def commercial_use(license_name: str | None) -> bool | None:
+    """Whether a licence allows commercial use: CC BY/CC0 yes, any NC no, unknown ``None``."""
+    if not license_name:
+        return None
+    if _NC.search(license_name):
+        return False
+    if _OPEN_COMMERCIAL.match(license_name.strip()):
+        return True
+    return None
+
+
+_QUALIFIER = re.compile(r"^(not otherwise specified|nos|not specified)$", re.IGNORECASE)
+
+
+def split_list(raw: str | None) -> list[str]:
+    """Comma-separated list to values, keeping qualifiers such as ', Not Otherwise Specified'
+    attached to the value they qualify."""
+    if not raw:
+        return []
+    values: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if values and _QUALIFIER.match(part):
+            values[-1] = f"{values[-1]}, {part}"
+        else:
+            values.append(part)
+    return list(dict.fromkeys(values))

@@ -1,0 +1,203 @@
+"""Requests and responses of the query API (HTTP and CLI share them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from imaging_hub.schemas.fields import FACET_FIELDS, FIELDS, SORT_FIELDS
+from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+
+MAX_PAGE_SIZE = 1000
+MAX_VALUES_PER_FIELD = 1000
+Scalar = Annotated[str, Field(max_length=512)] | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RangeFilter(_Strict):
+    """Inclusive range; either bound may be omitted."""
+
+    gte: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeFilter:
+        if self.gte is None and self.lte is None:
+            raise ValueError("a range needs 'gte', 'lte' or both")
+        if self.gte is not None and self.lte is not None and self.gte > self.lte:
+            raise ValueError(f"inverted range: gte {self.gte} > lte {self.lte}")
+        return self
+
+
+FilterValue = list[Scalar] | RangeFilter
+
+
+class CohortQuery(_Strict):
+    """Text plus filters: values OR within a field, AND across fields; ranges inclusive."""
+
+    text: str | None = Field(
+        None, max_length=500, description="Words matched in descriptions and collection names."
+    )
+    filters: dict[str, FilterValue] = Field(default_factory=dict)
+
+    @field_validator("filters")
+    @classmethod
+    def _known_fields(cls, filters: dict[str, FilterValue]) -> dict[str, FilterValue]:
+        for name, value in filters.items():
+            spec = FIELDS.get(name)
+            if spec is None:
+                raise ValueError(f"unknown filter field {name!r}; known: {', '.join(FIELDS)}")
+            if isinstance(value, RangeFilter):
+                if spec.kind != "range":
+                    raise ValueError(f"field {name!r} takes a list of values, not a range")
+                continue
+            if spec.kind == "range" and not spec.also_values:
+                raise ValueError(f"field {name!r} takes a range {{'gte': x, 'lte': y}}")
+            if not value:
+                raise ValueError(f"filter {name!r} has an empty value list")
+            if len(value) > MAX_VALUES_PER_FIELD:
+                raise ValueError(f"filter {name!r} has more than {MAX_VALUES_PER_FIELD} values")
+        return filters
+
+
+class Page(_Strict):
+    size: int = Field(20, ge=0, le=MAX_PAGE_SIZE)
+    after: str | None = Field(None, max_length=200, description="'next' token of a prior page.")
+
+
+class SearchRequest(CohortQuery):
+    """``POST /api/v1/search``."""
+
+    level: Literal["series", "collection"] = "series"
+    facets: list[str] = Field(default_factory=list, max_length=len(FACET_FIELDS))
+    page: Page = Field(default_factory=Page)
+    sort: str | None = Field(
+        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending."
+    )
+
+    @field_validator("facets")
+    @classmethod
+    def _known_facets(cls, facets: list[str]) -> list[str]:
+        for name in facets:
+            if name not in FACET_FIELDS:
+                raise ValueError(f"unknown facet {name!r}; facetable: {', '.join(FACET_FIELDS)}")
+        return list(dict.fromkeys(facets))
+
+    @field_validator("sort")
+    @classmethod
+    def _known_sort(cls, sort: str | None) -> str | None:
+        if sort is not None and sort.lstrip("-") not in SORT_FIELDS:
+            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}")
+        return sort
+
+
+class Link(BaseModel):
+    rel: str = Field(description="viewer, doi, drs, s3, wado-rs, landing ...")
+    href: str
+    host: str = Field(description="Platform the link leads to.")
+    title: str | None = None
+
+
+class SeriesHit(SeriesRecord):
+    links: list[Link] = Field(default_factory=list)
+
+
+class CollectionHit(CollectionRecord):
+    links: list[Link] = Field(default_factory=list)
+    series: int = Field(0, description="Matching series of the collection in this index.")
+
+
+class FacetBucket(BaseModel):
+    value: str | int | bool
+    count: int = Field(description="Matching series with this value.")
+
+
+class Total(BaseModel):
+    count: int
+    exact: bool = True
+    unit: Literal["series", "collection"]
+
+
+class SourceVersion(BaseModel):
+    source: str
+    version: str
+    harvested_at: str
+    run_id: str
+
+
+class IndexInfo(BaseModel):
+    generation: str
+    sources: list[SourceVersion]
+
+
+class SearchResponse(BaseModel):
+    index: IndexInfo
+    total: Total
+    hits: list[SeriesHit | CollectionHit]
+    facets: dict[str, list[FacetBucket]]
+    facets_timed_out: list[str] = Field(default_factory=list)
+    next: str | None = None
+
+
+class CountValue(BaseModel):
+    count: int
+    exact: bool = True
+
+
+class CountBlock(BaseModel):
+    subjects: CountValue
+    studies: CountValue
+    series: CountValue
+    instances: CountValue
+    bytes: CountValue
+
+
+class CountResponse(CountBlock):
+    index: IndexInfo
+    by_source: dict[str, CountBlock]
+    by_collection: dict[str, CountBlock]
+
+
+class FieldInfo(BaseModel):
+    name: str
+    kind: str
+    description: str
+    facet: bool
+    collection_level: bool
+
+
+class FacetsResponse(BaseModel):
+    index: IndexInfo
+    fields: list[FieldInfo]
+    facets: dict[str, list[FacetBucket]]
+
+
+class SourceStatus(BaseModel):
+    source: str
+    version: str
+    harvested_at: str
+    run_id: str
+    series: int
+    collections: int
+    rejected: dict[str, int]
+    warnings: dict[str, int]
+
+
+class SourcesResponse(BaseModel):
+    index: IndexInfo | None
+    sources: list[SourceStatus]
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Short code, e.g. invalid_request, not_found.")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)

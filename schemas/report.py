@@ -1,0 +1,39 @@
+"""Harvest run reports: what was read, kept, rejected (with reasons) and warned about."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class Reject(BaseModel):
+    """One record the normaliser refused, with the reason."""
+
+    reason: str = Field(description="Machine-readable reason, e.g. 'missing_series_uid'.")
+    key: str | None = Field(None, description="Whatever identifies the record in the source.")
+    detail: str | None = None
+
+
+class HarvestReport(BaseModel):
+    """Outcome of one harvest of one source."""
+
+    source: str
+    run_id: str
+    source_version: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = Field("running", description="running / published / failed")
+    read: int = 0
+    series: int = 0
+    collections: int = 0
+    rejected: dict[str, int] = Field(default_factory=dict, description="reason -> count")
+    reject_samples: list[Reject] = Field(default_factory=list, description="first few rejects")
+    warnings: dict[str, int] = Field(
+        default_factory=dict, description="value normalised to null, by kind -> count"
+    )
+    error: str | None = None
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())

@@ -1,0 +1,130 @@
+"""Exact cohort counts over a set of matching rows of a ``Generation``.
+
+Subjects, studies and series are counted distinct through the dense codes built at publish
+time, so a study present at two sources counts once overall (and once per source in the
+breakdown). Instances and bytes are summed once per distinct series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from imaging_hub.schemas.query import CountBlock, CountValue
+from imaging_hub.store.engine import Generation
+
+
+@dataclass
+class _Lookups:
+    """Per-generation lookup tables from a code to what it belongs to (built once)."""
+
+    series_instances: np.ndarray
+    series_bytes: np.ndarray
+    coll_of: dict[str, np.ndarray]  # code column -> collection code of each code
+    src_of_subject: np.ndarray
+    src_of_study: np.ndarray
+
+
+def _owner(codes: np.ndarray, owner: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size, np.int64)
+    out[codes] = owner
+    return out
+
+
+class Counter:
+    """Counts for one generation; lookups are computed on first use and cached."""
+
+    def __init__(self, gen: Generation) -> None:
+        self.gen = gen
+
+    @cached_property
+    def lookups(self) -> _Lookups:
+        g = self.gen
+        inst = g.numeric["instances"]
+        size = np.nan_to_num(g.numeric["size_bytes"])
+        n_series = int(g.codes["_series"].max()) + 1 if g.n else 0
+        series_instances = np.zeros(n_series, np.float64)
+        series_bytes = np.zeros(n_series, np.float64)
+        # copies of one series at several hosts carry the same counts; keep the largest
+        np.maximum.at(series_instances, g.codes["_series"], np.nan_to_num(inst))
+        np.maximum.at(series_bytes, g.codes["_series"], size)
+        coll = g.keyword["collection"].codes
+        src = g.keyword["source"].codes
+        coll_of = {
+            c: _owner(g.codes[c], coll, _size(g.codes[c]))
+            for c in ("_coll_subject", "_coll_study", "_coll_series")
+        }
+        return _Lookups(
+            series_instances=series_instances, series_bytes=series_bytes, coll_of=coll_of,
+            src_of_subject=_owner(g.codes["_subject"], src, _size(g.codes["_subject"])),
+            src_of_study=_owner(g.codes["_src_study"], src, _size(g.codes["_src_study"])),
+        )
+
+    def _distinct(self, code: str, rows: np.ndarray | None) -> np.ndarray:
+        """Distinct codes of column ``code`` among ``rows`` as a boolean array."""
+        codes = self.gen.codes[code]
+        seen = np.zeros(_size(codes), bool)
+        seen[codes if rows is None else codes[rows]] = True
+        return seen
+
+    def overall(self, rows: np.ndarray | None) -> CountBlock:
+        lk = self.lookups
+        series = self._distinct("_series", rows)
+        return _block(
+            int(self._distinct("_subject", rows).sum()),
+            int(self._distinct("_study", rows).sum()), int(series.sum()),
+            lk.series_instances[series].sum(), lk.series_bytes[series].sum(),
+        )
+
+    def by_source(self, rows: np.ndarray | None) -> dict[str, CountBlock]:
+        g, lk = self.gen, self.lookups
+        kw = g.keyword["source"]
+        src = kw.codes if rows is None else kw.codes[rows]
+        k = kw.size
+        subjects = np.bincount(lk.src_of_subject[self._distinct("_subject", rows)], minlength=k)
+        studies = np.bincount(lk.src_of_study[self._distinct("_src_study", rows)], minlength=k)
+        series = np.bincount(src, minlength=k)  # rows are unique per (source, series)
+        inst = np.bincount(src, weights=_take(g.numeric["instances"], rows), minlength=k)
+        size = np.bincount(src, weights=_take(g.numeric["size_bytes"], rows), minlength=k)
+        return {
+            kw.values[i]: _block(subjects[i], studies[i], series[i], inst[i], size[i])
+            for i in np.flatnonzero(series[:-1])
+        }
+
+    def by_collection(self, rows: np.ndarray | None) -> dict[str, CountBlock]:
+        g, lk = self.gen, self.lookups
+        kw = g.keyword["collection"]
+        k = kw.size
+        per: dict[str, np.ndarray] = {}
+        for name in ("_coll_subject", "_coll_study", "_coll_series"):
+            per[name] = np.bincount(lk.coll_of[name][self._distinct(name, rows)], minlength=k)
+        cs = self._distinct("_coll_series", rows)
+        # series code of each (collection, series) pair, to sum instances/bytes once per pair
+        pair_series = _owner(g.codes["_coll_series"], g.codes["_series"], len(cs))[cs]
+        owner = lk.coll_of["_coll_series"][cs]
+        inst = np.bincount(owner, weights=lk.series_instances[pair_series], minlength=k)
+        size = np.bincount(owner, weights=lk.series_bytes[pair_series], minlength=k)
+        return {
+            kw.values[i]: _block(per["_coll_subject"][i], per["_coll_study"][i],
+                                 per["_coll_series"][i], inst[i], size[i])
+            for i in np.flatnonzero(per["_coll_series"][:-1])
+        }
+
+
+def _size(codes: np.ndarray) -> int:
+    return int(codes.max()) + 1 if len(codes) else 0
+
+
+def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    v = values if rows is None else values[rows]
+    return np.nan_to_num(v)
+
+
+def _block(subjects: int, studies: int, series: int, instances: float, size: float) -> CountBlock:
+    return CountBlock(
+        subjects=CountValue(count=int(subjects)), studies=CountValue(count=int(studies)),
+        series=CountValue(count=int(series)), instances=CountValue(count=int(round(instances))),
+        bytes=CountValue(count=int(round(size))),
+    )

@@ -1,0 +1,323 @@
+"""The embedded index store (default): immutable generations on disk, served from memory.
+
+No server process: ``publish`` writes a new generation beside the served one and switches
+CURRENT atomically; readers notice the switch on their next request and load it, while a
+publish that fails leaves the previous generation answering.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError
+from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.schemas.columnar import (
+    COLLECTION_SCHEMA,
+    SERIES_SCHEMA,
+    collection_fields,
+    series_fields,
+)
+from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.query import (
+    CohortQuery,
+    CollectionHit,
+    CountResponse,
+    FacetBucket,
+    FacetsResponse,
+    FieldInfo,
+    IndexInfo,
+    SearchRequest,
+    SearchResponse,
+    SeriesHit,
+    SourcesResponse,
+    SourceStatus,
+    SourceVersion,
+    Total,
+)
+from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.search_ui.links import collection_links, series_links
+from imaging_hub.store import layout
+from imaging_hub.store.build import build_tables, write_arrow
+from imaging_hub.store.counts import Counter
+from imaging_hub.store.engine import Generation, Mask
+
+
+class EmbeddedStore:
+    """``IndexStore`` over Arrow generations under ``index_dir``."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._lock = threading.Lock()
+        self._gen: Generation | None = None
+        self._counter: Counter | None = None
+
+    # -- publishing -------------------------------------------------------------------------
+    def publish(self, result: HarvestResult, source_type: str | None = None) -> str:
+        """Replace ``result.report.source``'s records atomically; return the generation."""
+        src = result.report.source
+        with layout.publish_lock(self.index_dir):
+            served = layout.current_name(self.index_dir)
+            if served:
+                old = Generation(self.index_dir / served)
+                kept_s = _without(old.table, src, SERIES_SCHEMA.names)
+                kept_c = _without(old.collections, src, COLLECTION_SCHEMA.names)
+                sources = dict(old.manifest["sources"])
+            else:
+                kept_s, kept_c, sources = SERIES_SCHEMA.empty_table(), \
+                    COLLECTION_SCHEMA.empty_table(), {}
+            series, colls = build_tables(kept_s, result.series, kept_c, result.collections)
+            report = result.report.model_copy(update={
+                "status": "published", "finished_at": datetime.now(UTC)})
+            sources[src] = {"type": source_type or src, "report": report.model_dump(mode="json")}
+            name = layout.new_generation_name()
+            tmp = self.index_dir / f".tmp-{name}"
+            tmp.mkdir(parents=True)
+            try:
+                write_arrow(series, tmp / layout.SERIES_FILE)
+                write_arrow(colls, tmp / layout.COLLECTIONS_FILE)
+                manifest = {"generation": name, "created_at": datetime.now(UTC).isoformat(),
+                            "series": series.num_rows, "collections": colls.num_rows,
+                            "sources": sources}
+                (tmp / layout.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+                layout.commit_generation(self.index_dir, tmp, name)
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise StoreError(f"could not write generation {name}: {exc}") from exc
+            layout.collect_garbage(self.index_dir)
+        return name
+
+    # -- reading ----------------------------------------------------------------------------
+    def generation(self) -> Generation:
+        """The served generation, reloaded when CURRENT has moved. Raises ``NoIndexError``."""
+        name = layout.current_name(self.index_dir)
+        if name is None:
+            raise NoIndexError(f"no index published under {self.index_dir}; run 'ihub harvest'")
+        with self._lock:
+            if self._gen is None or self._gen.name != name:
+                try:
+                    self._gen = Generation(self.index_dir / name)
+                except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
+                    raise StoreError(f"generation {name} unreadable: {exc}") from exc
+                self._counter = Counter(self._gen)
+            return self._gen
+
+    def _counter_for(self, gen: Generation) -> Counter:
+        with self._lock:
+            if self._counter is None or self._counter.gen is not gen:
+                self._counter = Counter(gen)
+            return self._counter
+
+    @staticmethod
+    def index_info(gen: Generation) -> IndexInfo:
+        return IndexInfo(generation=gen.name, sources=[
+            SourceVersion(source=name, version=s["report"]["source_version"],
+                          harvested_at=s["report"]["started_at"], run_id=s["report"]["run_id"])
+            for name, s in sorted(gen.manifest["sources"].items())
+        ])
+
+    def _masks(self, gen: Generation, q: CohortQuery) -> tuple[Mask, dict[str, np.ndarray]]:
+        return gen.text_mask(q.text), {n: gen.field_mask(n, f) for n, f in q.filters.items()}
+
+    @staticmethod
+    def _combine(base: Mask, masks: dict[str, np.ndarray], skip: str | None = None) -> Mask:
+        out = base
+        for name, m in masks.items():
+            if name != skip:
+                out = m if out is None else out & m
+        return out
+
+    @staticmethod
+    def _rows(mask: Mask) -> np.ndarray | None:
+        return None if mask is None else np.flatnonzero(mask)
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        gen = self.generation()
+        base, masks = self._masks(gen, request)
+        all_mask = self._combine(base, masks)
+        rows = self._rows(all_mask)
+        facets: dict[str, list[FacetBucket]] = {}
+        for name in request.facets:
+            own = self._rows(self._combine(base, masks, skip=name)) if name in masks else rows
+            facets[name] = _buckets(gen.facet_counts(name, own), request.filters.get(name))
+        if request.level == "collection":
+            total, hits, nxt = self._collection_page(gen, rows, request)
+        else:
+            total, hits, nxt = self._series_page(gen, all_mask, rows, request)
+        return SearchResponse(index=self.index_info(gen), total=total, hits=hits,
+                              facets=facets, next=nxt)
+
+    def _series_page(
+        self, gen: Generation, mask: Mask, rows: np.ndarray | None, req: SearchRequest
+    ) -> tuple[Total, list[SeriesHit | CollectionHit], str | None]:
+        n = gen.n if rows is None else len(rows)
+        fp = _fingerprint(req)
+        start = _decode_cursor(req.page.after, gen.name, fp)
+        if req.sort:
+            order = gen_order(gen, req.sort)
+            ordered = order if mask is None else order[mask[order]]
+            page = ordered[start:start + req.page.size]
+        else:
+            ordered = np.arange(gen.n) if rows is None else rows
+            page = ordered[start:start + req.page.size]
+        end = start + len(page)
+        nxt = _encode_cursor(gen.name, fp, end) if end < n and req.page.size else None
+        return Total(count=n, unit="series"), self._series_hits(gen, page), nxt
+
+    def _series_hits(self, gen: Generation, rows: np.ndarray) -> list[SeriesHit | CollectionHit]:
+        if not len(rows):
+            return []
+        records = gen.table.take(pa.array(rows)).to_pylist()
+        colls = gen.collections.to_pylist()
+        types = {n: s["type"] for n, s in gen.manifest["sources"].items()}
+        hits: list[SeriesHit | CollectionHit] = []
+        for row, ds in zip(records, gen.codes["_dataset"][rows], strict=True):
+            fields = series_fields(row, colls[ds] if ds >= 0 else None)
+            record = SeriesRecord.model_construct(**fields)
+            hits.append(SeriesHit.model_construct(
+                **fields, level="series", links=series_links(record, types.get(row["source"], ""))
+            ))
+        return hits
+
+    def _collection_page(
+        self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
+    ) -> tuple[Total, list[SeriesHit | CollectionHit], str | None]:
+        ds = gen.dataset if rows is None else gen.dataset[rows]
+        per_ds = np.bincount(ds, minlength=gen.n_datasets + 1)[:-1]
+        matching = np.flatnonzero(per_ds)
+        fp = _fingerprint(req)
+        start = _decode_cursor(req.page.after, gen.name, fp)
+        page = matching[start:start + req.page.size]
+        end = start + len(page)
+        nxt = _encode_cursor(gen.name, fp, end) if end < len(matching) and req.page.size else None
+        types = {n: s["type"] for n, s in gen.manifest["sources"].items()}
+        hits: list[SeriesHit | CollectionHit] = []
+        for d in page:
+            fields = collection_fields(gen.collections.slice(int(d), 1).to_pylist()[0])
+            record = CollectionRecord.model_construct(**fields)
+            hits.append(CollectionHit.model_construct(
+                **fields, level="collection", series=int(per_ds[d]),
+                links=collection_links(record, types.get(fields["source"], ""))))
+        return Total(count=len(matching), unit="collection"), hits, nxt
+
+    def count(self, query: CohortQuery) -> CountResponse:
+        gen = self.generation()
+        base, masks = self._masks(gen, query)
+        rows = self._rows(self._combine(base, masks))
+        counter = self._counter_for(gen)
+        overall = counter.overall(rows)
+        return CountResponse(
+            index=self.index_info(gen), **overall.model_dump(),
+            by_source=counter.by_source(rows), by_collection=counter.by_collection(rows),
+        )
+
+    def facets(self) -> FacetsResponse:
+        gen = self.generation()
+        fields = [FieldInfo(name=s.name, kind=s.kind, description=s.description, facet=s.facet,
+                            collection_level=s.collection_level) for s in FIELDS.values()]
+        facets = {n: _buckets(gen.facet_counts(n, None), None)
+                  for n, s in FIELDS.items() if s.facet}
+        return FacetsResponse(index=self.index_info(gen), fields=fields, facets=facets)
+
+    def record(self, record_id: str) -> SeriesRecord | CollectionRecord | None:
+        gen = self.generation()
+        import pyarrow.compute as pc
+
+        if ":collection:" in record_id:
+            hit = pc.indices_nonzero(pc.equal(gen.collections.column("id"), record_id))
+            if len(hit):
+                row = gen.collections.slice(hit[0].as_py(), 1).to_pylist()[0]
+                return CollectionRecord(**collection_fields(row))
+        hit = pc.indices_nonzero(pc.equal(gen.table.column("id"), record_id))
+        if not len(hit):
+            return None
+        i = hit[0].as_py()
+        ds = int(gen.codes["_dataset"][i])
+        coll = gen.collections.slice(ds, 1).to_pylist()[0] if ds >= 0 else None
+        return SeriesRecord(**series_fields(gen.table.slice(i, 1).to_pylist()[0], coll))
+
+    def sources(self) -> SourcesResponse:
+        try:
+            gen = self.generation()
+        except NoIndexError:
+            return SourcesResponse(index=None, sources=[])
+        out = []
+        for name, s in sorted(gen.manifest["sources"].items()):
+            r = s["report"]
+            out.append(SourceStatus(
+                source=name, version=r["source_version"], harvested_at=r["started_at"],
+                run_id=r["run_id"], series=r["series"], collections=r["collections"],
+                rejected=r["rejected"], warnings=r["warnings"]))
+        return SourcesResponse(index=self.index_info(gen), sources=out)
+
+
+def _without(table: pa.Table, source: str, names: list[str]) -> pa.Table:
+    import pyarrow.compute as pc
+
+    col = table.column("source")
+    keep = pc.not_equal(pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col,
+                        source)
+    return table.filter(keep).select(names)
+
+
+def _buckets(pairs: list[tuple[Any, int]], selected: Any) -> list[FacetBucket]:
+    counts = dict(pairs)
+    if isinstance(selected, list):  # selected values stay visible even at zero
+        for v in selected:
+            counts.setdefault(v, 0)
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return [FacetBucket(value=v, count=c) for v, c in ordered]
+
+
+_ORDERS: dict[tuple[str, str], np.ndarray] = {}
+
+
+def gen_order(gen: Generation, sort: str) -> np.ndarray:
+    """Row order for a sort key ('-' = descending), missing values last; cached per
+    generation."""
+    key = (gen.name, sort)
+    if key not in _ORDERS:
+        values = gen.numeric[sort.lstrip("-")]
+        keyed = np.where(np.isnan(values), np.inf, -values if sort.startswith("-") else values)
+        _ORDERS.clear() if len(_ORDERS) > 16 else None
+        _ORDERS[key] = np.argsort(keyed, kind="stable")
+    return _ORDERS[key]
+
+
+def _fingerprint(req: SearchRequest) -> str:
+    body = req.model_dump_json(include={"text", "filters", "sort", "level"})
+    return hashlib.sha1(body.encode()).hexdigest()[:12]
+
+
+def _encode_cursor(gen: str, fp: str, pos: int) -> str:
+    raw = json.dumps({"g": gen, "q": fp, "p": pos}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(token: str | None, gen: str, fp: str) -> int:
+    """Position a 'next' token points at. Raises ``StaleCursorError`` when the token is
+    from another generation, ``ValueError`` when it is malformed or from another query."""
+    if token is None:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        g, q, p = data["g"], data["q"], int(data["p"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("page.after is not a token this API issued") from exc
+    if q != fp:
+        raise ValueError("page.after belongs to a different query (text/filters/sort/level)")
+    if g != gen:
+        raise StaleCursorError(
+            f"page.after was issued by index generation {g}; now serving {gen}. Start again.")
+    if p < 0:
+        raise ValueError("page.after is not a token this API issued")
+    return p
