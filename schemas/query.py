@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from imaging_hub.schemas.fields import FACET_FIELDS, FIELDS, SORT_FIELDS
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
@@ -21,8 +28,8 @@ class _Strict(BaseModel):
 class RangeFilter(_Strict):
     """Inclusive range; either bound may be omitted."""
 
-    gte: float | None = None
-    lte: float | None = None
+    gte: float | None = Field(None, allow_inf_nan=False)
+    lte: float | None = Field(None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> RangeFilter:
@@ -44,24 +51,47 @@ class CohortQuery(_Strict):
     )
     filters: dict[str, FilterValue] = Field(default_factory=dict)
 
-    @field_validator("filters")
+    @field_validator("filters", mode="before")
     @classmethod
-    def _known_fields(cls, filters: dict[str, FilterValue]) -> dict[str, FilterValue]:
+    def _parse_filters(cls, filters: Any) -> Any:
+        """Check every filter against the field table, with messages naming the field."""
+        if not isinstance(filters, dict):
+            return filters  # pydantic reports the type error
+        out: dict[str, FilterValue] = {}
         for name, value in filters.items():
             spec = FIELDS.get(name)
             if spec is None:
                 raise ValueError(f"unknown filter field {name!r}; known: {', '.join(FIELDS)}")
-            if isinstance(value, RangeFilter):
+            if isinstance(value, dict):
                 if spec.kind != "range":
-                    raise ValueError(f"field {name!r} takes a list of values, not a range")
+                    raise ValueError(f"filter {name!r} takes a list of values, not a range")
+                try:
+                    out[name] = RangeFilter.model_validate(value)
+                except ValidationError as exc:
+                    problem = exc.errors()[0]
+                    where = ".".join(str(p) for p in problem["loc"])
+                    msg = str(problem["msg"]).removeprefix("Value error, ")
+                    raise ValueError(
+                        f"filter {name!r}: {msg}" + (f" ({where})" if where else "")) from None
                 continue
+            if not isinstance(value, list):
+                shape = "a range {'gte': x, 'lte': y}" if spec.kind == "range" else "a list"
+                raise ValueError(f"filter {name!r} takes {shape}, got {type(value).__name__}")
             if spec.kind == "range" and not spec.also_values:
-                raise ValueError(f"field {name!r} takes a range {{'gte': x, 'lte': y}}")
+                raise ValueError(f"filter {name!r} takes a range {{'gte': x, 'lte': y}}")
             if not value:
                 raise ValueError(f"filter {name!r} has an empty value list")
             if len(value) > MAX_VALUES_PER_FIELD:
                 raise ValueError(f"filter {name!r} has more than {MAX_VALUES_PER_FIELD} values")
-        return filters
+            for v in value:
+                if not isinstance(v, str | int | float | bool) or (
+                        isinstance(v, str) and len(v) > 512):
+                    raise ValueError(f"filter {name!r}: values must be strings (≤512 chars), "
+                                     f"numbers or booleans, got {v!r:.60}")
+                if isinstance(v, float) and v != v:
+                    raise ValueError(f"filter {name!r}: NaN is not a value")
+            out[name] = list(value)
+        return out
 
 
 class Page(_Strict):
@@ -75,6 +105,9 @@ class SearchRequest(CohortQuery):
     level: Literal["series", "collection"] = "series"
     facets: list[str] = Field(default_factory=list, max_length=len(FACET_FIELDS))
     page: Page = Field(default_factory=Page)
+    counts: bool = Field(
+        False, description="Also return exact cohort counts (overall and by source)."
+    )
     sort: str | None = Field(
         None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending."
     )
@@ -139,6 +172,7 @@ class SearchResponse(BaseModel):
     total: Total
     hits: list[SeriesHit | CollectionHit]
     facets: dict[str, list[FacetBucket]]
+    counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)
     next: str | None = None
 
@@ -154,6 +188,10 @@ class CountBlock(BaseModel):
     series: CountValue
     instances: CountValue
     bytes: CountValue
+
+
+class SearchCounts(CountBlock):
+    by_source: dict[str, CountBlock]
 
 
 class CountResponse(CountBlock):
@@ -201,3 +239,6 @@ class ErrorBody(BaseModel):
     error: str = Field(description="Short code, e.g. invalid_request, not_found.")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
+
+
+SearchResponse.model_rebuild()

@@ -25,6 +25,8 @@ class _Lookups:
     coll_of: dict[str, np.ndarray]  # code column -> collection code of each code
     src_of_subject: np.ndarray
     src_of_study: np.ndarray
+    series_of_coll_series: np.ndarray
+    sizes: dict[str, int]
 
 
 def _owner(codes: np.ndarray, owner: np.ndarray, size: int) -> np.ndarray:
@@ -56,31 +58,55 @@ class Counter:
             c: _owner(g.codes[c], coll, _size(g.codes[c]))
             for c in ("_coll_subject", "_coll_study", "_coll_series")
         }
+        sizes = {name: _size(codes) for name, codes in g.codes.items()}
         return _Lookups(
             series_instances=series_instances, series_bytes=series_bytes, coll_of=coll_of,
-            src_of_subject=_owner(g.codes["_subject"], src, _size(g.codes["_subject"])),
-            src_of_study=_owner(g.codes["_src_study"], src, _size(g.codes["_src_study"])),
+            src_of_subject=_owner(g.codes["_subject"], src, sizes["_subject"]),
+            src_of_study=_owner(g.codes["_src_study"], src, sizes["_src_study"]),
+            series_of_coll_series=_owner(
+                g.codes["_coll_series"], g.codes["_series"], sizes["_coll_series"]),
+            sizes=sizes,
         )
 
     def _distinct(self, code: str, rows: np.ndarray | None) -> np.ndarray:
         """Distinct codes of column ``code`` among ``rows`` as a boolean array."""
         codes = self.gen.codes[code]
-        seen = np.zeros(_size(codes), bool)
+        seen = np.zeros(self.lookups.sizes[code], bool)
         seen[codes if rows is None else codes[rows]] = True
         return seen
 
+    @cached_property
+    def series_unique(self) -> bool:
+        """True when no series is held by two sources (then rows are distinct series)."""
+        return self.lookups.sizes.get("_series", 0) == self.gen.n
+
     def overall(self, rows: np.ndarray | None) -> CountBlock:
-        lk = self.lookups
+        if rows is None:
+            return self._overall_all
+        return self._overall(rows)
+
+    @cached_property
+    def _overall_all(self) -> CountBlock:
+        return self._overall(None)
+
+    def _overall(self, rows: np.ndarray | None) -> CountBlock:
+        lk, g = self.lookups, self.gen
+        subjects = np.count_nonzero(self._distinct("_subject", rows))
+        studies = np.count_nonzero(self._distinct("_study", rows))
+        if self.series_unique:
+            n = g.n if rows is None else len(rows)
+            inst, size = _take(g.numeric["instances"], rows), _take(g.numeric["size_bytes"], rows)
+            return _block(subjects, studies, n, inst.sum(), size.sum())
         series = self._distinct("_series", rows)
-        return _block(
-            int(self._distinct("_subject", rows).sum()),
-            int(self._distinct("_study", rows).sum()), int(series.sum()),
-            lk.series_instances[series].sum(), lk.series_bytes[series].sum(),
-        )
+        return _block(subjects, studies, np.count_nonzero(series),
+                      lk.series_instances[series].sum(), lk.series_bytes[series].sum())
 
     def by_source(self, rows: np.ndarray | None) -> dict[str, CountBlock]:
         g, lk = self.gen, self.lookups
         kw = g.keyword["source"]
+        if len(kw.values) == 1:  # one source: its breakdown is the overall count
+            block = self.overall(rows)
+            return {kw.values[0]: block} if block.series.count else {}
         src = kw.codes if rows is None else kw.codes[rows]
         k = kw.size
         subjects = np.bincount(lk.src_of_subject[self._distinct("_subject", rows)], minlength=k)
@@ -102,7 +128,7 @@ class Counter:
             per[name] = np.bincount(lk.coll_of[name][self._distinct(name, rows)], minlength=k)
         cs = self._distinct("_coll_series", rows)
         # series code of each (collection, series) pair, to sum instances/bytes once per pair
-        pair_series = _owner(g.codes["_coll_series"], g.codes["_series"], len(cs))[cs]
+        pair_series = lk.series_of_coll_series[cs]
         owner = lk.coll_of["_coll_series"][cs]
         inst = np.bincount(owner, weights=lk.series_instances[pair_series], minlength=k)
         size = np.bincount(owner, weights=lk.series_bytes[pair_series], minlength=k)

@@ -36,6 +36,7 @@ from imaging_hub.schemas.query import (
     FacetsResponse,
     FieldInfo,
     IndexInfo,
+    SearchCounts,
     SearchRequest,
     SearchResponse,
     SeriesHit,
@@ -153,8 +154,13 @@ class EmbeddedStore:
             total, hits, nxt = self._collection_page(gen, rows, request)
         else:
             total, hits, nxt = self._series_page(gen, all_mask, rows, request)
+        counts = None
+        if request.counts:
+            counter = self._counter_for(gen)
+            counts = SearchCounts(**counter.overall(rows).model_dump(),
+                                  by_source=counter.by_source(rows))
         return SearchResponse(index=self.index_info(gen), total=total, hits=hits,
-                              facets=facets, next=nxt)
+                              facets=facets, counts=counts, next=nxt)
 
     def _series_page(
         self, gen: Generation, mask: Mask, rows: np.ndarray | None, req: SearchRequest
@@ -177,8 +183,7 @@ class EmbeddedStore:
         if not len(rows):
             return []
         records = gen.table.take(pa.array(rows)).to_pylist()
-        colls = gen.collections.to_pylist()
-        types = {n: s["type"] for n, s in gen.manifest["sources"].items()}
+        colls, types = gen.collection_rows, gen.source_types
         hits: list[SeriesHit | CollectionHit] = []
         for row, ds in zip(records, gen.codes["_dataset"][rows], strict=True):
             fields = series_fields(row, colls[ds] if ds >= 0 else None)
@@ -199,10 +204,10 @@ class EmbeddedStore:
         page = matching[start:start + req.page.size]
         end = start + len(page)
         nxt = _encode_cursor(gen.name, fp, end) if end < len(matching) and req.page.size else None
-        types = {n: s["type"] for n, s in gen.manifest["sources"].items()}
+        types = gen.source_types
         hits: list[SeriesHit | CollectionHit] = []
         for d in page:
-            fields = collection_fields(gen.collections.slice(int(d), 1).to_pylist()[0])
+            fields = collection_fields(gen.collection_rows[int(d)])
             record = CollectionRecord.model_construct(**fields)
             hits.append(CollectionHit.model_construct(
                 **fields, level="collection", series=int(per_ds[d]),

@@ -103,6 +103,16 @@ class Generation:
         return values, inc
 
     @cached_property
+    def collection_rows(self) -> list[dict[str, Any]]:
+        """Collection records as Python rows (a few hundred; read once)."""
+        rows: list[dict[str, Any]] = self.collections.to_pylist()
+        return rows
+
+    @cached_property
+    def source_types(self) -> dict[str, str]:
+        return {n: s["type"] for n, s in self.manifest["sources"].items()}
+
+    @cached_property
     def collection_names(self) -> pa.Array:
         """Per dataset: 'id name' (lower-cased at match time), plus an empty slot for none."""
         ids = self.collections.column("collection").to_pylist()
@@ -168,6 +178,17 @@ class Generation:
     # -- facets -----------------------------------------------------------------------------
     def facet_counts(self, name: str, rows: np.ndarray | None) -> list[tuple[Any, int]]:
         """(value, series count) of one facet over ``rows`` (indices; None = all rows)."""
+        if rows is None:  # constant for the generation: computed once
+            if name not in self._all_facets:
+                self._all_facets[name] = self._facet_counts(name, None)
+            return self._all_facets[name]
+        return self._facet_counts(name, rows)
+
+    @cached_property
+    def _all_facets(self) -> dict[str, list[tuple[Any, int]]]:
+        return {}
+
+    def _facet_counts(self, name: str, rows: np.ndarray | None) -> list[tuple[Any, int]]:
         if name == "age":
             ages = self.numeric["age"] if rows is None else self.numeric["age"][rows]
             ages = ages[~np.isnan(ages)]

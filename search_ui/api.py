@@ -1,0 +1,174 @@
+"""HTTP API (FastAPI): ``/api/v1/...`` over an ``IndexStore``, plus the web UI at ``/``.
+
+Bad input never reaches a 500: validation problems are 422 with a JSON body naming the field,
+malformed JSON or bodies that are not UTF-8 are 400, stale paging tokens 409, an index that
+is not built yet 503. Responses are serialised by pydantic directly (fast path), while the
+declared response models keep ``/openapi.json`` exact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imaging_hub import __version__
+from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, StoreError
+from imaging_hub.schemas.query import (
+    CohortQuery,
+    CollectionHit,
+    CountResponse,
+    ErrorBody,
+    ErrorDetail,
+    FacetsResponse,
+    SearchRequest,
+    SearchResponse,
+    SeriesHit,
+    SourcesResponse,
+)
+from imaging_hub.schemas.records import SeriesRecord
+from imaging_hub.search_ui.links import collection_links, series_links
+from imaging_hub.store.embedded import EmbeddedStore
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 1_000_000
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
+}
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, message: str, details: list[ErrorDetail] | None = None,
+           ) -> Response:
+    return _json(ErrorBody(error=code, message=message, details=details or []), status)
+
+
+def create_app(store: EmbeddedStore) -> FastAPI:
+    """The API over ``store``; the UI's static files are served from ``search_ui/static``."""
+    app = FastAPI(
+        title="imaging-hub", version=__version__, responses=ERRORS,
+        description="Federated metadata search over medical imaging repositories: "
+        "faceted search, exact cohort counts, links back to the hosts.",
+    )
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _error(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
+        return await call_next(request)
+
+    @app.post("/api/v1/search", response_model=SearchResponse, tags=["search"])
+    def search(request: SearchRequest) -> Response:
+        """Hits (series or collections), disjunctive facet counts and totals; optional
+        exact cohort counts (``counts: true``)."""
+        return _json(store.search(request))
+
+    @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
+    def cohort_count(query: CohortQuery) -> Response:
+        """Exact distinct subjects, studies, series, instances and bytes, overall and by
+        source and collection."""
+        return _json(store.count(query))
+
+    @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
+    def facets() -> Response:
+        """Searchable fields and their unfiltered value counts."""
+        return _json(store.facets())
+
+    @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
+    def sources() -> Response:
+        """Published sources: version, last harvest, counts, rejects and warnings."""
+        return _json(store.sources())
+
+    @app.get("/api/v1/records/{record_id}", response_model=SeriesHit | CollectionHit,
+             tags=["search"])
+    def record(record_id: str) -> Response:
+        """One record by id (``idc:<SeriesInstanceUID>``, ``idc:collection:<id>``), with
+        links."""
+        found = store.record(record_id)
+        if found is None:
+            return _error(404, "not_found", f"no record with id {record_id!r}")
+        types = store.generation().source_types
+        if isinstance(found, SeriesRecord):
+            links = series_links(found, types.get(found.source, ""))
+            return _json(SeriesHit(**found.model_dump(), links=links))
+        return _json(CollectionHit(**found.model_dump(),
+                                   links=collection_links(found, types.get(found.source, ""))))
+
+    @app.get("/api/v1/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness plus the generation being served."""
+        return {"status": "ok", "generation": store.generation().name}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        details, malformed = [], False
+        for e in exc.errors():
+            if e.get("type") in ("json_invalid", "value_error.jsondecode"):
+                malformed = True
+            loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            details.append(ErrorDetail(field=".".join(loc) or None, problem=msg))
+        if malformed:
+            return _error(400, "malformed_json", "request body is not valid JSON", details)
+        first = details[0] if details else ErrorDetail(problem="invalid request")
+        where = f" at '{first.field}'" if first.field else ""
+        return _error(422, "invalid_request", f"{first.problem}{where}", details)
+
+    @app.exception_handler(QueryError)
+    async def bad_query(_: Request, exc: QueryError) -> Response:
+        return _error(422, "invalid_request", str(exc),
+                      [ErrorDetail(field=exc.field, problem=str(exc))])
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, exc: ValueError) -> Response:
+        return _error(400, "bad_request", str(exc))
+
+    @app.exception_handler(StaleCursorError)
+    async def stale(_: Request, exc: StaleCursorError) -> Response:
+        return _error(409, "stale_cursor", str(exc))
+
+    @app.exception_handler(NoIndexError)
+    async def no_index(_: Request, exc: NoIndexError) -> Response:
+        return _error(503, "no_index", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> Response:
+        return _error(503, "store_unavailable", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400:
+            message = f"request body could not be read as JSON text (UTF-8): {message}"
+        return _error(exc.status_code, code, message)
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def not_utf8(_: Request, exc: UnicodeDecodeError) -> Response:
+        return _error(400, "malformed_body", f"request body is not UTF-8: {exc.reason}")
+
+
+def json_error(status: int, message: str) -> JSONResponse:
+    """For callers outside the app (CLI) that want the same error shape."""
+    return JSONResponse(ErrorBody(error="error", message=message).model_dump(), status)

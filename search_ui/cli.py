@@ -1,0 +1,227 @@
+"""``ihub``: harvest, search, count, serve, list sources, export the JSON Schemas."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from imaging_hub.config import Settings
+from imaging_hub.errors import IhubError
+from imaging_hub.harvest import last_runs, run_harvest
+from imaging_hub.schemas.fields import DEFAULT_FACETS
+from imaging_hub.schemas.query import CohortQuery, SearchRequest
+from imaging_hub.search_ui.filters import parse_filters
+from imaging_hub.sources import load_sources
+from imaging_hub.store.embedded import EmbeddedStore
+
+app = typer.Typer(help="imaging-hub: federated metadata search for medical imaging.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+FilterOpt = Annotated[list[str] | None, typer.Option(
+    "--filter", "-f", help="FIELD=V1,V2 (values OR) or FIELD=LO..HI (range); repeatable.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON response.")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except IhubError as exc:
+        _fail(str(exc))
+        raise
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _describe(exc: Exception) -> str:
+    """One line per problem for validation errors; the message otherwise."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+    return str(exc)
+
+
+def _store() -> EmbeddedStore:
+    return EmbeddedStore(_settings().index_dir)
+
+
+@app.command()
+def harvest(
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources (default: all)")] = None,
+    collections: Annotated[str | None, typer.Option(
+        help="Comma-separated collection ids to harvest (IDC); overrides sources.toml.")] = None,
+) -> None:
+    """Harvest sources into the index; each source is published atomically."""
+    settings = _settings()
+    try:
+        configured = load_sources(settings.sources_file)
+    except IhubError as exc:
+        _fail(str(exc))
+    names = sources or list(configured)
+    unknown = [n for n in names if n not in configured]
+    if unknown:
+        _fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(configured)}")
+    wanted = [c.strip() for c in collections.split(",") if c.strip()] if collections else None
+    failed = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+            "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+        for name in names:
+            task = bar.add_task(name, total=1)
+
+            def progress(stage: str, done: int, total: int, task: Any = task) -> None:
+                bar.update(task, description=stage, completed=done, total=total)
+
+            try:
+                report = run_harvest(settings, name, configured[name], wanted, progress)
+            except IhubError as exc:
+                failed += 1
+                bar.update(task, description=f"[red]{name}: failed")
+                console.print(f"[red]{name}: harvest failed, previous index kept:[/red] {exc}")
+                continue
+            rejected = sum(report.rejected.values())
+            console.print(
+                f"{name}: published {report.series:,} series, {report.collections:,} "
+                f"collections; rejected {rejected:,} {dict(report.rejected) or ''}; "
+                f"warnings {dict(report.warnings) or 'none'}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    text: Annotated[str | None, typer.Argument(help="Words to match")] = None,
+    filter: FilterOpt = None,
+    facet: Annotated[list[str] | None, typer.Option(help="Facet to count; repeatable.")] = None,
+    size: Annotated[int, typer.Option(help="Hits per page.")] = 10,
+    level: Annotated[str, typer.Option(help="series or collection")] = "series",
+    after: Annotated[str | None, typer.Option(help="'next' token of a prior page")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search: hits with links, facet counts, totals."""
+    try:
+        request = SearchRequest.model_validate({
+            "text": text, "filters": parse_filters(filter or []), "level": level,
+            "facets": facet if facet is not None else list(DEFAULT_FACETS),
+            "page": {"size": size, "after": after}})
+        result = _store().search(request)
+    except (IhubError, ValueError) as exc:
+        _fail(_describe(exc))
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    out = Console()
+    out.print(f"[bold]{result.total.count:,}[/bold] matching {result.total.unit} "
+              f"(index {result.index.generation})")
+    for hit in result.hits:
+        d = hit.model_dump()
+        label = d.get("series_description") or d.get("name") or ""
+        out.print(f"• {d['id']}  {d.get('modality') or ''} {label}")
+        for link in hit.links[:2]:
+            out.print(f"    {link.rel}: {link.href}")
+    for name, buckets in result.facets.items():
+        out.print(f"[bold]{name}[/bold]: " + ", ".join(
+            f"{b.value} ({b.count:,})" for b in buckets[:8]))
+    if result.next:
+        out.print(f"next page: --after {result.next}")
+
+
+@app.command()
+def count(
+    text: Annotated[str | None, typer.Argument(help="Words to match")] = None,
+    filter: FilterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exact cohort counts: subjects, studies, series, instances, bytes."""
+    try:
+        query = CohortQuery.model_validate({"text": text, "filters": parse_filters(filter or [])})
+        result = _store().count(query)
+    except (IhubError, ValueError) as exc:
+        _fail(_describe(exc))
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    table = Table("scope", "subjects", "studies", "series", "instances", "GB")
+    rows = [("all", result)] + [(f"source {k}", v) for k, v in result.by_source.items()]
+    for name, b in rows:
+        table.add_row(name, f"{b.subjects.count:,}", f"{b.studies.count:,}",
+                      f"{b.series.count:,}", f"{b.instances.count:,}",
+                      f"{b.bytes.count / 1e9:,.1f}")
+    Console().print(table)
+    Console().print(f"{len(result.by_collection)} collections; all counts exact "
+                    f"(index {result.index.generation})")
+
+
+@app.command()
+def sources(as_json: JsonOpt = False) -> None:
+    """Configured sources: last run, published version, counts, rejects."""
+    settings = _settings()
+    try:
+        configured = load_sources(settings.sources_file)
+    except IhubError as exc:
+        _fail(str(exc))
+    published = {s.source: s for s in EmbeddedStore(settings.index_dir).sources().sources}
+    runs = last_runs(settings)
+    rows = []
+    for name, cfg in configured.items():
+        pub, run = published.get(name), runs.get(name)
+        rows.append({
+            "source": name, "type": cfg.type, "schedule": cfg.schedule,
+            "published": pub.model_dump() if pub else None,
+            "last_run": run.model_dump(mode="json") if run else None,
+        })
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("source", "type", "published version", "harvested", "series", "rejected",
+                  "last run")
+    for r in rows:
+        pub, run = r["published"], r["last_run"]
+        table.add_row(
+            r["source"], r["type"], pub["version"] if pub else "-",
+            pub["harvested_at"] if pub else "never", f"{pub['series']:,}" if pub else "-",
+            str(sum(pub["rejected"].values())) if pub else "-",
+            f"{run['status']} {run['run_id']}" if run else "-")
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the HTTP API and the web UI."""
+    import uvicorn
+
+    from imaging_hub.search_ui.api import create_app
+
+    console.print(f"serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(_store()), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="Directory to write *.schema.json")] = None,
+) -> None:
+    """Export the JSON Schemas of records, queries and responses."""
+    from imaging_hub.schemas.export import all_schemas
+
+    schemas = all_schemas()
+    if out is None:
+        sys.stdout.write(json.dumps(schemas, indent=2) + "\n")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in schemas.items():
+        (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
+    console.print(f"wrote {len(schemas)} schemas to {out}")
