@@ -83,12 +83,10 @@ class IdcIndexer:
             raise SourceFormatError(f"IDC index unreadable: {exc}") from exc
         finally:
             con.close()
-        kept = {r.collection for r in coll_records}
         if self.collections:
             coll_records = [r for r in coll_records if r.collection in set(self.collections)]
         report.collections = len(coll_records)
         report.series = series.num_rows
-        del kept
         return HarvestResult(series=series, collections=collection_table(coll_records),
                              report=report)
 
@@ -131,12 +129,12 @@ class IdcIndexer:
         self, con: duckdb.DuckDBPyConnection, path: Path, colls: list[CollectionRecord],
         report: HarvestReport, prov: dict[str, Any],
     ) -> pa.Table:
+        self._check_columns(con, path)
         con.execute(
             "CREATE TEMP TABLE raw AS SELECT * FROM read_parquet($path)"
             " WHERE len($wanted) = 0 OR list_contains($wanted, collection_id)",
             {"path": str(path), "wanted": list(self.collections)},
         )
-        self._check_columns(con)
         if self.collections:
             have = {r[0] for r in con.execute("SELECT DISTINCT collection_id FROM raw").fetchall()}
             missing = sorted(set(self.collections) - have)
@@ -157,16 +155,19 @@ class IdcIndexer:
         for kind, n in con.execute(_WARNINGS_SQL).fetchall():
             if n:
                 report.warnings[kind] = n
-        table = con.execute(
+        result = con.execute(
             _SERIES_SQL,
             {"src": self.name, "drs": f"drs://{self.drs_prefix}:", "version": prov["version"],
              "at": prov["at"], "run": prov["run"]},
-        ).fetch_arrow_table()
+        )
+        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+        table: pa.Table = fetch()
         return table.cast(SERIES_SCHEMA)
 
     @staticmethod
-    def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
-        cols = {r[0] for r in con.execute("DESCRIBE raw").fetchall()}
+    def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        cols = {r[0] for r in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()}
         needed = set(REQUIRED) | {
             "PatientAge", "PatientSex", "StudyDate", "Modality", "BodyPartExamined",
             "Manufacturer", "StudyDescription", "SeriesDescription", "instanceCount",

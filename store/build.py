@@ -47,6 +47,7 @@ def build_tables(
         [kept_colls.select(COLLECTION_SCHEMA.names).cast(COLLECTION_SCHEMA),
          new_colls.select(COLLECTION_SCHEMA.names).cast(COLLECTION_SCHEMA)]
     ).combine_chunks()
+    colls = pa.concat_tables([colls, _missing_collections(series, colls)])
     colls = colls.take(pc.sort_indices(
         colls, sort_keys=[("source", "ascending"), ("collection", "ascending")]))
     series = _encode(series)
@@ -54,6 +55,31 @@ def build_tables(
     for name in CODE_COLUMNS:
         series = series.append_column(name, pa.array(codes[name], pa.int32()))
     return series, colls
+
+
+def _missing_collections(series: pa.Table, colls: pa.Table) -> pa.Table:
+    """Minimal collection records for (source, collection) pairs that have series but no
+    record of their own (DICOMweb or folder sources), so every series has a dataset to
+    browse at collection level. Access/licence: the smallest value among its series."""
+    groups = series.group_by(["source", "collection"]).aggregate([
+        ("access", "min"), ("license", "min"), ("license_url", "min"),
+        ("source_version", "max"), ("harvested_at", "max"), ("run_id", "max")])
+    have = set(zip(colls.column("source").to_pylist(), colls.column("collection").to_pylist(),
+                   strict=True))
+    rows = []
+    for g in groups.to_pylist():
+        if (g["source"], g["collection"]) in have:
+            continue
+        rows.append({
+            "id": f"{g['source']}:collection:{g['collection']}", "source": g["source"],
+            "collection": g["collection"], "name": g["collection"],
+            "disease_type": [], "primary_site": [], "species": [], "doi": [],
+            "access": g["access_min"], "license": g["license_min"],
+            "license_url": g["license_url_min"], "commercial_use": None,
+            "source_version": g["source_version_max"], "harvested_at": g["harvested_at_max"],
+            "run_id": g["run_id_max"],
+        })
+    return pa.Table.from_pylist(rows, schema=COLLECTION_SCHEMA)
 
 
 def _plain(table: pa.Table) -> pa.Table:

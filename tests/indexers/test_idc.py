@@ -1,0 +1,93 @@
+"""The IDC indexer on real rows of idc-index-data, some of them corrupted on purpose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import idc_index_data
+import pytest
+
+from imaging_hub.errors import ConfigError, SourceFormatError
+from imaging_hub.indexers.idc import IdcIndexer
+from imaging_hub.schemas.columnar import series_fields
+from imaging_hub.schemas.records import SeriesRecord
+
+PARQUET = Path(idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
+COLLECTIONS_PARQUET = PARQUET.with_name("collections_index.parquet")
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 real series of one collection; rows 0-5 damaged in known ways."""
+    out = tmp_path_factory.mktemp("idc") / "idc_index.parquet"
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM read_parquet($p) WHERE collection_id = 'ct_lymph_nodes'"
+        " ORDER BY SeriesInstanceUID LIMIT 40", {"p": str(PARQUET)})
+    con.execute("CREATE TABLE u AS SELECT row_number() OVER () AS rn, * FROM t")
+    con.execute("UPDATE u SET SeriesInstanceUID = NULL WHERE rn = 1")
+    con.execute("UPDATE u SET PatientID = '  ' WHERE rn = 2")
+    con.execute("UPDATE u SET SeriesInstanceUID = (SELECT SeriesInstanceUID FROM u WHERE rn = 4)"
+                " WHERE rn = 3")
+    con.execute("UPDATE u SET PatientAge = 'abc', PatientSex = '6657' WHERE rn = 5")
+    con.execute("UPDATE u SET PatientAge = '042y', StudyDate = 'not a date' WHERE rn = 6")
+    con.execute("ALTER TABLE u DROP COLUMN rn")
+    con.execute("COPY u TO $o (FORMAT parquet)", {"o": str(out)})
+    return out
+
+
+def test_damaged_rows_are_rejected_or_nulled_and_counted(damaged: Path) -> None:
+    result = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET
+                        ).harvest("run-x")
+    rep = result.report
+    assert rep.read == 40
+    assert rep.rejected == {"missing_series_uid": 1, "missing_patient_id": 1,
+                            "duplicate_series_uid": 1}
+    assert rep.series == result.series.num_rows == 37
+    assert rep.warnings == {"age_unparseable": 1, "sex_unrecognised": 1,
+                            "study_date_unparseable": 1}
+    assert {r.reason for r in rep.reject_samples} == set(rep.rejected)
+    rows = {r["age_raw"]: r for r in result.series.to_pylist()}
+    assert rows["abc"]["age"] is None and rows["abc"]["sex"] is None
+    assert rows["abc"]["sex_raw"] == "6657"
+    assert rows["042y"]["age"] == 42.0 and rows["042y"]["study_date"] is None
+
+
+def test_every_row_is_a_valid_series_record(damaged: Path) -> None:
+    result = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET
+                        ).harvest("run-x")
+    coll = result.collections.to_pylist()[0]
+    for row in result.series.to_pylist():
+        rec = SeriesRecord.model_validate(series_fields(row, coll))
+        assert rec.id == f"idc:{rec.identifiers.series_uid}"
+        assert rec.identifiers.drs_uri == f"drs://dg.4DFC:{rec.identifiers.crdc_series_uuid}"
+        assert rec.access.license == "CC BY 3.0" and rec.access.commercial_use is True
+        assert rec.provenance.run_id == "run-x"
+        assert rec.source == "idc" and rec.collection == "ct_lymph_nodes"
+
+
+def test_collection_records_carry_dataset_facets() -> None:
+    result = IdcIndexer(collections=["nlst"]).harvest("run-c")
+    (nlst,) = result.collections.to_pylist()
+    assert nlst["name"] == "NLST"
+    assert nlst["disease_type"] == ["Lung Cancer", "Non-Cancer"]
+    assert nlst["primary_site"] == ["Chest"]
+    assert nlst["doi"][0] == "10.7937/tcia.hmq8-j677"  # TCIA's original, then others
+    assert nlst["license"] == "CC BY 4.0" and nlst["access"] == "open"
+    assert "<i>" not in nlst["citation"] and "&amp;" not in nlst["citation"]
+
+
+def test_unknown_collection_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no_such_collection"):
+        IdcIndexer(collections=["ct_lymph_nodes", "no_such_collection"]).harvest("r")
+
+
+def test_missing_file_or_columns_is_a_format_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceFormatError, match="not found"):
+        IdcIndexer(series_parquet=tmp_path / "nope.parquet").harvest("r")
+    thin = tmp_path / "thin.parquet"
+    duckdb.execute("COPY (SELECT 1 AS SeriesInstanceUID) TO $o (FORMAT parquet)",
+                   {"o": str(thin)})
+    with pytest.raises(SourceFormatError, match="lacks columns"):
+        IdcIndexer(series_parquet=thin, collections_parquet=COLLECTIONS_PARQUET).harvest("r")

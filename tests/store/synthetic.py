@@ -1,0 +1,127 @@
+"""Synthetic records for the store conformance suite, and a brute-force oracle."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.schemas.columnar import collection_table, series_table
+from imaging_hub.schemas.records import (
+    Access,
+    CollectionRecord,
+    Provenance,
+    SeriesIdentifiers,
+    SeriesRecord,
+)
+from imaging_hub.schemas.report import HarvestReport
+
+AT = datetime(2026, 1, 2, tzinfo=UTC)
+COLLECTIONS = {
+    "lungs": ("Lung Screening Study", ["Lung Cancer", "Non-Cancer"], ["Chest"]),
+    "brains": ("Glioma MR Archive", ["Glioblastoma"], ["Brain"]),
+    "slides": ("Breast Pathology Slides", ["Breast Cancer"], ["Breast"]),
+}
+MODALITIES = ["CT", "MR", "PT", "SM", "SEG"]
+DESCRIPTIONS = ["Axial T1 post contrast", "CHEST CT low dose", "Lung nodule seg",
+                "H&E whole slide", "brain flair", None]
+
+
+def prov(source: str, run: str = "run-1") -> Provenance:
+    return Provenance(source=source, source_version=f"{source} v1", harvested_at=AT, run_id=run)
+
+
+def series(source: str, collection: str, subject: str, study: str, uid: str, *,
+           modality: str = "CT", sex: str | None = "F", age: float | None = 65.0,
+           description: str | None = None, instances: int = 10, license: str = "CC BY 4.0",
+           year: int | None = 2001, run: str = "run-1") -> SeriesRecord:
+    return SeriesRecord(
+        id=f"{source}:{uid}", source=source, collection=collection, subject_id=subject,
+        identifiers=SeriesIdentifiers(study_uid=study, series_uid=uid, doi=f"10.1/{collection}"),
+        modality=modality, sex=sex, age=age, series_description=description,
+        study_date=date(year, 6, 1) if year else None, study_year=year, instances=instances,
+        size_bytes=instances * 1000,
+        access=Access(tier="open", license=license, commercial_use="NC" not in license),
+        provenance=prov(source, run),
+    )
+
+
+def collection(source: str, cid: str) -> CollectionRecord:
+    name, diseases, sites = COLLECTIONS[cid]
+    return CollectionRecord(
+        id=f"{source}:collection:{cid}", source=source, collection=cid, name=name,
+        disease_type=diseases, primary_site=sites, access=Access(tier="open"),
+        provenance=prov(source))
+
+
+def result(source: str, records: Iterable[SeriesRecord],
+           collections: Iterable[str] = (), run: str = "run-1") -> HarvestResult:
+    records = list(records)
+    report = HarvestReport(source=source, run_id=run, source_version=f"{source} v1",
+                           started_at=AT, series=len(records))
+    return HarvestResult(series=series_table(records),
+                         collections=collection_table(collection(source, c) for c in collections),
+                         report=report)
+
+
+def random_records(seed: int, n: int = 400) -> dict[str, list[SeriesRecord]]:
+    """Two sources; 'mirror' re-hosts a third of 'alpha''s series under the same UIDs."""
+    rng = random.Random(seed)
+    alpha: list[SeriesRecord] = []
+    for i in range(n):
+        coll = rng.choice(list(COLLECTIONS))
+        subj = f"P{rng.randrange(60)}"
+        study = f"1.2.{coll}.{subj}.{rng.randrange(3)}"
+        alpha.append(series(
+            "alpha", coll, subj, study, f"1.2.9.{i}", modality=rng.choice(MODALITIES),
+            sex=rng.choice(["M", "F", "O", None]),
+            age=rng.choice([None, rng.randrange(0, 95) + 0.5 * rng.randrange(2)]),
+            description=rng.choice(DESCRIPTIONS), instances=rng.randrange(1, 300),
+            license=rng.choice(["CC BY 4.0", "CC BY-NC 4.0"]),
+            year=rng.choice([None, 1999, 2001, 2010, 2020])))
+    mirror = [r.model_copy(update={"id": f"mirror:{r.identifiers.series_uid}",
+                                   "source": "mirror", "provenance": prov("mirror")})
+              for r in alpha if rng.random() < 0.33]
+    return {"alpha": alpha, "mirror": mirror}
+
+
+# which (source, collection) pairs have a collection record in the conformance fixture:
+# collection-level fields come from the record of the series' own source only
+COLLECTION_RECORDS = {("alpha", c) for c in COLLECTIONS} | {("mirror", "lungs")}
+
+
+def matches(r: SeriesRecord, filters: dict[str, object], text: str | None) -> bool:
+    """Brute-force filter semantics: OR within a field, AND across, inclusive ranges."""
+    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
+        else None
+    values = {
+        "source": [r.source], "collection": [r.collection], "modality": [r.modality],
+        "sex": [r.sex], "license": [r.access.license],
+        "disease_type": coll[1] if coll else [], "primary_site": coll[2] if coll else [],
+        "study_year": [r.study_year],
+    }
+    numbers = {"age": r.age, "study_year": r.study_year, "instances": r.instances}
+    for name, flt in filters.items():
+        if isinstance(flt, dict):
+            v = numbers[name]
+            if v is None or v < flt.get("gte", float("-inf")) or v > flt.get("lte", float("inf")):
+                return False
+        elif not set(values[name]) & set(flt):  # type: ignore[arg-type]
+            return False
+    if text:
+        hay = [r.series_description or "", r.study_description or "",
+               f"{r.collection} {coll[0] if coll else ''}"]
+        return all(any(t.lower() in h.lower() for h in hay) for t in text.split())
+    return True
+
+
+def oracle_counts(records: list[SeriesRecord]) -> dict[str, int]:
+    uniq: dict[str, SeriesRecord] = {r.identifiers.series_uid: r for r in records}
+    return {
+        "subjects": len({(r.source, r.subject_id) for r in records}),
+        "studies": len({r.identifiers.study_uid for r in records}),
+        "series": len(uniq),
+        "instances": sum(r.instances for r in uniq.values()),
+        "bytes": sum(r.size_bytes or 0 for r in uniq.values()),
+    }

@@ -1,0 +1,234 @@
+"""The index store contract; every backend must pass it (embedded today)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError
+from imaging_hub.schemas.query import CohortQuery, SearchRequest
+from imaging_hub.schemas.records import SeriesRecord
+from imaging_hub.store import build as build_module
+from imaging_hub.store import layout
+from imaging_hub.store.embedded import EmbeddedStore
+from tests.store import synthetic as syn
+
+StoreFactory = Callable[[], EmbeddedStore]
+
+
+@pytest.fixture(params=["embedded"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    if request.param == "embedded":
+        return lambda: EmbeddedStore(tmp_path / "index")
+    raise NotImplementedError(request.param)
+
+
+@pytest.fixture
+def loaded(make_store: StoreFactory) -> tuple[EmbeddedStore, list[SeriesRecord]]:
+    data = syn.random_records(seed=7)
+    store = make_store()
+    store.publish(syn.result("alpha", data["alpha"], syn.COLLECTIONS))
+    store.publish(syn.result("mirror", data["mirror"], ["lungs"]))
+    return store, data["alpha"] + data["mirror"]
+
+
+QUERIES: list[tuple[str | None, dict[str, object]]] = [
+    (None, {}),
+    (None, {"modality": ["CT"]}),
+    (None, {"modality": ["CT", "MR"], "sex": ["F"]}),
+    (None, {"age": {"gte": 60, "lte": 70}}),
+    (None, {"age": {"gte": 65}}),
+    (None, {"study_year": {"gte": 2001, "lte": 2010}}),
+    (None, {"study_year": [1999, 2020]}),
+    (None, {"disease_type": ["Lung Cancer"], "source": ["mirror"]}),
+    (None, {"primary_site": ["Brain", "Breast"], "license": ["CC BY-NC 4.0"]}),
+    ("chest", {}),
+    ("t1 axial", {"modality": ["MR"]}),
+    ("glioma", {}),
+    ("LUNG", {"sex": ["M", "O"], "age": {"lte": 40}}),
+    (None, {"collection": ["nonexistent"]}),
+]
+
+
+@pytest.mark.parametrize(("text", "filters"), QUERIES)
+def test_counts_are_exact_and_dedup_series_across_hosts(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]], text: str | None,
+    filters: dict[str, object],
+) -> None:
+    store, records = loaded
+    hits = [r for r in records if syn.matches(r, filters, text)]
+    got = store.count(CohortQuery.model_validate({"text": text, "filters": filters}))
+    assert {k: getattr(got, k).count for k in ("subjects", "studies", "series", "instances",
+                                              "bytes")} == syn.oracle_counts(hits)
+    assert all(getattr(got, k).exact for k in ("subjects", "studies", "series"))
+    for source in ("alpha", "mirror"):
+        mine = [r for r in hits if r.source == source]
+        if mine:
+            assert got.by_source[source].series.count == len(mine)
+            assert got.by_source[source].subjects.count == syn.oracle_counts(mine)["subjects"]
+        else:
+            assert source not in got.by_source
+    for coll in syn.COLLECTIONS:
+        mine = [r for r in hits if r.collection == coll]
+        if mine:
+            want = syn.oracle_counts(mine)
+            assert got.by_collection[coll].studies.count == want["studies"]
+            assert got.by_collection[coll].series.count == want["series"]
+            assert got.by_collection[coll].instances.count == want["instances"]
+
+
+@pytest.mark.parametrize(("text", "filters"), QUERIES)
+def test_facets_are_disjunctive(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]], text: str | None,
+    filters: dict[str, object],
+) -> None:
+    store, records = loaded
+    facets = ["source", "collection", "modality", "sex", "license", "disease_type"]
+    got = store.search(SearchRequest.model_validate(
+        {"text": text, "filters": filters, "facets": facets, "page": {"size": 0}}))
+    assert got.total.count == sum(syn.matches(r, filters, text) for r in records)
+    for name in facets:
+        others = {k: v for k, v in filters.items() if k != name}
+        want: Counter[str] = Counter()
+        for r in records:
+            if syn.matches(r, others, text):
+                coll = syn.COLLECTIONS[r.collection] if (
+                    r.source, r.collection) in syn.COLLECTION_RECORDS else ("", [], [])
+                values = {"source": [r.source], "collection": [r.collection],
+                          "modality": [r.modality], "sex": [r.sex],
+                          "license": [r.access.license], "disease_type": coll[1]}[name]
+                want.update(v for v in values if v is not None)
+        shown = {b.value: b.count for b in got.facets[name] if b.count}
+        assert shown == dict(want), name
+        selected = filters.get(name)
+        if isinstance(selected, list):  # a selected value stays listed, even at zero
+            assert set(selected) <= {b.value for b in got.facets[name]}
+
+
+@pytest.mark.parametrize("sort", [None, "age", "-age", "instances", "-study_year"])
+def test_deep_paging_returns_every_hit_once(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]], sort: str | None,
+) -> None:
+    store, records = loaded
+    body = {"filters": {"modality": ["CT", "MR", "SM"]}, "sort": sort, "page": {"size": 7}}
+    seen: list[str] = []
+    after = None
+    while True:
+        body["page"] = {"size": 7, "after": after}
+        page = store.search(SearchRequest.model_validate(body))
+        seen += [h.id for h in page.hits]
+        if page.next is None:
+            break
+        after = page.next
+    want = [r.id for r in records if r.modality in ("CT", "MR", "SM")]
+    assert sorted(seen) == sorted(want)
+    if sort:
+        key = sort.lstrip("-")
+        by_id = {r.id: getattr(r, key) for r in records}
+        values = [by_id[i] for i in seen]
+        present = [v for v in values if v is not None]
+        assert present == sorted(present, reverse=sort.startswith("-"))
+        assert values[len(present):] == [None] * (len(values) - len(present))  # missing last
+
+
+def test_collection_level_hits(loaded: tuple[EmbeddedStore, list[SeriesRecord]]) -> None:
+    store, records = loaded
+    got = store.search(SearchRequest.model_validate(
+        {"level": "collection", "filters": {"modality": ["SM"]}, "page": {"size": 50}}))
+    want = Counter((r.source, r.collection) for r in records if r.modality == "SM")
+    assert {(h.source, h.collection): h.series for h in got.hits} == dict(want)  # type: ignore[union-attr]
+    assert got.total.unit == "collection"
+
+
+def test_republish_replaces_only_that_source(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")],
+                             ["lungs"]))
+    store.publish(syn.result("beta", [syn.series("beta", "lungs", "P9", "9.1", "9.1.1")]))
+    store.publish(syn.result("alpha", [syn.series("alpha", "brains", "P2", "2.1", "2.1.1"),
+                                       syn.series("alpha", "brains", "P2", "2.1", "2.1.2")],
+                             ["brains"], run="run-2"))
+    ids = {h.id for h in store.search(SearchRequest(page={"size": 100})).hits}
+    assert ids == {"alpha:2.1.1", "alpha:2.1.2", "beta:9.1.1"}
+    assert [s.source for s in store.sources().sources] == ["alpha", "beta"]
+    assert store.record("alpha:collection:brains") is not None
+    assert store.record("alpha:collection:lungs") is None
+
+
+def test_failed_publish_keeps_previous_generation_answering(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = make_store()
+    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
+    before = store.generation().name
+    calls = {"n": 0}
+    real = build_module.write_arrow
+
+    def fail_second(table, path):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        real(table, path)
+
+    monkeypatch.setattr("imaging_hub.store.embedded.write_arrow", fail_second)
+    with pytest.raises(StoreError, match="disk full"):
+        store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P2", "2", "2.1")]))
+    assert store.generation().name == before
+    assert store.count(CohortQuery()).series.count == 1
+    assert not list(store.index_dir.glob(".tmp-*"))
+
+
+def test_crash_leftovers_are_collected(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
+    (store.index_dir / ".tmp-gen-crashed").mkdir()
+    for i in range(3):
+        store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", f"1.{i}")]))
+    gens = sorted(p.name for p in store.index_dir.glob("gen-*"))
+    assert len(gens) == layout.KEEP_GENERATIONS
+    assert layout.current_name(store.index_dir) in gens
+    assert not list(store.index_dir.glob(".tmp-*"))
+
+
+def test_paging_token_of_an_old_generation_is_refused(make_store: StoreFactory) -> None:
+    store = make_store()
+    rec = [syn.series("alpha", "lungs", "P1", "1.1", f"1.1.{i}") for i in range(5)]
+    store.publish(syn.result("alpha", rec))
+    first = store.search(SearchRequest(page={"size": 2}))
+    assert first.next
+    store.publish(syn.result("alpha", rec, run="run-2"))
+    with pytest.raises(StaleCursorError):
+        store.search(SearchRequest(page={"size": 2, "after": first.next}))
+    with pytest.raises(ValueError, match="different query"):
+        store.search(SearchRequest(text="x", page={"size": 2, "after": first.next}))
+
+
+def test_text_matches_every_term_in_descriptions_or_collection_name(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]],
+) -> None:
+    store, records = loaded
+    got = store.search(SearchRequest(text='"whole slide" breast', page={"size": 1000}))
+    want = {r.id for r in records if r.series_description == "H&E whole slide"
+            and (r.source, r.collection) == ("alpha", "slides")}  # mirror has no record
+    assert {h.id for h in got.hits} == want and want
+
+
+def test_record_lookup_round_trips(loaded: tuple[EmbeddedStore, list[SeriesRecord]]) -> None:
+    store, records = loaded
+    r = random.Random(1).choice(records)
+    got = store.record(r.id)
+    assert isinstance(got, SeriesRecord)
+    assert got.identifiers == r.identifiers and got.age == r.age
+    assert got.disease_type == syn.COLLECTIONS[r.collection][1]
+    assert store.record("alpha:does-not-exist") is None
+
+
+def test_empty_store_says_so(make_store: StoreFactory) -> None:
+    store = make_store()
+    with pytest.raises(NoIndexError, match="ihub harvest"):
+        store.search(SearchRequest())
+    assert store.sources().sources == []
