@@ -155,13 +155,9 @@ class IdcIndexer:
         for kind, n in con.execute(_WARNINGS_SQL).fetchall():
             if n:
                 report.warnings[kind] = n
-        result = con.execute(
-            _SERIES_SQL,
-            {"src": self.name, "drs": f"drs://{self.drs_prefix}:", "version": prov["version"],
-             "at": prov["at"], "run": prov["run"]},
-        )
-        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-        table: pa.Table = fetch()
+        params = {"src": self.name, "drs": f"drs://{self.drs_prefix}:",
+                  "version": prov["version"], "at": prov["at"], "run": prov["run"]}
+        table: pa.Table = con.sql(_SERIES_SQL, params=params).to_arrow_table()
         return table.cast(SERIES_SCHEMA)
 
     @staticmethod

@@ -27,6 +27,8 @@ class _Lookups:
     src_of_study: np.ndarray
     series_of_coll_series: np.ndarray
     sizes: dict[str, int]
+    row_instances: np.ndarray  # per row, 0 when unknown
+    row_bytes: np.ndarray
 
 
 def _owner(codes: np.ndarray, owner: np.ndarray, size: int) -> np.ndarray:
@@ -65,7 +67,8 @@ class Counter:
             src_of_study=_owner(g.codes["_src_study"], src, sizes["_src_study"]),
             series_of_coll_series=_owner(
                 g.codes["_coll_series"], g.codes["_series"], sizes["_coll_series"]),
-            sizes=sizes,
+            sizes=sizes, row_instances=np.nan_to_num(inst).astype(np.int64),
+            row_bytes=size.astype(np.int64),
         )
 
     def _distinct(self, code: str, rows: np.ndarray | None) -> np.ndarray:
@@ -95,25 +98,28 @@ class Counter:
         studies = np.count_nonzero(self._distinct("_study", rows))
         if self.series_unique:
             n = g.n if rows is None else len(rows)
-            inst, size = _take(g.numeric["instances"], rows), _take(g.numeric["size_bytes"], rows)
-            return _block(subjects, studies, n, inst.sum(), size.sum())
+            inst = lk.row_instances if rows is None else lk.row_instances[rows]
+            size = lk.row_bytes if rows is None else lk.row_bytes[rows]
+            return _block(subjects, studies, n, int(inst.sum()), int(size.sum()))
         series = self._distinct("_series", rows)
         return _block(subjects, studies, np.count_nonzero(series),
                       lk.series_instances[series].sum(), lk.series_bytes[series].sum())
 
-    def by_source(self, rows: np.ndarray | None) -> dict[str, CountBlock]:
+    def by_source(self, rows: np.ndarray | None,
+                  overall: CountBlock | None = None) -> dict[str, CountBlock]:
+        """Per-source counts; pass ``overall`` when already computed for the same rows."""
         g, lk = self.gen, self.lookups
         kw = g.keyword["source"]
         if len(kw.values) == 1:  # one source: its breakdown is the overall count
-            block = self.overall(rows)
+            block = overall or self.overall(rows)
             return {kw.values[0]: block} if block.series.count else {}
         src = kw.codes if rows is None else kw.codes[rows]
         k = kw.size
         subjects = np.bincount(lk.src_of_subject[self._distinct("_subject", rows)], minlength=k)
         studies = np.bincount(lk.src_of_study[self._distinct("_src_study", rows)], minlength=k)
         series = np.bincount(src, minlength=k)  # rows are unique per (source, series)
-        inst = np.bincount(src, weights=_take(g.numeric["instances"], rows), minlength=k)
-        size = np.bincount(src, weights=_take(g.numeric["size_bytes"], rows), minlength=k)
+        inst = np.bincount(src, weights=_take(lk.row_instances, rows), minlength=k)
+        size = np.bincount(src, weights=_take(lk.row_bytes, rows), minlength=k)
         return {
             kw.values[i]: _block(subjects[i], studies[i], series[i], inst[i], size[i])
             for i in np.flatnonzero(series[:-1])
@@ -144,8 +150,7 @@ def _size(codes: np.ndarray) -> int:
 
 
 def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    v = values if rows is None else values[rows]
-    return np.nan_to_num(v)
+    return values if rows is None else values[rows]
 
 
 def _block(subjects: int, studies: int, series: int, instances: float, size: float) -> CountBlock:

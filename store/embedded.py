@@ -126,51 +126,61 @@ class EmbeddedStore:
             for name, s in sorted(gen.manifest["sources"].items())
         ])
 
-    def _masks(self, gen: Generation, q: CohortQuery) -> tuple[Mask, dict[str, np.ndarray]]:
-        return gen.text_mask(q.text), {n: gen.field_mask(n, f) for n, f in q.filters.items()}
+    @staticmethod
+    def _select(gen: Generation, q: CohortQuery) -> tuple[np.ndarray | None,
+                                                          dict[str, np.ndarray]]:
+        """The rows the text allows (None = all) and, over those, each filter's mask."""
+        text = gen.text_mask(q.text)
+        universe = None if text is None else np.flatnonzero(text)
+        return universe, {n: gen.field_mask(n, f, universe) for n, f in q.filters.items()}
 
     @staticmethod
-    def _combine(base: Mask, masks: dict[str, np.ndarray], skip: str | None = None) -> Mask:
-        out = base
+    def _rows(universe: np.ndarray | None, masks: dict[str, np.ndarray],
+              skip: str | None = None) -> np.ndarray | None:
+        """Row indices matching every filter but ``skip`` (None = every row)."""
+        mask: Mask = None
         for name, m in masks.items():
             if name != skip:
-                out = m if out is None else out & m
-        return out
-
-    @staticmethod
-    def _rows(mask: Mask) -> np.ndarray | None:
-        return None if mask is None else np.flatnonzero(mask)
+                mask = m if mask is None else mask & m
+        if mask is None:
+            return universe
+        return np.flatnonzero(mask) if universe is None else universe[mask]
 
     def search(self, request: SearchRequest) -> SearchResponse:
         gen = self.generation()
-        base, masks = self._masks(gen, request)
-        all_mask = self._combine(base, masks)
-        rows = self._rows(all_mask)
+        universe, masks = self._select(gen, request)
+        rows = self._rows(universe, masks)
         facets: dict[str, list[FacetBucket]] = {}
         for name in request.facets:
-            own = self._rows(self._combine(base, masks, skip=name)) if name in masks else rows
+            own = self._rows(universe, masks, skip=name) if name in masks else rows
             facets[name] = _buckets(gen.facet_counts(name, own), request.filters.get(name))
         if request.level == "collection":
             total, hits, nxt = self._collection_page(gen, rows, request)
         else:
-            total, hits, nxt = self._series_page(gen, all_mask, rows, request)
+            total, hits, nxt = self._series_page(gen, rows, request)
         counts = None
         if request.counts:
             counter = self._counter_for(gen)
-            counts = SearchCounts(**counter.overall(rows).model_dump(),
-                                  by_source=counter.by_source(rows))
+            overall = counter.overall(rows)
+            counts = SearchCounts(**overall.model_dump(),
+                                  by_source=counter.by_source(rows, overall))
         return SearchResponse(index=self.index_info(gen), total=total, hits=hits,
                               facets=facets, counts=counts, next=nxt)
 
     def _series_page(
-        self, gen: Generation, mask: Mask, rows: np.ndarray | None, req: SearchRequest
+        self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
     ) -> tuple[Total, list[SeriesHit | CollectionHit], str | None]:
         n = gen.n if rows is None else len(rows)
         fp = _fingerprint(req)
         start = _decode_cursor(req.page.after, gen.name, fp)
         if req.sort:
             order = gen_order(gen, req.sort)
-            ordered = order if mask is None else order[mask[order]]
+            if rows is None:
+                ordered = order
+            else:
+                mask = np.zeros(gen.n, bool)
+                mask[rows] = True
+                ordered = order[mask[order]]
             page = ordered[start:start + req.page.size]
         else:
             ordered = np.arange(gen.n) if rows is None else rows
@@ -216,13 +226,14 @@ class EmbeddedStore:
 
     def count(self, query: CohortQuery) -> CountResponse:
         gen = self.generation()
-        base, masks = self._masks(gen, query)
-        rows = self._rows(self._combine(base, masks))
+        universe, masks = self._select(gen, query)
+        rows = self._rows(universe, masks)
         counter = self._counter_for(gen)
         overall = counter.overall(rows)
         return CountResponse(
             index=self.index_info(gen), **overall.model_dump(),
-            by_source=counter.by_source(rows), by_collection=counter.by_collection(rows),
+            by_source=counter.by_source(rows, overall),
+            by_collection=counter.by_collection(rows),
         )
 
     def facets(self) -> FacetsResponse:

@@ -84,7 +84,7 @@ class Generation:
         self.boolean = {"commercial_use": Keyword(
             np.where(is_null, 2, is_true.astype(np.int32)).astype(np.int32), [False, True])}
         self.codes = {c: np.asarray(self.table.column(c).to_numpy(), np.int64)
-                      for c in CODE_COLUMNS}
+                      for c in CODE_COLUMNS}  # int64: what bincount and indexing use
         self.n_datasets = self.collections.num_rows
         ds = self.codes["_dataset"].copy()
         ds[ds < 0] = self.n_datasets
@@ -113,15 +113,27 @@ class Generation:
         return {n: s["type"] for n, s in self.manifest["sources"].items()}
 
     @cached_property
-    def collection_names(self) -> pa.Array:
-        """Per dataset: 'id name' (lower-cased at match time), plus an empty slot for none."""
+    def _text_index(self) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
+        """Rows grouped by their (series description, study description, dataset) triple.
+
+        A million rows hold ~140k distinct triples in IDC, so a term is matched once per
+        distinct string and once per triple, and mapped to rows with a single gather.
+        Returns (triple code of each row, [(lower-cased dictionary, triple → entry)]).
+        """
+        sd, st = self.text["series_description"], self.text["study_description"]
+        n_ds = self.n_datasets + 1
+        key = (sd.codes.astype(np.int64) * st.size + st.codes) * n_ds + self.dataset
+        triples, row_triple = np.unique(key, return_inverse=True)
+        ds_of, rest = triples % n_ds, triples // n_ds
         ids = self.collections.column("collection").to_pylist()
         names = self.collections.column("name").to_pylist()
-        return pa.array([f"{i} {n}" for i, n in zip(ids, names, strict=True)] + [""])
-
-    @cached_property
-    def _text_dictionary(self) -> dict[str, pa.Array]:
-        return {n: pa.array(c.values + [""], pa.string()) for n, c in self.text.items()}
+        coll_text = [f"{i} {n}".lower() for i, n in zip(ids, names, strict=True)] + [""]
+        parts = [
+            ([v.lower() for v in sd.values] + [""], rest // st.size),
+            ([v.lower() for v in st.values] + [""], rest % st.size),
+            (coll_text, ds_of),
+        ]
+        return row_triple.astype(np.int32), parts
 
     # -- masks ------------------------------------------------------------------------------
     def text_mask(self, text: str | None) -> Mask:
@@ -133,38 +145,43 @@ class Generation:
             terms = shlex.split(text)
         except ValueError:
             terms = text.split()
-        mask: Mask = None
-        for term in (t for t in terms if t.strip()):
-            hit = self._lut_rows(self.collection_names, self.dataset, term)
-            for name, col in self.text.items():
-                hit |= self._lut_rows(self._text_dictionary[name], col.codes, term)
-            mask = hit if mask is None else mask & hit
-        return mask
+        row_triple, parts = self._text_index
+        wanted: np.ndarray | None = None
+        for term in (t.lower() for t in terms if t.strip()):
+            hit = np.zeros(len(parts[0][1]), bool)
+            for values, entry_of_triple in parts:
+                lut = np.fromiter((term in v for v in values), bool, len(values))
+                hit |= lut[entry_of_triple]
+            wanted = hit if wanted is None else wanted & hit
+        return None if wanted is None else wanted[row_triple]
 
-    @staticmethod
-    def _lut_rows(dictionary: pa.Array, codes: np.ndarray, term: str) -> np.ndarray:
-        lut = pc.match_substring(dictionary, term, ignore_case=True)
-        lut_np = np.asarray(pc.fill_null(lut, False).to_numpy(zero_copy_only=False), bool)
-        return lut_np[codes]
+    def field_mask(
+        self, name: str, flt: FilterValue, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Which of ``rows`` (row indices; None = all rows) match one field's filter.
 
-    def field_mask(self, name: str, flt: FilterValue) -> np.ndarray:
-        """Rows matching one field's filter. Raises ``QueryError`` for values of the wrong
-        type."""
+        Raises ``QueryError`` for values of the wrong type.
+        """
         spec = FIELDS[name]
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            return values if rows is None else values[rows]
+
         if isinstance(flt, RangeFilter):
-            values = self.numeric[name]
+            values = pick(self.numeric[name])
             lo = -np.inf if flt.gte is None else flt.gte
             hi = np.inf if flt.lte is None else flt.lte
             return (values >= lo) & (values <= hi)
         if spec.kind == "range":  # study_year given as a list of years
-            years = [_number(name, v) for v in flt]
-            return np.isin(self.numeric[name], years)
+            return np.isin(pick(self.numeric[name]), [_number(name, v) for v in flt])
         if name in self.multi:
             values_, inc = self.multi[name]
             wanted = [values_.index(str(v)) for v in flt if str(v) in values_]
-            return inc[:, wanted].any(axis=1)[self.dataset]
+            return inc[:, wanted].any(axis=1)[pick(self.dataset)]
         if name == "series_uid":
             arr = self.table.column("series_uid")
+            if rows is not None:
+                arr = arr.take(pa.array(rows))
             return np.asarray(pc.is_in(arr, pa.array([str(v) for v in flt])).to_numpy(
                 zero_copy_only=False), bool)
         kw = self.boolean[name] if spec.kind == "boolean" else self.keyword[name]
@@ -173,7 +190,7 @@ class Generation:
             c = kw.code_of(_coerce(name, spec.kind, v))
             if c is not None:
                 lut[c] = True
-        return lut[kw.codes]
+        return lut[pick(kw.codes)]
 
     # -- facets -----------------------------------------------------------------------------
     def facet_counts(self, name: str, rows: np.ndarray | None) -> list[tuple[Any, int]]:
