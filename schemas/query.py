@@ -200,6 +200,11 @@ class CountResponse(CountBlock):
     by_collection: dict[str, CountBlock]
 
 
+class RecordResponse(BaseModel):
+    index: IndexInfo
+    record: SeriesHit | CollectionHit
+
+
 class FieldInfo(BaseModel):
     name: str
     kind: str

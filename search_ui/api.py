@@ -27,6 +27,7 @@ from imaging_hub.schemas.query import (
     ErrorBody,
     ErrorDetail,
     FacetsResponse,
+    RecordResponse,
     SearchRequest,
     SearchResponse,
     SeriesHit,
@@ -90,20 +91,22 @@ def create_app(store: EmbeddedStore) -> FastAPI:
         """Published sources: version, last harvest, counts, rejects and warnings."""
         return _json(store.sources())
 
-    @app.get("/api/v1/records/{record_id}", response_model=SeriesHit | CollectionHit,
-             tags=["search"])
+    @app.get("/api/v1/records/{record_id}", response_model=RecordResponse, tags=["search"])
     def record(record_id: str) -> Response:
         """One record by id (``idc:<SeriesInstanceUID>``, ``idc:collection:<id>``), with
-        links."""
+        links and the index generation it was read from."""
+        gen = store.generation()
         found = store.record(record_id)
         if found is None:
             return _error(404, "not_found", f"no record with id {record_id!r}")
-        types = store.generation().source_types
+        source_type = gen.source_types.get(found.source, "")
+        hit: SeriesHit | CollectionHit
         if isinstance(found, SeriesRecord):
-            links = series_links(found, types.get(found.source, ""))
-            return _json(SeriesHit(**found.model_dump(), links=links))
-        return _json(CollectionHit(**found.model_dump(),
-                                   links=collection_links(found, types.get(found.source, ""))))
+            hit = SeriesHit(**found.model_dump(), links=series_links(found, source_type))
+        else:
+            hit = CollectionHit(**found.model_dump(),
+                                links=collection_links(found, source_type))
+        return _json(RecordResponse(index=store.index_info(gen), record=hit))
 
     @app.get("/api/v1/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -66,10 +66,12 @@ def test_collection_level_and_record_lookup(client: httpx.Client) -> None:
     hits = r.json()["hits"]
     assert [h["collection"] for h in hits] == ["ct_lymph_nodes"]
     rec = client.get(f"/api/v1/records/{hits[0]['id']}").json()
-    assert rec["level"] == "collection" and rec["links"]
+    assert rec["record"]["level"] == "collection" and rec["record"]["links"]
+    assert rec["index"]["generation"].startswith("gen-")
     series = client.post("/api/v1/search", json={"page": {"size": 1}}).json()["hits"][0]
-    again = client.get(f"/api/v1/records/{series['id']}").json()
+    again = client.get(f"/api/v1/records/{series['id']}").json()["record"]
     assert again["identifiers"] == series["identifiers"]
+    assert again["links"] == series["links"]
     missing = client.get("/api/v1/records/idc:nope")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
