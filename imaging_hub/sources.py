@@ -36,7 +36,7 @@ class IdcSource(_SourceConfig):
 
 SourceConfig = Annotated[IdcSource, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
-DEFAULT_SOURCES: dict[str, SourceConfig] = {"idc": IdcSource()}
+DEFAULT_SOURCES: dict[str, SourceConfig] = {"idc": IdcSource.model_validate({})}
 
 
 def load_sources(path: Path) -> dict[str, SourceConfig]:

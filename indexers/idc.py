@@ -47,7 +47,7 @@ class IdcIndexer:
     def _paths(self) -> tuple[Path, Path]:
         import idc_index_data
 
-        series = Path(self.series_parquet or idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
+        series = Path(self.series_parquet or str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH))
         colls = Path(self.collections_parquet or series.with_name("collections_index.parquet"))
         for p in (series, colls):
             if not p.is_file():

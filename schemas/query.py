@@ -104,7 +104,7 @@ class SearchRequest(CohortQuery):
 
     level: Literal["series", "collection"] = "series"
     facets: list[str] = Field(default_factory=list, max_length=len(FACET_FIELDS))
-    page: Page = Field(default_factory=Page)
+    page: Page = Field(default_factory=lambda: Page.model_validate({}))
     counts: bool = Field(
         False, description="Also return exact cohort counts (overall and by source)."
     )

@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/ruff check .
+.venv/bin/mypy imaging_hub schemas indexers store search_ui
 exec .venv/bin/python -m pytest "$@"

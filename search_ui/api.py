@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -171,7 +171,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_utf8(_: Request, exc: UnicodeDecodeError) -> Response:
         return _error(400, "malformed_body", f"request body is not UTF-8: {exc.reason}")
 
-
-def json_error(status: int, message: str) -> JSONResponse:
-    """For callers outside the app (CLI) that want the same error shape."""
-    return JSONResponse(ErrorBody(error="error", message=message).model_dump(), status)

@@ -173,7 +173,7 @@ def sources(as_json: JsonOpt = False) -> None:
         _fail(str(exc))
     published = {s.source: s for s in EmbeddedStore(settings.index_dir).sources().sources}
     runs = last_runs(settings)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cfg in configured.items():
         pub, run = published.get(name), runs.get(name)
         rows.append({

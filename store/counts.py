@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 
@@ -153,9 +154,11 @@ def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     return values if rows is None else values[rows]
 
 
-def _block(subjects: int, studies: int, series: int, instances: float, size: float) -> CountBlock:
+def _block(subjects: SupportsInt, studies: SupportsInt, series: SupportsInt,
+           instances: SupportsFloat, size: SupportsFloat) -> CountBlock:
     return CountBlock(
         subjects=CountValue(count=int(subjects)), studies=CountValue(count=int(studies)),
-        series=CountValue(count=int(series)), instances=CountValue(count=int(round(instances))),
-        bytes=CountValue(count=int(round(size))),
+        series=CountValue(count=int(series)),
+        instances=CountValue(count=round(float(instances))),
+        bytes=CountValue(count=round(float(size))),
     )

@@ -294,19 +294,14 @@ def _buckets(pairs: list[tuple[Any, int]], selected: Any) -> list[FacetBucket]:
     return [FacetBucket(value=v, count=c) for v, c in ordered]
 
 
-_ORDERS: dict[tuple[str, str], np.ndarray] = {}
-
-
 def gen_order(gen: Generation, sort: str) -> np.ndarray:
-    """Row order for a sort key ('-' = descending), missing values last; cached per
-    generation."""
-    key = (gen.name, sort)
-    if key not in _ORDERS:
+    """Row order for a sort key ('-' = descending), missing values last; computed once per
+    generation and key."""
+    if sort not in gen.orders:
         values = gen.numeric[sort.lstrip("-")]
         keyed = np.where(np.isnan(values), np.inf, -values if sort.startswith("-") else values)
-        _ORDERS.clear() if len(_ORDERS) > 16 else None
-        _ORDERS[key] = np.argsort(keyed, kind="stable")
-    return _ORDERS[key]
+        gen.orders[sort] = np.argsort(keyed, kind="stable")
+    return gen.orders[sort]
 
 
 def _fingerprint(req: SearchRequest) -> str:

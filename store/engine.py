@@ -90,6 +90,7 @@ class Generation:
         ds[ds < 0] = self.n_datasets
         self.dataset = ds
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
+        self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
 
     # -- collection-level lists -------------------------------------------------------------
     def _incidence(self, name: str) -> tuple[list[str], np.ndarray]:
@@ -177,7 +178,8 @@ class Generation:
         if name in self.multi:
             values_, inc = self.multi[name]
             wanted = [values_.index(str(v)) for v in flt if str(v) in values_]
-            return inc[:, wanted].any(axis=1)[pick(self.dataset)]
+            in_dataset = np.asarray(inc[:, wanted].any(axis=1), bool)
+            return in_dataset[pick(self.dataset)]
         if name == "series_uid":
             arr = self.table.column("series_uid")
             if rows is not None:
