@@ -102,7 +102,7 @@ class Page(_Strict):
 class SearchRequest(CohortQuery):
     """``POST /api/v1/search``."""
 
-    level: Literal["series", "collection"] = "series"
+    level: Literal["series", "study", "subject", "collection"] = "series"
     facets: list[str] = Field(default_factory=list, max_length=len(FACET_FIELDS))
     page: Page = Field(default_factory=lambda: Page.model_validate({}))
     counts: bool = Field(
@@ -137,11 +137,47 @@ class Link(BaseModel):
 
 class SeriesHit(SeriesRecord):
     links: list[Link] = Field(default_factory=list)
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Every source holding this SeriesInstanceUID (one series, several hosts).")
 
 
 class CollectionHit(CollectionRecord):
     links: list[Link] = Field(default_factory=list)
     series: int = Field(0, description="Matching series of the collection in this index.")
+
+
+class StudyHit(BaseModel):
+    """A DICOM study (grouped from its matching series; one study even at several hosts)."""
+
+    id: str = Field(description="'study:<StudyInstanceUID>'")
+    level: Literal["study"] = "study"
+    study_uid: str
+    subject_id: str
+    collection: str
+    hosts: list[str] = Field(description="Sources holding matching series of the study.")
+    study_date: str | None = None
+    study_description: str | None = None
+    modalities: list[str]
+    series: int = Field(description="Matching series of the study.")
+    instances: int
+    links: list[Link] = Field(default_factory=list)
+
+
+class SubjectHit(BaseModel):
+    """A subject (PatientID within a source), grouped from its matching series."""
+
+    id: str = Field(description="'<source>:subject:<PatientID>'")
+    level: Literal["subject"] = "subject"
+    source: str
+    subject_id: str
+    collections: list[str]
+    sex: str | None = None
+    age_min: float | None = Field(None, description="Youngest age at a matching study.")
+    age_max: float | None = None
+    modalities: list[str]
+    studies: int = Field(description="Matching studies of the subject.")
+    series: int = Field(description="Matching series of the subject.")
 
 
 class FacetBucket(BaseModel):
@@ -152,7 +188,7 @@ class FacetBucket(BaseModel):
 class Total(BaseModel):
     count: int
     exact: bool = True
-    unit: Literal["series", "collection"]
+    unit: Literal["series", "study", "subject", "collection"]
 
 
 class SourceVersion(BaseModel):
@@ -170,7 +206,7 @@ class IndexInfo(BaseModel):
 class SearchResponse(BaseModel):
     index: IndexInfo
     total: Total
-    hits: list[SeriesHit | CollectionHit]
+    hits: list[SeriesHit | StudyHit | SubjectHit | CollectionHit]
     facets: dict[str, list[FacetBucket]]
     counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)

@@ -2,7 +2,8 @@
 # Set up everything imaging-hub needs on a fresh Debian machine with Python 3.11:
 # a virtual environment in .venv with the project installed (editable) and its extras.
 #   scripts/setup.sh            runtime only
-#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy)
+#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright)
+#                               and Debian packages orthanc, orthanc-dicomweb, chromium
 #   scripts/setup.sh test bench + benchmark peers (idc-index)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,11 @@ if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   apt_install "python${ver}-venv" || apt_install python3-venv
 fi
+
+# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium.
+case ",$extras," in
+  *,test,*) apt_install orthanc orthanc-dicomweb chromium ;;
+esac
 
 if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv

@@ -28,6 +28,24 @@ def idc_viewer(r: SeriesRecord) -> Link:
                      f"&initialSeriesInstanceUID={series}")
 
 
+def idc_study_viewer(study_uid: str, modalities: list[str]) -> Link:
+    """IDC's viewer for a whole study (Slim when the study holds slides)."""
+    study = quote(study_uid)
+    if SLIDE_MODALITIES & set(modalities):
+        return Link(rel="viewer", host="idc", title="Slim viewer (IDC)",
+                    href=f"{IDC_VIEWER}/slim/studies/{study}")
+    return Link(rel="viewer", host="idc", title="OHIF v3 viewer (IDC)",
+                href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}")
+
+
+def study_links(study_uid: str, modalities: list[str], source_types: list[str]) -> list[Link]:
+    """Links of a study hit, one viewer per hosting platform that has one."""
+    links = []
+    if "idc" in source_types:
+        links.append(idc_study_viewer(study_uid, modalities))
+    return links
+
+
 def doi(value: str, host: str) -> Link:
     return Link(rel="doi", host=host, title=f"DOI {value}", href=f"{DOI_RESOLVER}/{value}")
 

@@ -30,7 +30,6 @@ from imaging_hub.schemas.columnar import (
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     CohortQuery,
-    CollectionHit,
     CountResponse,
     FacetBucket,
     FacetsResponse,
@@ -39,15 +38,13 @@ from imaging_hub.schemas.query import (
     SearchCounts,
     SearchRequest,
     SearchResponse,
-    SeriesHit,
     SourcesResponse,
     SourceStatus,
     SourceVersion,
     Total,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
-from imaging_hub.search_ui.links import collection_links, series_links
-from imaging_hub.store import layout
+from imaging_hub.store import layout, pages
 from imaging_hub.store.build import build_tables, write_arrow
 from imaging_hub.store.counts import Counter
 from imaging_hub.store.engine import Generation, Mask
@@ -154,10 +151,7 @@ class EmbeddedStore:
         for name in request.facets:
             own = self._rows(universe, masks, skip=name) if name in masks else rows
             facets[name] = _buckets(gen.facet_counts(name, own), request.filters.get(name))
-        if request.level == "collection":
-            total, hits, nxt = self._collection_page(gen, rows, request)
-        else:
-            total, hits, nxt = self._series_page(gen, rows, request)
+        total, hits, nxt = self._page(gen, rows, request)
         counts = None
         if request.counts:
             counter = self._counter_for(gen)
@@ -167,62 +161,37 @@ class EmbeddedStore:
         return SearchResponse(index=self.index_info(gen), total=total, hits=hits,
                               facets=facets, counts=counts, next=nxt)
 
-    def _series_page(
-        self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
-    ) -> tuple[Total, list[SeriesHit | CollectionHit], str | None]:
-        n = gen.n if rows is None else len(rows)
+    def _page(self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
+              ) -> tuple[Total, list[pages.Hit], str | None]:
+        """The requested page at the requested level, and the token of the next one."""
         fp = _fingerprint(req)
         start = _decode_cursor(req.page.after, gen.name, fp)
-        if req.sort:
-            order = gen_order(gen, req.sort)
-            if rows is None:
-                ordered = order
-            else:
-                mask = np.zeros(gen.n, bool)
-                mask[rows] = True
-                ordered = order[mask[order]]
-            page = ordered[start:start + req.page.size]
+        size = req.page.size
+        hits: list[pages.Hit]
+        if req.level == "collection":
+            total, hits = pages.collection_page(gen, rows, start, size)
+        elif req.level in ("study", "subject"):
+            code = "_study" if req.level == "study" else "_subject"
+            total, groups = pages.group_page(gen, rows, code, start, size)
+            build = pages.study_hits if req.level == "study" else pages.subject_hits
+            hits = build(gen, groups)
         else:
-            ordered = np.arange(gen.n) if rows is None else rows
-            page = ordered[start:start + req.page.size]
-        end = start + len(page)
-        nxt = _encode_cursor(gen.name, fp, end) if end < n and req.page.size else None
-        return Total(count=n, unit="series"), self._series_hits(gen, page), nxt
+            total = gen.n if rows is None else len(rows)
+            hits = pages.series_hits(gen, self._ordered(gen, rows, req.sort)[start:start + size])
+        end = start + len(hits)
+        nxt = _encode_cursor(gen.name, fp, end) if end < total and size else None
+        return Total(count=total, unit=req.level), hits, nxt
 
-    def _series_hits(self, gen: Generation, rows: np.ndarray) -> list[SeriesHit | CollectionHit]:
-        if not len(rows):
-            return []
-        records = gen.table.take(pa.array(rows)).to_pylist()
-        colls, types = gen.collection_rows, gen.source_types
-        hits: list[SeriesHit | CollectionHit] = []
-        for row, ds in zip(records, gen.codes["_dataset"][rows], strict=True):
-            fields = series_fields(row, colls[ds] if ds >= 0 else None)
-            record = SeriesRecord.model_construct(**fields)
-            hits.append(SeriesHit.model_construct(
-                **fields, level="series", links=series_links(record, types.get(row["source"], ""))
-            ))
-        return hits
-
-    def _collection_page(
-        self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
-    ) -> tuple[Total, list[SeriesHit | CollectionHit], str | None]:
-        ds = gen.dataset if rows is None else gen.dataset[rows]
-        per_ds = np.bincount(ds, minlength=gen.n_datasets + 1)[:-1]
-        matching = np.flatnonzero(per_ds)
-        fp = _fingerprint(req)
-        start = _decode_cursor(req.page.after, gen.name, fp)
-        page = matching[start:start + req.page.size]
-        end = start + len(page)
-        nxt = _encode_cursor(gen.name, fp, end) if end < len(matching) and req.page.size else None
-        types = gen.source_types
-        hits: list[SeriesHit | CollectionHit] = []
-        for d in page:
-            fields = collection_fields(gen.collection_rows[int(d)])
-            record = CollectionRecord.model_construct(**fields)
-            hits.append(CollectionHit.model_construct(
-                **fields, level="collection", series=int(per_ds[d]),
-                links=collection_links(record, types.get(fields["source"], ""))))
-        return Total(count=len(matching), unit="collection"), hits, nxt
+    @staticmethod
+    def _ordered(gen: Generation, rows: np.ndarray | None, sort: str | None) -> np.ndarray:
+        if not sort:
+            return np.arange(gen.n) if rows is None else rows
+        order = gen_order(gen, sort)
+        if rows is None:
+            return order
+        mask = np.zeros(gen.n, bool)
+        mask[rows] = True
+        return order[mask[order]]
 
     def count(self, query: CohortQuery) -> CountResponse:
         gen = self.generation()

@@ -91,6 +91,7 @@ class Generation:
         self.dataset = ds
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
         self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
+        self.series_index: tuple[np.ndarray, np.ndarray] | None = None  # see pages.py
 
     # -- collection-level lists -------------------------------------------------------------
     def _incidence(self, name: str) -> tuple[list[str], np.ndarray]:

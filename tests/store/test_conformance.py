@@ -232,3 +232,44 @@ def test_empty_store_says_so(make_store: StoreFactory) -> None:
     with pytest.raises(NoIndexError, match="ihub harvest"):
         store.search(SearchRequest())
     assert store.sources().sources == []
+
+
+@pytest.mark.parametrize("level", ["study", "subject"])
+def test_study_and_subject_levels_group_matching_series(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]], level: str,
+) -> None:
+    store, records = loaded
+    filters = {"modality": ["CT", "MR"]}
+    hits = [r for r in records if syn.matches(r, filters, None)]
+    key = (lambda r: r.identifiers.study_uid) if level == "study" else (
+        lambda r: (r.source, r.subject_id))
+    groups: dict[object, list[SeriesRecord]] = {}
+    for r in hits:
+        groups.setdefault(key(r), []).append(r)
+    seen: dict[object, int] = {}
+    after = None
+    while True:
+        page = store.search(SearchRequest.model_validate(
+            {"level": level, "filters": filters, "page": {"size": 9, "after": after}}))
+        assert page.total.count == len(groups) and page.total.unit == level
+        for h in page.hits:
+            k = h.study_uid if level == "study" else (h.source, h.subject_id)  # type: ignore[union-attr]
+            assert k not in seen
+            seen[k] = h.series  # type: ignore[union-attr]
+        if page.next is None:
+            break
+        after = page.next
+    want = {k: len({r.identifiers.series_uid for r in rs}) for k, rs in groups.items()}
+    assert seen == want
+
+
+def test_series_hits_name_every_host(loaded: tuple[EmbeddedStore, list[SeriesRecord]]) -> None:
+    store, records = loaded
+    mirrored = next(r for r in records if r.source == "mirror")
+    got = store.search(SearchRequest.model_validate(
+        {"filters": {"series_uid": [mirrored.identifiers.series_uid]}}))
+    assert got.total.count == 2
+    assert all(h.hosts == ["alpha", "mirror"] for h in got.hits)  # type: ignore[union-attr]
+    counts = store.count(CohortQuery.model_validate(
+        {"filters": {"series_uid": [mirrored.identifiers.series_uid]}}))
+    assert counts.series.count == 1  # one series, two hosts
