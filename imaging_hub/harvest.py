@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from imaging_hub.config import Settings
 from imaging_hub.errors import IhubError
-from imaging_hub.indexers.base import ProgressFn, new_run_id, no_progress
+from imaging_hub.indexers.base import ProgressFn, StudyDateWindow, new_run_id, no_progress
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.sources import SourceConfig, build_indexer
 from imaging_hub.store.embedded import EmbeddedStore
@@ -17,22 +17,24 @@ from imaging_hub.store.embedded import EmbeddedStore
 def run_harvest(
     settings: Settings, name: str, config: SourceConfig,
     collections: Sequence[str] | None = None, progress: ProgressFn = no_progress,
+    window: StudyDateWindow | None = None, full: bool = False,
 ) -> HarvestReport:
     """Harvest ``name`` and publish it; on failure the served index is untouched.
 
-    The report (published or failed) is written to ``$IHUB_HOME/runs/<run_id>.json``.
-    Raises the ``IhubError`` that stopped the run, after recording it.
+    ``window``/``full`` choose an incremental or a full (reconciling) run for sources that
+    support it. The report (published or failed) is written to
+    ``$IHUB_HOME/runs/<run_id>.json``. Raises the ``IhubError`` that stopped the run, after
+    recording it.
     """
     run_id = new_run_id(name)
     started = datetime.now(UTC)
     store = EmbeddedStore(settings.index_dir)
     try:
-        result = build_indexer(name, config, collections).harvest(run_id, progress)
+        indexer = build_indexer(name, config, collections, window=window, full=full)
+        result = indexer.harvest(run_id, progress)
         progress(f"{name}: publishing", 0, 1)
-        store.publish(result, source_type=config.type)
+        report = store.publish(result, source_type=config.type).report
         progress(f"{name}: published", 1, 1)
-        report = result.report.model_copy(
-            update={"status": "published", "finished_at": datetime.now(UTC)})
     except IhubError as exc:
         report = HarvestReport(
             source=name, run_id=run_id, source_version="unknown", started_at=started,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 import pyarrow as pa
 
-from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.schemas.report import HarvestReport, Reject
 
 # (stage description, completed, total) — drives the CLI's progress bar.
 ProgressFn = Callable[[str, int, int], None]
@@ -25,14 +25,32 @@ def new_run_id(source: str) -> str:
     return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class StudyDateWindow:
+    """An incremental harvest's scope: studies dated within [start, end] (inclusive; ``None``
+    = open). Published records of the source outside it, or undated, are kept as they are."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def qido(self) -> str:
+        """As a DICOM date range for QIDO-RS matching, e.g. ``20240101-``."""
+        start = f"{self.start:%Y%m%d}" if self.start else ""
+        end = f"{self.end:%Y%m%d}" if self.end else ""
+        return f"{start}-{end}"
+
+
 @dataclass
 class HarvestResult:
-    """Records of one source, columnar (``SERIES_SCHEMA``/``COLLECTION_SCHEMA``), and the
-    report of how they were produced."""
+    """Records of one source, columnar (``SERIES_SCHEMA``/``COLLECTION_SCHEMA``), the report
+    of how they were produced, the scope they replace (``None`` = the whole source) and the
+    parameters its links need at query time (e.g. WADO-RS base URL, viewer URL template)."""
 
     series: pa.Table
     collections: pa.Table
     report: HarvestReport
+    scope: StudyDateWindow | None = None
+    link_params: dict[str, str] = field(default_factory=dict)
 
 
 class Indexer(Protocol):
@@ -43,3 +61,30 @@ class Indexer(Protocol):
     def harvest(self, run_id: str, progress: ProgressFn = no_progress) -> HarvestResult:
         """Read the source and normalise it; raise ``HarvestError`` if it cannot complete."""
         ...
+
+
+@dataclass
+class Tally:
+    """Per-record outcomes of a harvest: rejects (with samples) and warnings, by reason."""
+
+    rejected: dict[str, int]
+    samples: list[Reject]
+    warnings: dict[str, int]
+    max_samples: int = 20
+
+    @classmethod
+    def new(cls) -> Tally:
+        return cls(rejected={}, samples=[], warnings={})
+
+    def reject(self, reason: str, key: str | None = None, detail: str | None = None) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if len(self.samples) < self.max_samples:
+            self.samples.append(Reject(reason=reason, key=key, detail=detail))
+
+    def warn(self, kind: str, n: int = 1) -> None:
+        self.warnings[kind] = self.warnings.get(kind, 0) + n
+
+    def into(self, report: HarvestReport) -> None:
+        report.rejected.update(self.rejected)
+        report.reject_samples.extend(self.samples)
+        report.warnings.update(self.warnings)

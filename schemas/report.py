@@ -32,6 +32,11 @@ class HarvestReport(BaseModel):
     warnings: dict[str, int] = Field(
         default_factory=dict, description="value normalised to null, by kind -> count"
     )
+    scope: str | None = Field(None, description="StudyDate window of an incremental run")
+    added: int | None = Field(None, description="Series new since the last published run")
+    updated: int | None = None
+    unchanged: int | None = None
+    deleted: int | None = Field(None, description="Published series no longer at the source")
     error: str | None = None
 
     @property

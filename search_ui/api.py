@@ -100,12 +100,13 @@ def create_app(store: EmbeddedStore) -> FastAPI:
         if found is None:
             return _error(404, "not_found", f"no record with id {record_id!r}")
         source_type = gen.source_types.get(found.source, "")
+        params = gen.link_params.get(found.source)
         hit: SeriesHit | CollectionHit
         if isinstance(found, SeriesRecord):
-            hit = SeriesHit(**found.model_dump(), links=series_links(found, source_type))
+            hit = SeriesHit(**found.model_dump(), links=series_links(found, source_type, params))
         else:
             hit = CollectionHit(**found.model_dump(),
-                                links=collection_links(found, source_type))
+                                links=collection_links(found, source_type, params))
         return _json(RecordResponse(index=store.index_info(gen), record=hit))
 
     @app.get("/api/v1/health", tags=["operations"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from rich.table import Table
 from imaging_hub.config import Settings
 from imaging_hub.errors import IhubError
 from imaging_hub.harvest import last_runs, run_harvest
+from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
 from imaging_hub.search_ui.filters import parse_filters
@@ -62,9 +64,21 @@ def harvest(
     sources: Annotated[list[str] | None, typer.Argument(help="Sources (default: all)")] = None,
     collections: Annotated[str | None, typer.Option(
         help="Comma-separated collection ids to harvest (IDC); overrides sources.toml.")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="DICOMweb: only studies dated on/after (incremental).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="DICOMweb: only studies dated on/before.")] = None,
+    full: Annotated[bool, typer.Option(
+        help="DICOMweb: ignore incremental_days; reconcile the whole source.")] = False,
 ) -> None:
     """Harvest sources into the index; each source is published atomically."""
     settings = _settings()
+    window = None
+    if since or until:
+        window = StudyDateWindow(since.date() if since else None, until.date() if until else None)
+        if window.start and window.end and window.start > window.end:
+            _fail("--since is after --until")
     try:
         configured = load_sources(settings.sources_file)
     except IhubError as exc:
@@ -84,17 +98,20 @@ def harvest(
                 bar.update(task, description=stage, completed=done, total=total)
 
             try:
-                report = run_harvest(settings, name, configured[name], wanted, progress)
+                report = run_harvest(settings, name, configured[name], wanted, progress,
+                                     window=window, full=full)
             except IhubError as exc:
                 failed += 1
                 bar.update(task, description=f"[red]{name}: failed")
                 console.print(f"[red]{name}: harvest failed, previous index kept:[/red] {exc}")
                 continue
             rejected = sum(report.rejected.values())
+            scope = f" (studies {report.scope})" if report.scope else ""
             console.print(
-                f"{name}: published {report.series:,} series, {report.collections:,} "
-                f"collections; rejected {rejected:,} {dict(report.rejected) or ''}; "
-                f"warnings {dict(report.warnings) or 'none'}")
+                f"{name}: published {report.series:,} series{scope}, {report.collections:,} "
+                f"collections; added {report.added}, updated {report.updated}, unchanged "
+                f"{report.unchanged}, deleted {report.deleted}; rejected {rejected:,} "
+                f"{dict(report.rejected) or ''}; warnings {dict(report.warnings) or 'none'}")
     if failed:
         raise typer.Exit(1)
 

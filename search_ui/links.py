@@ -5,7 +5,8 @@ One pure function per platform; a URL scheme change is an edit here, never a rei
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from urllib.parse import quote
 
 from imaging_hub.schemas.query import Link
@@ -38,14 +39,6 @@ def idc_study_viewer(study_uid: str, modalities: list[str]) -> Link:
                 href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}")
 
 
-def study_links(study_uid: str, modalities: list[str], source_types: list[str]) -> list[Link]:
-    """Links of a study hit, one viewer per hosting platform that has one."""
-    links = []
-    if "idc" in source_types:
-        links.append(idc_study_viewer(study_uid, modalities))
-    return links
-
-
 def doi(value: str, host: str) -> Link:
     return Link(rel="doi", host=host, title=f"DOI {value}", href=f"{DOI_RESOLVER}/{value}")
 
@@ -70,35 +63,89 @@ def idc_collection_page(collection: str) -> Link:
                 href=f"{IDC_PORTAL}/explore/filters/?collection_id={quote(collection)}")
 
 
-def series_links_idc(r: SeriesRecord) -> list[Link]:
+Params = Mapping[str, str]
+
+
+def wado_rs(base: str, study_uid: str, series_uid: str | None = None) -> Link:
+    href = f"{base.rstrip('/')}/studies/{quote(study_uid)}"
+    if series_uid:
+        href += f"/series/{quote(series_uid)}"
+    return Link(rel="wado-rs", host="dicomweb", title="WADO-RS (DICOMweb retrieve)", href=href)
+
+
+def viewer_template(template: str, study_uid: str, series_uid: str = "") -> Link:
+    """A configured viewer URL; ``{study_uid}`` and ``{series_uid}`` are filled in."""
+    href = template.replace("{study_uid}", quote(study_uid)).replace(
+        "{series_uid}", quote(series_uid))
+    return Link(rel="viewer", host="dicomweb", title="Viewer", href=href)
+
+
+def series_links_idc(r: SeriesRecord, params: Params) -> list[Link]:
     links = [idc_viewer(r)]
     if r.identifiers.doi:
         links.append(doi(r.identifiers.doi, "idc"))
     return links + drs(r) + s3(r)
 
 
-def collection_links_idc(r: CollectionRecord) -> list[Link]:
+def series_links_dicomweb(r: SeriesRecord, params: Params) -> list[Link]:
+    ids = r.identifiers
+    links = []
+    if params.get("viewer"):
+        links.append(viewer_template(params["viewer"], ids.study_uid, ids.series_uid))
+    if params.get("wado_rs"):
+        links.append(wado_rs(params["wado_rs"], ids.study_uid, ids.series_uid))
+    return links
+
+
+def series_links_folder(r: SeriesRecord, params: Params) -> list[Link]:
+    folder = r.identifiers.source_native.get("folder")
+    if not folder:
+        return []
+    return [Link(rel="files", host="folder", title="Folder holding the series",
+                 href=Path(folder).resolve().as_uri())]
+
+
+def collection_links_idc(r: CollectionRecord, params: Params) -> list[Link]:
     return [idc_collection_page(r.collection)] + [doi(d, "idc") for d in r.doi]
 
 
 # source type -> builders; sources without an entry get generic identifier links
-SERIES_BUILDERS: dict[str, Callable[[SeriesRecord], list[Link]]] = {"idc": series_links_idc}
-COLLECTION_BUILDERS: dict[str, Callable[[CollectionRecord], list[Link]]] = {
+SERIES_BUILDERS: dict[str, Callable[[SeriesRecord, Params], list[Link]]] = {
+    "idc": series_links_idc, "dicomweb": series_links_dicomweb,
+    "dicom_folder": series_links_folder,
+}
+COLLECTION_BUILDERS: dict[str, Callable[[CollectionRecord, Params], list[Link]]] = {
     "idc": collection_links_idc,
 }
 
 
-def series_links(r: SeriesRecord, source_type: str) -> list[Link]:
+def series_links(r: SeriesRecord, source_type: str, params: Params | None = None) -> list[Link]:
     """All links of a series hit, by the type of the source it came from."""
     builder = SERIES_BUILDERS.get(source_type)
     if builder is not None:
-        return builder(r)
+        return builder(r, params or {})
     generic = [doi(r.identifiers.doi, source_type)] if r.identifiers.doi else []
     return generic + drs(r)
 
 
-def collection_links(r: CollectionRecord, source_type: str) -> list[Link]:
+def collection_links(r: CollectionRecord, source_type: str,
+                     params: Params | None = None) -> list[Link]:
     builder = COLLECTION_BUILDERS.get(source_type)
     if builder is not None:
-        return builder(r)
+        return builder(r, params or {})
     return [doi(d, source_type) for d in r.doi]
+
+
+def study_links(study_uid: str, modalities: list[str],
+                hosts: list[tuple[str, Params]]) -> list[Link]:
+    """Links of a study hit: one per hosting platform that can show or serve a study."""
+    links = []
+    for source_type, params in hosts:
+        if source_type == "idc":
+            links.append(idc_study_viewer(study_uid, modalities))
+        elif source_type == "dicomweb":
+            if params.get("viewer"):
+                links.append(viewer_template(params["viewer"], study_uid))
+            if params.get("wado_rs"):
+                links.append(wado_rs(params["wado_rs"], study_uid))
+    return links

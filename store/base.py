@@ -18,11 +18,13 @@ from imaging_hub.schemas.query import (
     SourcesResponse,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.store.publish import Published
 
 
 class IndexStore(Protocol):
-    def publish(self, result: HarvestResult) -> str:
-        """Replace one source's records with ``result`` atomically; return the new generation.
+    def publish(self, result: HarvestResult, source_type: str | None = None) -> Published:
+        """Replace one source's records (within ``result.scope``) with ``result`` atomically;
+        return the new generation and the published report.
 
         Other sources' records are kept as they are. On any failure the previously
         published generation keeps answering. Raises ``StoreError``.

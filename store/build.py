@@ -39,7 +39,7 @@ def build_tables(
     ``_dataset`` is a series' position in that table, -1 when its collection has no record.
     """
     series = pa.concat_tables(
-        [_plain(kept_series).select(SERIES_SCHEMA.names).cast(SERIES_SCHEMA),
+        [plain(kept_series).select(SERIES_SCHEMA.names).cast(SERIES_SCHEMA),
          new_series.select(SERIES_SCHEMA.names).cast(SERIES_SCHEMA)]
     ).combine_chunks()
     series = series.take(pc.sort_indices(series, sort_keys=SORT_KEYS))
@@ -82,7 +82,7 @@ def _missing_collections(series: pa.Table, colls: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=COLLECTION_SCHEMA)
 
 
-def _plain(table: pa.Table) -> pa.Table:
+def plain(table: pa.Table) -> pa.Table:
     """Decode dictionary columns of a stored generation back to plain strings."""
     cols = [
         pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type) else col

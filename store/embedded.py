@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,6 @@ import pyarrow as pa
 from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError
 from imaging_hub.indexers.base import HarvestResult
 from imaging_hub.schemas.columnar import (
-    COLLECTION_SCHEMA,
-    SERIES_SCHEMA,
     collection_fields,
     series_fields,
 )
@@ -45,9 +41,9 @@ from imaging_hub.schemas.query import (
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store import layout, pages
-from imaging_hub.store.build import build_tables, write_arrow
 from imaging_hub.store.counts import Counter
 from imaging_hub.store.engine import Generation, Mask
+from imaging_hub.store.publish import Published, publish_generation
 
 
 class EmbeddedStore:
@@ -60,39 +56,11 @@ class EmbeddedStore:
         self._counter: Counter | None = None
 
     # -- publishing -------------------------------------------------------------------------
-    def publish(self, result: HarvestResult, source_type: str | None = None) -> str:
-        """Replace ``result.report.source``'s records atomically; return the generation."""
-        src = result.report.source
-        with layout.publish_lock(self.index_dir):
-            served = layout.current_name(self.index_dir)
-            if served:
-                old = Generation(self.index_dir / served)
-                kept_s = _without(old.table, src, SERIES_SCHEMA.names)
-                kept_c = _without(old.collections, src, COLLECTION_SCHEMA.names)
-                sources = dict(old.manifest["sources"])
-            else:
-                kept_s, kept_c, sources = SERIES_SCHEMA.empty_table(), \
-                    COLLECTION_SCHEMA.empty_table(), {}
-            series, colls = build_tables(kept_s, result.series, kept_c, result.collections)
-            report = result.report.model_copy(update={
-                "status": "published", "finished_at": datetime.now(UTC)})
-            sources[src] = {"type": source_type or src, "report": report.model_dump(mode="json")}
-            name = layout.new_generation_name()
-            tmp = self.index_dir / f".tmp-{name}"
-            tmp.mkdir(parents=True)
-            try:
-                write_arrow(series, tmp / layout.SERIES_FILE)
-                write_arrow(colls, tmp / layout.COLLECTIONS_FILE)
-                manifest = {"generation": name, "created_at": datetime.now(UTC).isoformat(),
-                            "series": series.num_rows, "collections": colls.num_rows,
-                            "sources": sources}
-                (tmp / layout.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-                layout.commit_generation(self.index_dir, tmp, name)
-            except OSError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise StoreError(f"could not write generation {name}: {exc}") from exc
-            layout.collect_garbage(self.index_dir)
-        return name
+    def publish(self, result: HarvestResult, source_type: str | None = None) -> Published:
+        """Replace ``result.report.source``'s records (within ``result.scope``) atomically;
+        return the new generation and the published report (with added/updated/unchanged/
+        deleted counts). Raises ``StoreError``; the served generation then stays."""
+        return publish_generation(self.index_dir, result, source_type)
 
     # -- reading ----------------------------------------------------------------------------
     def generation(self) -> Generation:
@@ -243,15 +211,6 @@ class EmbeddedStore:
                 run_id=r["run_id"], series=r["series"], collections=r["collections"],
                 rejected=r["rejected"], warnings=r["warnings"]))
         return SourcesResponse(index=self.index_info(gen), sources=out)
-
-
-def _without(table: pa.Table, source: str, names: list[str]) -> pa.Table:
-    import pyarrow.compute as pc
-
-    col = table.column("source")
-    keep = pc.not_equal(pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col,
-                        source)
-    return table.filter(keep).select(names)
 
 
 def _buckets(pairs: list[tuple[Any, int]], selected: Any) -> list[FacetBucket]:

@@ -115,6 +115,11 @@ class Generation:
         return {n: s["type"] for n, s in self.manifest["sources"].items()}
 
     @cached_property
+    def link_params(self) -> dict[str, dict[str, str]]:
+        """Per source, what its links need at query time (WADO-RS root, viewer template)."""
+        return {n: dict(s.get("links") or {}) for n, s in self.manifest["sources"].items()}
+
+    @cached_property
     def _text_index(self) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
         """Rows grouped by their (series description, study description, dataset) triple.
 

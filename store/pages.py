@@ -40,7 +40,9 @@ def series_hits(gen: Generation, rows: np.ndarray) -> list[Hit]:
         fields = series_fields(row, colls[ds] if ds >= 0 else None)
         record = SeriesRecord.model_construct(**fields)
         hits.append(SeriesHit.model_construct(
-            **fields, level="series", links=series_links(record, types.get(row["source"], "")),
+            **fields, level="series",
+            links=series_links(record, types.get(row["source"], ""),
+                               gen.link_params.get(row["source"])),
             hosts=hosts_of_series(gen, int(code))))
     return hits
 
@@ -114,7 +116,8 @@ def study_hits(gen: Generation, groups: list[np.ndarray]) -> list[Hit]:
             study_description=first["study_description"], modalities=modalities,
             series=n_series, instances=instances,
             links=study_links(first["study_uid"], modalities,
-                              [gen.source_types.get(h, "") for h in hosts]),
+                              [(gen.source_types.get(h, ""), gen.link_params.get(h, {}))
+                               for h in hosts]),
         ))
     return hits
 
@@ -151,5 +154,6 @@ def collection_page(gen: Generation, rows: np.ndarray | None, start: int, size: 
         record = CollectionRecord.model_construct(**fields)
         hits.append(CollectionHit.model_construct(
             **fields, level="collection", series=int(per_ds[d]),
-            links=collection_links(record, by_source[fields["source"]])))
+            links=collection_links(record, by_source[fields["source"]],
+                                   gen.link_params.get(fields["source"]))))
     return len(matching), hits

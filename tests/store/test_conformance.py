@@ -174,7 +174,7 @@ def test_failed_publish_keeps_previous_generation_answering(
             raise OSError("disk full (simulated)")
         real(table, path)
 
-    monkeypatch.setattr("imaging_hub.store.embedded.write_arrow", fail_second)
+    monkeypatch.setattr("imaging_hub.store.publish.write_arrow", fail_second)
     with pytest.raises(StoreError, match="disk full"):
         store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P2", "2", "2.1")]))
     assert store.generation().name == before
