@@ -100,11 +100,16 @@ def read_header(path: str) -> FileHeader:
             NotImplementedError, AttributeError) as exc:
         return FileHeader(path, _size(path), reject="unreadable",
                           detail=f"{type(exc).__name__}: {str(exc)[:200]}")
+    if len(ds) == 0:  # pydicom stops quietly at EOF: an empty data set is a cut file
+        return FileHeader(path, size, reject="truncated",
+                          detail="no data set after the file meta information")
     meta_class = str(getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
     if meta_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
         return FileHeader(path, size, dicomdir=True)
     warnings: list[str] = []
     values = {k: _text(ds, k, warnings) for k in KEYWORDS}
+    if "Rows" in ds and pixel_offset >= size:  # an image whose file ends before its pixels
+        return FileHeader(path, size, reject="truncated", detail="ends before its Pixel Data")
     if "PixelData" not in ds and pixel_offset < size:
         ds._pixel_data_offset = pixel_offset  # type: ignore[attr-defined]
         try:
