@@ -216,6 +216,8 @@ class SearchResponse(BaseModel):
 class CountValue(BaseModel):
     count: int
     exact: bool = True
+    missing: int | None = Field(
+        None, description="Series whose value is unknown (then count is a lower bound)")
 
 
 class CountBlock(BaseModel):

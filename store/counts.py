@@ -30,6 +30,7 @@ class _Lookups:
     sizes: dict[str, int]
     row_instances: np.ndarray  # per row, 0 when unknown
     row_bytes: np.ndarray
+    row_size_unknown: np.ndarray  # per row: the source gave no size (e.g. QIDO-RS)
 
 
 def _owner(codes: np.ndarray, owner: np.ndarray, size: int) -> np.ndarray:
@@ -70,6 +71,7 @@ class Counter:
                 g.codes["_coll_series"], g.codes["_series"], sizes["_coll_series"]),
             sizes=sizes, row_instances=np.nan_to_num(inst).astype(np.int64),
             row_bytes=size.astype(np.int64),
+            row_size_unknown=np.isnan(g.numeric["size_bytes"]),
         )
 
     def _distinct(self, code: str, rows: np.ndarray | None) -> np.ndarray:
@@ -97,14 +99,15 @@ class Counter:
         lk, g = self.lookups, self.gen
         subjects = np.count_nonzero(self._distinct("_subject", rows))
         studies = np.count_nonzero(self._distinct("_study", rows))
+        unknown = np.count_nonzero(_take(lk.row_size_unknown, rows))
         if self.series_unique:
             n = g.n if rows is None else len(rows)
             inst = lk.row_instances if rows is None else lk.row_instances[rows]
             size = lk.row_bytes if rows is None else lk.row_bytes[rows]
-            return _block(subjects, studies, n, int(inst.sum()), int(size.sum()))
+            return _block(subjects, studies, n, int(inst.sum()), int(size.sum()), unknown)
         series = self._distinct("_series", rows)
         return _block(subjects, studies, np.count_nonzero(series),
-                      lk.series_instances[series].sum(), lk.series_bytes[series].sum())
+                      lk.series_instances[series].sum(), lk.series_bytes[series].sum(), unknown)
 
     def by_source(self, rows: np.ndarray | None,
                   overall: CountBlock | None = None) -> dict[str, CountBlock]:
@@ -121,8 +124,10 @@ class Counter:
         series = np.bincount(src, minlength=k)  # rows are unique per (source, series)
         inst = np.bincount(src, weights=_take(lk.row_instances, rows), minlength=k)
         size = np.bincount(src, weights=_take(lk.row_bytes, rows), minlength=k)
+        unknown = np.bincount(src, weights=_take(lk.row_size_unknown, rows), minlength=k)
         return {
-            kw.values[i]: _block(subjects[i], studies[i], series[i], inst[i], size[i])
+            kw.values[i]: _block(subjects[i], studies[i], series[i], inst[i], size[i],
+                                 unknown[i])
             for i in np.flatnonzero(series[:-1])
         }
 
@@ -139,9 +144,11 @@ class Counter:
         owner = lk.coll_of["_coll_series"][cs]
         inst = np.bincount(owner, weights=lk.series_instances[pair_series], minlength=k)
         size = np.bincount(owner, weights=lk.series_bytes[pair_series], minlength=k)
+        coll = kw.codes if rows is None else kw.codes[rows]
+        unknown = np.bincount(coll, weights=_take(lk.row_size_unknown, rows), minlength=k)
         return {
             kw.values[i]: _block(per["_coll_subject"][i], per["_coll_study"][i],
-                                 per["_coll_series"][i], inst[i], size[i])
+                                 per["_coll_series"][i], inst[i], size[i], unknown[i])
             for i in np.flatnonzero(per["_coll_series"][:-1])
         }
 
@@ -155,10 +162,14 @@ def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
 
 
 def _block(subjects: SupportsInt, studies: SupportsInt, series: SupportsInt,
-           instances: SupportsFloat, size: SupportsFloat) -> CountBlock:
+           instances: SupportsFloat, size: SupportsFloat,
+           size_unknown: SupportsFloat = 0) -> CountBlock:
+    """Counts; bytes are a lower bound (``exact`` false) when some series have no size."""
+    unknown = round(float(size_unknown))
     return CountBlock(
         subjects=CountValue(count=int(subjects)), studies=CountValue(count=int(studies)),
         series=CountValue(count=int(series)),
         instances=CountValue(count=round(float(instances))),
-        bytes=CountValue(count=round(float(size))),
+        bytes=CountValue(count=round(float(size)), exact=unknown == 0,
+                         missing=unknown or None),
     )

@@ -82,6 +82,7 @@ def publish_generation(index_dir: Path, result: HarvestResult,
             "scope": result.scope.qido() if result.scope else None,
             "series": result.series.num_rows + int(np.count_nonzero(
                 _of_source(old_s, src) & ~replaced)),
+            "collections": int(np.count_nonzero(_of_source(colls, src))),
             **changes})
         sources[src] = {"type": source_type or src, "report": report.model_dump(mode="json"),
                         "links": dict(result.link_params)}
