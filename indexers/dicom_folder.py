@@ -8,8 +8,10 @@ reason; odd character sets and malformed values are decoded or nulled with a war
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -131,13 +133,18 @@ def _size(path: str) -> int:
 
 
 def read_chunk(paths: list[str]) -> list[FileHeader]:
-    return [read_header(p) for p in paths]
+    """Headers of ``paths``; pydicom's warnings about irregular files are not printed (the
+    files' problems are reported per file instead)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("pydicom").setLevel(logging.ERROR)
+        return [read_header(p) for p in paths]
 
 
 def walk(root: Path) -> list[str]:
     """Every regular file under ``root`` plus files a DICOMDIR references inside it."""
     found: dict[str, None] = {}
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, _dirs, files in os.walk(root.resolve()):
         for name in files:
             found[os.path.join(dirpath, name)] = None
     for path in [p for p in found if os.path.basename(p).upper().startswith("DICOMDIR")]:
