@@ -1,67 +1,156 @@
-"""Run one source's harvest and publish it; record the run's report either way."""
+"""Harvest runs, shared by the CLI and the Dagster assets: plan → harvest → stage → check →
+publish, with every run's report recorded whatever happens.
+
+* **plan**: full or incremental (a StudyDate window from the source's cursor, with a day of
+  overlap; a full reconciling pass every ``full_every_days``) for sources that support it.
+* **check**: a record-count drop above the source's ``max_drop_pct`` against what is
+  published *holds* the run: it stays staged, the published records keep answering, and an
+  operator approves it (``ihub approve``) or a later run replaces it.
+* **publish**: atomic, per source (``store.publish``); the cursor advances only then.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from imaging_hub import staging
 from imaging_hub.config import Settings
-from imaging_hub.errors import IhubError
-from imaging_hub.indexers.base import ProgressFn, StudyDateWindow, new_run_id, no_progress
+from imaging_hub.errors import IhubError, NoIndexError
+from imaging_hub.indexers.base import (
+    HarvestResult,
+    ProgressFn,
+    StudyDateWindow,
+    new_run_id,
+    no_progress,
+)
+from imaging_hub.runs import Cursor, find_run, save_report
 from imaging_hub.schemas.report import HarvestReport
-from imaging_hub.sources import SourceConfig, build_indexer
+from imaging_hub.sources import DicomwebSource, SourceConfig, build_indexer
 from imaging_hub.store.embedded import EmbeddedStore
+from imaging_hub.store.publish import published_count
+
+OVERLAP = timedelta(days=1)
+
+
+class HeldForApproval(IhubError):
+    """A harvest's record count dropped too far; it is staged, not published."""
+
+    def __init__(self, report: HarvestReport) -> None:
+        super().__init__(report.error or "held")
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Plan:
+    window: StudyDateWindow | None
+    full: bool
+
+
+def plan(settings: Settings, name: str, config: SourceConfig,
+         now: datetime | None = None) -> Plan:
+    """Full or incremental, from the source's cursor (only DICOMweb sources have windows)."""
+    if not isinstance(config, DicomwebSource):
+        return Plan(None, True)
+    now = now or datetime.now(UTC)
+    cursor = Cursor.load(settings, name)
+    due = cursor.last_full is None or now - cursor.last_full >= timedelta(
+        days=config.full_every_days)
+    if due or cursor.watermark is None:
+        return Plan(None, True)
+    return Plan(StudyDateWindow(start=cursor.watermark - OVERLAP), False)
+
+
+def drop_problem(settings: Settings, result: HarvestResult, max_drop_pct: float) -> str | None:
+    """Why ``result`` must be held (too few records against what is published), or None."""
+    try:
+        before = published_count(settings.index_dir, result.report.source, result.scope)
+    except NoIndexError:
+        return None
+    after = result.series.num_rows
+    if before == 0 or after >= before:
+        return None
+    drop = 100.0 * (before - after) / before
+    if drop <= max_drop_pct:
+        return None
+    return (f"record count dropped {drop:.1f}% ({before:,} published → {after:,} harvested), "
+            f"over the source's max_drop_pct {max_drop_pct:g}%")
+
+
+def harvest_and_stage(
+    settings: Settings, name: str, config: SourceConfig,
+    collections: Sequence[str] | None = None, progress: ProgressFn = no_progress,
+    window: StudyDateWindow | None = None, full: bool | None = None,
+) -> HarvestResult:
+    """Run the source's indexer and stage its result. The run's report is 'running' while
+    it works and 'failed' if it raises (the error is re-raised)."""
+    if window is None and full is None:
+        chosen = plan(settings, name, config)
+        window, full = chosen.window, chosen.full
+    run_id = new_run_id(name)
+    started = datetime.now(UTC)
+    save_report(settings, HarvestReport(source=name, run_id=run_id, source_version="pending",
+                                        started_at=started, status="running"))
+    try:
+        indexer = build_indexer(name, config, collections, window=window, full=bool(full))
+        result = indexer.harvest(run_id, progress)
+        staging.stage(settings, result, config.type)
+    except IhubError as exc:
+        save_report(settings, HarvestReport(
+            source=name, run_id=run_id, source_version="unknown", started_at=started,
+            finished_at=datetime.now(UTC), status="failed", error=str(exc)))
+        raise
+    report = result.report.model_copy(update={"status": "staged"})
+    save_report(settings, report)
+    return HarvestResult(series=result.series, collections=result.collections, report=report,
+                         scope=result.scope, link_params=result.link_params)
+
+
+def hold(settings: Settings, result: HarvestResult, problem: str) -> HarvestReport:
+    report = result.report.model_copy(update={"status": "held", "error": problem,
+                                              "finished_at": datetime.now(UTC)})
+    save_report(settings, report)
+    return report
+
+
+def publish_staged(settings: Settings, name: str, run_id: str | None = None,
+                   progress: ProgressFn = no_progress) -> HarvestReport:
+    """Publish a staged run (the newest when ``run_id`` is None); advance the cursor."""
+    result, source_type = staging.load(settings, name, run_id)
+    progress(f"{name}: publishing", 0, 1)
+    try:
+        published = EmbeddedStore(settings.index_dir).publish(result, source_type=source_type)
+    except IhubError as exc:
+        save_report(settings, result.report.model_copy(update={
+            "status": "failed", "error": str(exc), "finished_at": datetime.now(UTC)}))
+        raise
+    save_report(settings, published.report)
+    cursor = Cursor.load(settings, name)
+    cursor.advanced(result.report.started_at, full=result.scope is None).save(settings, name)
+    staging.discard(settings, name, result.report.run_id)
+    progress(f"{name}: published", 1, 1)
+    return published.report
 
 
 def run_harvest(
     settings: Settings, name: str, config: SourceConfig,
     collections: Sequence[str] | None = None, progress: ProgressFn = no_progress,
-    window: StudyDateWindow | None = None, full: bool = False,
+    window: StudyDateWindow | None = None, full: bool | None = None,
+    allow_drop: bool = False,
 ) -> HarvestReport:
-    """Harvest ``name`` and publish it; on failure the served index is untouched.
-
-    ``window``/``full`` choose an incremental or a full (reconciling) run for sources that
-    support it. The report (published or failed) is written to
-    ``$IHUB_HOME/runs/<run_id>.json``. Raises the ``IhubError`` that stopped the run, after
-    recording it.
-    """
-    run_id = new_run_id(name)
-    started = datetime.now(UTC)
-    store = EmbeddedStore(settings.index_dir)
-    try:
-        indexer = build_indexer(name, config, collections, window=window, full=full)
-        result = indexer.harvest(run_id, progress)
-        progress(f"{name}: publishing", 0, 1)
-        report = store.publish(result, source_type=config.type).report
-        progress(f"{name}: published", 1, 1)
-    except IhubError as exc:
-        report = HarvestReport(
-            source=name, run_id=run_id, source_version="unknown", started_at=started,
-            finished_at=datetime.now(UTC), status="failed", error=str(exc))
-        _save(settings, report)
-        raise
-    _save(settings, report)
-    return report
+    """Harvest, check and publish one source (the CLI's path; Dagster runs the same steps
+    as separate assets). Raises the ``IhubError`` that stopped the run, or
+    ``HeldForApproval`` when the drop check held it; the served index is untouched then."""
+    result = harvest_and_stage(settings, name, config, collections, progress, window, full)
+    problem = None if allow_drop else drop_problem(settings, result, config.max_drop_pct)
+    if problem:
+        raise HeldForApproval(hold(settings, result, problem))
+    return publish_staged(settings, name, result.report.run_id, progress)
 
 
-def _save(settings: Settings, report: HarvestReport) -> None:
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.runs_dir / f"{report.run_id}.json"
-    path.write_text(json.dumps(report.model_dump(mode="json"), indent=2))
-
-
-def last_runs(settings: Settings) -> dict[str, HarvestReport]:
-    """The latest run report of each source (published or failed)."""
-    latest: dict[str, HarvestReport] = {}
-    if not settings.runs_dir.exists():
-        return latest
-    for path in sorted(settings.runs_dir.glob("*.json")):
-        try:
-            report = HarvestReport.model_validate_json(path.read_text())
-        except ValueError:
-            continue
-        prev = latest.get(report.source)
-        if prev is None or report.started_at >= prev.started_at:
-            latest[report.source] = report
-    return latest
+def approve(settings: Settings, name: str, run_id: str | None = None) -> HarvestReport:
+    """Publish a held run (the newest staged one by default) despite its check."""
+    if run_id is not None and find_run(settings, run_id) is None:
+        raise IhubError(f"no run {run_id}")
+    return publish_staged(settings, name, run_id)

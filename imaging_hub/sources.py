@@ -39,7 +39,14 @@ from imaging_hub.schemas.records import AccessTier
 
 class _SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    schedule: str | None = Field(None, description="Cron expression for scheduled harvests.")
+    schedule: str | None = Field(
+        None, description="Cron expression for scheduled harvests (default by type).")
+    max_age_hours: float | None = Field(
+        None, gt=0, description="Freshness: flag the source when its last good harvest is "
+        "older (default: twice the schedule's period).")
+    max_drop_pct: float = Field(
+        10.0, ge=0, le=100, description="Hold a harvest whose record count drops more than "
+        "this percentage against what is published.")
 
 
 class IdcSource(_SourceConfig):
@@ -99,6 +106,9 @@ class DicomwebSource(_SourceConfig):
     read_timeout: float = Field(30.0, gt=0)
     max_attempts: int = Field(4, ge=1, le=20)
     incremental_days: int | None = Field(None, ge=1)
+    full_every_days: int = Field(
+        7, ge=1, description="Scheduled runs are incremental (from the cursor) except a full, "
+        "reconciling pass at least this often.")
     wado_url: str | None = Field(None, description="WADO-RS root (default: url)")
     viewer_url: str | None = Field(
         None, description="Viewer URL template with {study_uid} and {series_uid}")
@@ -123,6 +133,19 @@ SourceConfig = Annotated[IdcSource | DicomwebSource | DicomFolderSource,
                          Field(discriminator="type")]
 _ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
 DEFAULT_SOURCES: dict[str, SourceConfig] = {"idc": IdcSource.model_validate({})}
+# IDC releases every few months: weekly; servers and folders change daily
+DEFAULT_SCHEDULES = {"idc": "0 3 * * 1", "dicomweb": "0 2 * * *", "dicom_folder": "30 2 * * *"}
+SCHEDULE_PERIOD_HOURS = {"idc": 24 * 7, "dicomweb": 24, "dicom_folder": 24}
+
+
+def schedule_of(config: SourceConfig) -> str:
+    """The source's cron schedule: configured, or the default of its type."""
+    return config.schedule or DEFAULT_SCHEDULES[config.type]
+
+
+def max_age(config: SourceConfig) -> float:
+    """Hours after which the source's last good harvest counts as stale."""
+    return config.max_age_hours or 2 * SCHEDULE_PERIOD_HOURS[config.type]
 
 
 def load_sources(path: Path) -> dict[str, SourceConfig]:

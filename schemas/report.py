@@ -23,7 +23,8 @@ class HarvestReport(BaseModel):
     source_version: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: str = Field("running", description="running / published / failed")
+    status: str = Field(
+        "running", description="running / staged / published / held / failed / abandoned")
     read: int = 0
     series: int = 0
     collections: int = 0

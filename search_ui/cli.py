@@ -16,7 +16,7 @@ from rich.table import Table
 
 from imaging_hub.config import Settings
 from imaging_hub.errors import IhubError
-from imaging_hub.harvest import last_runs, run_harvest
+from imaging_hub.harvest import HeldForApproval, run_harvest
 from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
@@ -69,8 +69,13 @@ def harvest(
     ] = None,
     until: Annotated[datetime | None, typer.Option(
         formats=["%Y-%m-%d"], help="DICOMweb: only studies dated on/before.")] = None,
-    full: Annotated[bool, typer.Option(
-        help="DICOMweb: ignore incremental_days; reconcile the whole source.")] = False,
+    full: Annotated[bool | None, typer.Option(
+        "--full/--incremental",
+        help="DICOMweb: reconcile the whole source, or resume from the source's cursor "
+        "(default: as planned from the cursor and full_every_days).")] = None,
+    allow_drop: Annotated[bool, typer.Option(
+        help="Publish even if the record count drops more than the source's max_drop_pct.")
+    ] = False,
 ) -> None:
     """Harvest sources into the index; each source is published atomically."""
     settings = _settings()
@@ -99,7 +104,12 @@ def harvest(
 
             try:
                 report = run_harvest(settings, name, configured[name], wanted, progress,
-                                     window=window, full=full)
+                                     window=window, full=full, allow_drop=allow_drop)
+            except HeldForApproval as held:
+                failed += 1
+                console.print(f"[yellow]{name}: held, not published:[/yellow] {held} — "
+                              f"approve with 'ihub approve {name} {held.report.run_id}'")
+                continue
             except IhubError as exc:
                 failed += 1
                 bar.update(task, description=f"[red]{name}: failed")
@@ -181,39 +191,6 @@ def count(
 
 
 @app.command()
-def sources(as_json: JsonOpt = False) -> None:
-    """Configured sources: last run, published version, counts, rejects."""
-    settings = _settings()
-    try:
-        configured = load_sources(settings.sources_file)
-    except IhubError as exc:
-        _fail(str(exc))
-    published = {s.source: s for s in EmbeddedStore(settings.index_dir).sources().sources}
-    runs = last_runs(settings)
-    rows: list[dict[str, Any]] = []
-    for name, cfg in configured.items():
-        pub, run = published.get(name), runs.get(name)
-        rows.append({
-            "source": name, "type": cfg.type, "schedule": cfg.schedule,
-            "published": pub.model_dump() if pub else None,
-            "last_run": run.model_dump(mode="json") if run else None,
-        })
-    if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    table = Table("source", "type", "published version", "harvested", "series", "rejected",
-                  "last run")
-    for r in rows:
-        pub, run = r["published"], r["last_run"]
-        table.add_row(
-            r["source"], r["type"], pub["version"] if pub else "-",
-            pub["harvested_at"] if pub else "never", f"{pub['series']:,}" if pub else "-",
-            str(sum(pub["rejected"].values())) if pub else "-",
-            f"{run['status']} {run['run_id']}" if run else "-")
-    Console().print(table)
-
-
-@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
@@ -242,3 +219,6 @@ def schema(
     for name, body in schemas.items():
         (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
     console.print(f"wrote {len(schemas)} schemas to {out}")
+
+
+from imaging_hub.search_ui import cli_ops  # noqa: E402,F401  (registers operator commands)

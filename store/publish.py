@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from imaging_hub.errors import StoreError
+from imaging_hub.errors import NoIndexError, StoreError
 from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
@@ -53,6 +53,17 @@ def _in_scope(table: pa.Table, source: str, scope: StudyDateWindow | None) -> np
     if scope.end:
         inside = pc.and_(inside, pc.less_equal(dates, pa.scalar(scope.end, pa.date32())))
     return mine & np.asarray(pc.fill_null(inside, False).to_numpy(zero_copy_only=False), bool)
+
+
+def published_count(index_dir: Path, source: str, scope: StudyDateWindow | None) -> int:
+    """Records of ``source`` the served generation holds within ``scope``. Raises
+    ``NoIndexError`` when nothing is published."""
+    served = layout.current_name(index_dir)
+    if served is None:
+        raise NoIndexError(f"no index published under {index_dir}")
+    gen = Generation(index_dir / served)
+    return int(np.count_nonzero(_in_scope(gen.table.select(["source", "study_date"]),
+                                          source, scope)))
 
 
 def publish_generation(index_dir: Path, result: HarvestResult,

@@ -1,108 +1,297 @@
-// imaging-hub search page: plain fetch() against /api/v1, all state in the URL.
-"use strict";
-const FACETS = ["source", "collection", "disease_type", "primary_site", "modality", "body_part",
-                "sex", "age", "license", "access"];
+// imaging-hub search page: plain fetch() against /api/v1, the whole state in the URL.
+// Timings for the browser tests and bench/bench_ui.py: window.__ihubTimings
+//   firstRender  ms from navigation start until results, facets and counts are in the DOM
+//   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
+//                new counts are in the DOM; also performance.measure("ihub:<cause>")
+import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
+import { renderHits } from "./hits.js";
+import { levelTotals, readRange, renderChips, renderCounts, renderFacets, renderTabs,
+  el, fmt, tabKeys } from "./render.js";
+import { LEVELS, countBody, parseUrl, searchBody, toUrl, toggleBucket, withFilter } from "./state.js";
+
 const $ = (id) => document.getElementById(id);
-let nextToken = null;
+// The URL is the state: new states are built from it (also after a failed search, so a
+// query that could not run stays what the user asked for until they change it).
+const current = () => parseUrl(location.search);
+const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [] });
+const view = { state: null, res: null, hits: [], next: null, seq: 0, controller: null };
+let done = 0;
+let focusAfter = null;   // data-key (or element id) to focus once the next render is in
 
-function stateFromUrl() {
-  const p = new URLSearchParams(location.search);
-  const filters = {};
-  for (const f of FACETS) if (f !== "age" && p.getAll(f).length) filters[f] = p.getAll(f);
-  const gte = p.get("age_gte"), lte = p.get("age_lte");
-  if (gte || lte) filters.age = Object.fromEntries(
-    [["gte", gte], ["lte", lte]].filter(([, v]) => v !== null && v !== "").map(([k, v]) => [k, Number(v)]));
-  return { text: p.get("q") || null, filters };
+class ApiError extends Error {
+  constructor(status, message, details = []) { super(message); this.status = status; this.details = details; }
 }
 
-function pushState(state) {
-  const p = new URLSearchParams();
-  if (state.text) p.set("q", state.text);
-  for (const [f, v] of Object.entries(state.filters)) {
-    if (f === "age") { if (v.gte !== undefined) p.set("age_gte", v.gte); if (v.lte !== undefined) p.set("age_lte", v.lte); }
-    else v.forEach((x) => p.append(f, x));
+/** fetch() wrapper: JSON in and out; every failure becomes an ApiError with a readable text. */
+async function api(path, body, signal) {
+  let r;
+  try {
+    r = await fetch(path, body === undefined ? { signal } : {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, `Cannot reach the imaging-hub server at ${location.origin} (${e.message}). `
+      + "Check that `ihub serve` is running, then retry.");
   }
-  history.pushState(null, "", "?" + p.toString());
-  run();
-}
-
-async function api(path, body) {
-  const r = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const data = await r.json().catch(() => ({ message: `HTTP ${r.status}` }));
-  if (!r.ok) throw new Error(data.message || `HTTP ${r.status}`);
+  let data = null;
+  try { data = await r.json(); } catch { /* not JSON: reported below */ }
+  if (!r.ok) {
+    throw new ApiError(r.status, data?.message || `the server answered HTTP ${r.status} ${r.statusText}`.trim(),
+      data?.details || []);
+  }
+  if (data === null) throw new ApiError(r.status, "The server's answer was not JSON.");
   return data;
 }
 
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  for (const k of kids) e.append(k);
-  return e;
+function describe(err) {
+  if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
+  if (err.status === 0) return err.message;
+  if (err.status === 409) return `The index was replaced while you browsed: ${err.message}`;
+  if (err.status === 503) return `The index is not available: ${err.message}`;
+  if (err.status >= 500) return `The server failed (HTTP ${err.status}): ${err.message}`;
+  return `This search could not run: ${err.message}`;
 }
 
-function renderFacets(facets, state) {
-  const nav = $("facets"); nav.replaceChildren();
-  for (const f of FACETS) {
-    if (f === "age" || !facets[f]) continue;
-    const fs = el("fieldset", {}, el("legend", {}, f.replace("_", " ")));
-    const chosen = new Set(state.filters[f] || []);
-    for (const b of facets[f].slice(0, 15)) {
-      const box = el("input", { type: "checkbox", "data-facet": f, value: String(b.value) });
-      box.checked = chosen.has(String(b.value));
-      box.addEventListener("change", () => {
-        const s = stateFromUrl(), vals = new Set(s.filters[f] || []);
-        box.checked ? vals.add(box.value) : vals.delete(box.value);
-        if (vals.size) s.filters[f] = [...vals]; else delete s.filters[f];
-        pushState(s);
-      });
-      fs.append(el("label", {}, el("span", {}, box, " " + b.value), el("span", { class: "count" }, b.count.toLocaleString())));
-    }
-    nav.append(fs);
+function showError(err, retry) {
+  const box = $("error");
+  const extra = (err.details || []).filter((d) => d.problem && !err.message.includes(d.problem));
+  const transient = err.status === 0 || err.status >= 500 || err.status === 409;
+  box.replaceChildren(...[
+    el("p", {}, el("strong", {}, "Problem: "), describe(err)),
+    extra.length ? el("ul", {}, extra.map((d) => el("li", {}, d.field ? `${d.field}: ${d.problem}` : d.problem))) : null,
+    view.res ? el("p", { class: "small" }, "The results below are from the previous search.")
+      : el("p", { class: "small" }, transient ? "No results yet." : "Fix the part named above, or remove it with the × on its chip."),
+    el("div", { class: "alert-actions" },
+      transient && retry ? el("button", { type: "button", onclick: retry }, "Retry") : null,
+      el("button", { type: "button", class: "linkish", onclick: () => { box.hidden = true; } }, "Dismiss")),
+  ].filter(Boolean));
+  box.hidden = false;
+  if (!view.res) {
+    $("cohort-summary").textContent = "No counts: the search did not run.";
+    $("results").replaceChildren();
   }
-}
-
-function renderCounts(c) {
-  const row = (name, b) => el("tr", {}, el("th", {}, name), ...["subjects", "studies", "series", "instances"].map((k) => el("td", { "data-count": k }, b[k].count.toLocaleString())));
-  const t = el("table", {}, el("tr", {}, el("th", {}, ""), ...["subjects", "studies", "series", "instances"].map((k) => el("th", {}, k))), row("all", c));
-  for (const [s, b] of Object.entries(c.by_source)) t.append(row(s, b));
-  $("counts").replaceChildren(t);
-}
-
-function renderHits(hits, append) {
-  const ol = $("hits"); if (!append) ol.replaceChildren();
-  for (const h of hits) {
-    const links = h.links.map((l) => { const a = el("a", { href: l.href, rel: "noopener", target: "_blank" }, l.rel); return [a, " "]; }).flat();
-    ol.append(el("li", {}, el("strong", {}, `${h.collection} · ${h.modality || "?"} · ${h.series_description || "(no description)"}`),
-      el("div", { class: "muted" }, `subject ${h.subject_id} · ${h.sex || "sex ?"} · ${h.age ?? "age ?"} y · ${h.instances} instances`),
-      el("div", {}, el("span", { class: "badge" }, h.access.license || "licence ?"), el("span", { class: "badge" }, h.access.tier), ...links)));
+  for (const name of ["age", "study_year"]) {
+    const bad = err.status === 422 && new RegExp(`'${name}'`).test(err.message);
+    for (const b of ["gte", "lte"]) $(`${name}_${b}`)?.setAttribute("aria-invalid", String(bad));
   }
+  $("main").classList.toggle("stale", Boolean(view.res));
+  document.body.dataset.state = "error";
 }
 
-async function run(append = false) {
-  const state = stateFromUrl();
-  $("q").value = state.text || "";
-  $("age_gte").value = state.filters.age?.gte ?? ""; $("age_lte").value = state.filters.age?.lte ?? "";
+function clearError() {
   $("error").hidden = true;
+  $("main").classList.remove("stale");
+  document.querySelectorAll("[aria-invalid=true]").forEach((e) => e.setAttribute("aria-invalid", "false"));
+}
+
+// --- navigation ----------------------------------------------------------------------------
+
+function navigate(state, cause, t0 = performance.now()) {
+  const url = toUrl(state) || location.pathname;
+  if (url !== location.search) history.pushState(null, "", url);
+  load(cause, t0);
+}
+
+async function load(cause, t0 = performance.now()) {
+  const state = parseUrl(location.search);
+  const seq = ++view.seq;
+  view.controller?.abort();
+  const controller = (view.controller = new AbortController());
+  syncForm(state);
+  document.body.dataset.state = "loading";
+  $("results").setAttribute("aria-busy", "true");
   try {
-    const body = { text: state.text, filters: state.filters, facets: append ? [] : FACETS, counts: !append, page: { size: 20, after: append ? nextToken : null } };
-    const res = await api("/api/v1/search", body);
-    if (!append) { renderFacets(res.facets, state); renderCounts(res.counts); }
-    renderHits(res.hits, append);
-    nextToken = res.next; $("more").hidden = !nextToken;
-    $("index").textContent = `index ${res.index.generation} · ` + res.index.sources.map((s) => `${s.source}: ${s.version}`).join(", ");
-  } catch (e) {
-    $("error").textContent = `Could not search: ${e.message}`; $("error").hidden = false;
+    const f0 = performance.now();
+    const res = await api("/api/v1/search", searchBody(state), controller.signal);
+    const fetchMs = performance.now() - f0;
+    if (seq !== view.seq) return;
+    Object.assign(view, { state, res, hits: res.hits, next: res.next });
+    clearError();
+    render();
+    record(cause, t0, fetchMs);
+  } catch (err) {
+    if (err.name === "AbortError" || seq !== view.seq) return;
+    renderFrame(state, view.res ? null : {});
+    showError(err, () => load("retry"));
+  } finally {
+    if (seq === view.seq) {
+      $("results").removeAttribute("aria-busy");
+      document.body.dataset.done = String(++done);
+    }
   }
 }
+
+function record(cause, t0, fetchMs) {
+  const t1 = performance.now();
+  if (timings.firstRender === null) {
+    timings.firstRender = t1;
+    timings.firstFetch = fetchMs;
+    performance.mark("ihub:first-render");
+    requestAnimationFrame(() => setTimeout(() => { timings.firstPaint = performance.now(); }, 0));
+  } else {
+    timings.updates.push({ cause, ms: t1 - t0, fetch_ms: fetchMs });
+    performance.measure(`ihub:${cause}`, { start: t0, end: t1 });
+  }
+}
+
+function syncForm(state) {
+  $("q").value = state.text || "";
+  $("sort").value = state.sort || "";
+  $("sort-wrap").hidden = state.level !== "series";
+  document.title = `${state.text ? `${state.text} · ` : ""}imaging-hub search`;
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+function render() {
+  const { state, res } = view;
+  const active = document.activeElement?.dataset?.key;
+  renderFrame(state, res.facets);
+  if (res.facets_timed_out?.length) {
+    $("facets").prepend(el("p", { class: "alert small", role: "status" },
+      `Counts for ${res.facets_timed_out.join(", ")} took too long and are left out of this answer.`));
+  }
+  renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], res.counts);
+  renderTabs($("levels"), state, levelTotals(res, state), (level) => navigate({ ...current(), level }, "level"));
+  renderList();
+  const ix = res.index;
+  $("index-info").textContent = `Index ${ix.generation} · ` + ix.sources
+    .map((s) => `${s.source}: ${s.version}, harvested ${s.harvested_at.slice(0, 16).replace("T", " ")} UTC`).join("; ");
+  restoreFocus(focusAfter || active);
+  focusAfter = null;
+  document.body.dataset.state = "ready";
+}
+
+/** Filter panel and chips (also drawn when a search failed, so the query can be fixed). */
+function renderFrame(state, facets) {
+  if (facets) renderFacets($("facets"), facets, state, facetHandlers);
+  renderChips($("chips"), state, (name) => {
+    focusAfter = "q";
+    navigate(name === "text" ? { ...state, text: null } : withFilter(state, name, null), "chip");
+  }, clearAll);
+}
+
+function renderList() {
+  const { state, res, hits, next } = view;
+  renderHits($("results"), state.level, hits, res.facets, drill);
+  $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
+  const unit = LEVELS.find((l) => l.id === state.level).unit;
+  $("shown").textContent = res.total.count
+    ? `Showing ${fmt(hits.length)} of ${fmt(res.total.count)} ${unit[res.total.count === 1 ? 0 : 1]}`
+      + (res.total.exact ? "" : " (estimated)") : "";
+  $("more").hidden = !next;
+}
+
+function restoreFocus(key) {
+  if (!key) return;
+  const target = $(key) || document.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  target?.focus({ preventScroll: true });
+}
+
+const facetHandlers = {
+  toggle(name, value, checked) {
+    const t0 = performance.now();
+    const state = current();
+    const values = new Set(Array.isArray(state.filters[name]) ? state.filters[name] : []);
+    if (checked) values.add(value); else values.delete(value);
+    navigate(withFilter(state, name, [...values]), "facet", t0);
+  },
+  bucket(label, checked) {
+    const t0 = performance.now();
+    const state = current();
+    navigate(withFilter(state, "age", toggleBucket(label, state.filters.age, checked)), "facet", t0);
+  },
+  range(name, range) {
+    const empty = range.gte === undefined && range.lte === undefined;
+    navigate(withFilter(current(), name, empty ? null : range), "range");
+  },
+  refacet() {
+    const active = document.activeElement?.dataset?.key;
+    renderFacets($("facets"), view.res.facets, view.state, facetHandlers);
+    restoreFocus(active);
+  },
+};
+
+function drill(filters, level) {
+  let state = { ...current(), level };
+  for (const [name, values] of Object.entries(filters)) state = withFilter(state, name, values);
+  focusAfter = "results";
+  navigate(state, "drill");
+}
+
+function clearAll() {
+  focusAfter = "q";
+  const { level, sort } = current();
+  navigate({ text: null, level, sort, filters: {} }, "clear");
+}
+
+async function more() {
+  const { state, next } = view;
+  const button = $("more");
+  button.disabled = true;
+  try {
+    const res = await api("/api/v1/search", searchBody(state, { facets: [], counts: false, after: next }));
+    if (view.state !== state) return;
+    view.hits = view.hits.concat(res.hits);
+    view.next = res.next;
+    renderList();
+  } catch (err) {
+    if (err.status === 409) { load("stale"); return; }
+    showError(err, more);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function exportManifest(format) {
+  const state = current();
+  const status = $("export-status");
+  const buttons = document.querySelectorAll("[data-export]");
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const result = await collect(state, api, (n, total) => {
+      status.textContent = `Exporting series ${fmt(n)} of ${fmt(Math.min(total, EXPORT_CAP))}…`;
+    });
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+    const name = `imaging-hub-series-${stamp}`;
+    if (format === "csv") download(`${name}.csv`, "text/csv", toCsv(result.rows));
+    else if (format === "json") download(`${name}.json`, "application/json", toJson(result, countBody(state)));
+    else download(`${name}.s5cmd`, "text/plain", toS5cmd(result.rows));
+    status.textContent = `Exported ${fmt(result.rows.length)} series`
+      + (result.truncated ? ` — the first ${fmt(EXPORT_CAP)} of ${fmt(result.total)} (the page exports at most `
+        + `${fmt(EXPORT_CAP)}; the API pages through all of them with its "next" tokens)` : "") + ".";
+  } catch (err) {
+    status.textContent = "";
+    showError(err, () => exportManifest(format));
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+// --- wiring --------------------------------------------------------------------------------
 
 $("search").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const s = stateFromUrl();
-  s.text = $("q").value.trim() || null;
-  const gte = $("age_gte").value, lte = $("age_lte").value;
-  if (gte || lte) { s.filters.age = {}; if (gte) s.filters.age.gte = Number(gte); if (lte) s.filters.age.lte = Number(lte); } else delete s.filters.age;
-  pushState(s);
+  let state = current();
+  state = { ...state, text: $("q").value.trim() || null };
+  for (const name of ["age", "study_year"]) {
+    if (!$(`${name}_gte`)) continue;
+    const r = readRange(name);
+    state = withFilter(state, name, r.gte === undefined && r.lte === undefined ? null : r);
+  }
+  navigate(state, "text");
 });
-$("more").addEventListener("click", () => run(true));
-window.addEventListener("popstate", () => run());
-run();
+$("sort").addEventListener("change", (ev) => navigate({ ...current(), sort: ev.target.value || null }, "sort"));
+$("clear-all").addEventListener("click", clearAll);
+$("more").addEventListener("click", more);
+document.querySelectorAll("[data-export]").forEach((b) =>
+  b.addEventListener("click", () => exportManifest(b.dataset.export)));
+document.querySelectorAll("a[data-example]").forEach((a) => a.addEventListener("click", (ev) => {
+  ev.preventDefault();
+  history.pushState(null, "", a.getAttribute("href"));
+  load("example");
+}));
+tabKeys($("levels"));
+window.addEventListener("popstate", () => load("history"));
+renderTabs($("levels"), parseUrl(location.search), {}, () => {});
+load("first");

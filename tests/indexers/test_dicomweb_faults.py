@@ -96,12 +96,12 @@ def test_truncated_json_fails_the_run_and_keeps_the_published_index(tmp_path: Pa
         cfg = DicomwebSource.model_validate(
             {"type": "dicomweb", "url": url, "max_attempts": 2, "read_timeout": 2})
         settings = Settings(home=tmp_path)
-        run_harvest(settings, "pacs", cfg)
+        run_harvest(settings, "pacs", cfg, full=True)
         store = EmbeddedStore(settings.index_dir)
         before = store.count(CohortQuery()).model_dump(exclude={"index"})
         b.truncate_series = True
         with pytest.raises(SourceFormatError, match="not JSON"):
-            run_harvest(settings, "pacs", cfg)
+            run_harvest(settings, "pacs", cfg, full=True)
     assert store.count(CohortQuery()).model_dump(exclude={"index"}) == before
     assert before["series"]["count"] == 6
 
@@ -112,7 +112,7 @@ def test_exception_mid_harvest_publishes_nothing(tmp_path: Path,
     with qido_server(b) as url:
         cfg = DicomwebSource.model_validate({"type": "dicomweb", "url": url})
         settings = Settings(home=tmp_path)
-        run_harvest(settings, "pacs", cfg)
+        run_harvest(settings, "pacs", cfg, full=True)
         calls = {"n": 0}
         real = DicomwebIndexer._normalise
 
@@ -126,11 +126,11 @@ def test_exception_mid_harvest_publishes_nothing(tmp_path: Path,
         b.studies.append(study("9.9.9", "P9"))
         b.series["9.9.9"] = [series("9.9.9.1")]
         with pytest.raises(SourceUnavailable, match="half-way"):
-            run_harvest(settings, "pacs", cfg)
+            run_harvest(settings, "pacs", cfg, full=True)
         monkeypatch.undo()
         store = EmbeddedStore(settings.index_dir)
         assert store.count(CohortQuery()).series.count == 12
-        report = run_harvest(settings, "pacs", cfg)
+        report = run_harvest(settings, "pacs", cfg, full=True)
     assert (report.added, report.unchanged, report.deleted) == (1, 12, 0)
     assert store.count(CohortQuery()).series.count == 13
 

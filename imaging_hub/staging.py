@@ -1,0 +1,78 @@
+"""Harvest results staged on disk between harvesting and publishing.
+
+    staging/<source>/<run_id>/series.arrow, collections.arrow, meta.json
+
+Staging lets the publish step run (or be approved) separately from the harvest: a result
+held by a check waits here until an operator approves it or a newer run replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+from imaging_hub.config import Settings
+from imaging_hub.errors import StoreError
+from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.store.build import read_arrow, write_arrow
+
+KEEP_STAGED = 3
+
+
+def _dir(settings: Settings, source: str) -> Path:
+    return settings.home / "staging" / source
+
+
+def stage(settings: Settings, result: HarvestResult, source_type: str) -> Path:
+    """Write ``result`` under staging/<source>/<run_id>/; returns that folder."""
+    rep = result.report
+    folder = _dir(settings, rep.source) / rep.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    write_arrow(result.series, folder / "series.arrow")
+    write_arrow(result.collections, folder / "collections.arrow")
+    scope = result.scope
+    meta = {"report": rep.model_dump(mode="json"), "source_type": source_type,
+            "link_params": result.link_params,
+            "scope": None if scope is None else [
+                scope.start.isoformat() if scope.start else None,
+                scope.end.isoformat() if scope.end else None]}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+    for old in sorted(_dir(settings, rep.source).iterdir())[:-KEEP_STAGED]:
+        if old.name != rep.run_id:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load(settings: Settings, source: str, run_id: str | None = None,
+         ) -> tuple[HarvestResult, str]:
+    """A staged result (the newest when ``run_id`` is None) and its source type.
+
+    Raises ``StoreError`` when there is none.
+    """
+    base = _dir(settings, source)
+    runs = sorted(p for p in base.iterdir() if (p / "meta.json").exists()) \
+        if base.exists() else []
+    if run_id is not None:
+        runs = [p for p in runs if p.name == run_id]
+    if not runs:
+        raise StoreError(f"no staged harvest of {source}"
+                         + (f" with run id {run_id}" if run_id else ""))
+    folder = runs[-1]
+    meta = json.loads((folder / "meta.json").read_text())
+    scope = meta["scope"]
+    window = None if scope is None else StudyDateWindow(
+        date.fromisoformat(scope[0]) if scope[0] else None,
+        date.fromisoformat(scope[1]) if scope[1] else None)
+    result = HarvestResult(
+        series=read_arrow(folder / "series.arrow"),
+        collections=read_arrow(folder / "collections.arrow"),
+        report=HarvestReport.model_validate(meta["report"]), scope=window,
+        link_params=meta["link_params"])
+    return result, str(meta["source_type"])
+
+
+def discard(settings: Settings, source: str, run_id: str) -> None:
+    shutil.rmtree(_dir(settings, source) / run_id, ignore_errors=True)

@@ -1,0 +1,115 @@
+"""Operator commands of ``ihub``: sources (freshness, last runs), approve, orchestrate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imaging_hub.errors import IhubError
+from imaging_hub.harvest import approve as approve_run
+from imaging_hub.runs import last_runs
+from imaging_hub.search_ui.cli import JsonOpt, _fail, _settings, app, console
+from imaging_hub.sources import load_sources, max_age, schedule_of
+from imaging_hub.store.embedded import EmbeddedStore
+
+
+def source_rows() -> list[dict[str, Any]]:
+    """Per configured source: schedule, published state, freshness, last run."""
+    settings = _settings()
+    try:
+        configured = load_sources(settings.sources_file)
+    except IhubError as exc:
+        _fail(str(exc))
+    published = {s.source: s for s in EmbeddedStore(settings.index_dir).sources().sources}
+    runs = last_runs(settings)
+    now = datetime.now(UTC)
+    rows = []
+    for name, cfg in configured.items():
+        pub, run = published.get(name), runs.get(name)
+        age_h = None
+        if pub:
+            age_h = (now - datetime.fromisoformat(pub.harvested_at)).total_seconds() / 3600
+        rows.append({
+            "source": name, "type": cfg.type, "schedule": schedule_of(cfg),
+            "max_age_hours": max_age(cfg), "age_hours": None if age_h is None else round(
+                age_h, 2),
+            "stale": pub is None or (age_h is not None and age_h > max_age(cfg)),
+            "published": pub.model_dump() if pub else None,
+            "last_run": run.model_dump(mode="json") if run else None,
+        })
+    return rows
+
+
+@app.command()
+def sources(as_json: JsonOpt = False) -> None:
+    """Configured sources: schedule, freshness, published version and counts, last run."""
+    rows = source_rows()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("source", "type", "schedule", "published version", "age", "series",
+                  "rejected", "last run")
+    for r in rows:
+        pub, run = r["published"], r["last_run"]
+        age = "never" if r["age_hours"] is None else f"{r['age_hours']:.1f} h"
+        if r["stale"]:
+            age = f"[red]{age} (stale)[/red]"
+        last = "-"
+        if run:
+            last = f"{run['status']} {run['run_id']}"
+            if run.get("added") is not None:
+                last += (f" +{run['added']} ~{run['updated']} ={run['unchanged']} "
+                         f"-{run['deleted']}")
+            if run.get("error"):
+                last += f": {run['error'][:80]}"
+        table.add_row(r["source"], r["type"], r["schedule"], pub["version"] if pub else "-",
+                      age, f"{pub['series']:,}" if pub else "-",
+                      str(sum(pub["rejected"].values())) if pub else "-", last)
+    Console().print(table)
+
+
+@app.command()
+def approve(
+    source: Annotated[str, typer.Argument(help="Source whose held harvest to publish")],
+    run_id: Annotated[str | None, typer.Argument(help="Run id (default: newest staged)")] = None,
+) -> None:
+    """Publish a harvest that a check held (e.g. a large record-count drop)."""
+    try:
+        report = approve_run(_settings(), source, run_id)
+    except IhubError as exc:
+        _fail(str(exc))
+    console.print(f"{source}: published run {report.run_id}: {report.series:,} series")
+
+
+@app.command()
+def orchestrate(
+    port: Annotated[int, typer.Option(help="Dagster webserver port")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+) -> None:
+    """Dagster webserver + daemon (schedules, sensors) on 127.0.0.1; state under IHUB_HOME."""
+    settings = _settings()
+    dagster_home = os.environ.get("DAGSTER_HOME") or str(settings.home / "dagster")
+    os.makedirs(dagster_home, exist_ok=True)
+    from imaging_hub.orchestration.instance import write_instance_yaml
+
+    write_instance_yaml(dagster_home)
+    env = {**os.environ, "DAGSTER_HOME": dagster_home, "IHUB_HOME": str(settings.home)}
+    bin_dir = os.path.dirname(sys.executable)
+    module = "imaging_hub.orchestration.definitions"
+    daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-m", module],
+                              env=env)
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={dagster_home})")
+    try:
+        subprocess.run([os.path.join(bin_dir, "dagster-webserver"), "-m", module, "-h", host,
+                        "-p", str(port)], env=env, check=False)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)

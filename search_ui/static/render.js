@@ -1,0 +1,218 @@
+// Rendering: facets, cohort counts, level tabs, grouped hits. DOM only, no fetching.
+import { FACETS, LABELS, LEVELS, RANGE_FIELDS, bucketCovered, formatRange } from "./state.js";
+
+const nf = new Intl.NumberFormat("en-US");
+export const fmt = (n) => (n === null || n === undefined ? "–" : nf.format(n));
+
+/** Element builder: el("a", {href, class: "x", dataset: {...}, onclick}, ...children). */
+export function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "checked" || k === "value") e[k] = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat(Infinity)) if (kid !== null && kid !== undefined && kid !== false) e.append(kid);
+  return e;
+}
+
+export function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0, x = n;
+  while (x >= 1000 && i < units.length - 1) { x /= 1000; i += 1; }
+  return `${x >= 100 || i === 0 ? Math.round(x) : x.toFixed(1)} ${units[i]}`;
+}
+
+// "≥": a lower bound (some matching series have no value, e.g. no size from QIDO-RS);
+// "≈": an estimate. Neither: exact.
+const exactMark = (c) => (c.missing ? "≥" : c.exact ? "" : "≈");
+const markTitle = (c) => (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
+  : c.exact ? "exact" : "estimate");
+
+// --- facets ------------------------------------------------------------------------------
+
+const FACET_SHOWN = 8;
+const ui = { expanded: new Set(), find: {} };   // per-facet view state kept across renders
+
+/** The filter panel. `on` = {toggle(name, value, checked), bucket(label, checked),
+ * range(name, {gte, lte}) } */
+export function renderFacets(root, facets, state, on) {
+  root.replaceChildren(...FACETS.map((f) => facetBox(f, facets[f.name], state, on)),
+    rangeBox("study_year", "Study year", state, on, { min: 1900, max: 2100, step: 1 }));
+}
+
+function facetBox(f, buckets, state, on) {
+  const box = el("fieldset", { class: "facet", dataset: { facet: f.name } },
+    el("legend", {}, f.label));
+  if (f.range) box.append(rangeForm("age", state, on, { min: 0, max: 130, step: "any" }));
+  const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(String));
+  const ticked = (b) => (f.range ? bucketCovered(String(b.value), state.filters.age)
+    : chosen.has(String(b.value)));
+  if (!buckets?.length) {
+    box.append(el("p", { class: "muted small" },
+      buckets ? "no values among the matches" : "counts unavailable"));
+    return box;
+  }
+  const long = buckets.length > FACET_SHOWN && !f.range;
+  const open = ui.expanded.has(f.name);
+  const needle = (ui.find[f.name] || "").toLowerCase();
+  let shown = buckets;
+  if (long && !open) shown = buckets.filter((b, i) => i < FACET_SHOWN || ticked(b));
+  if (f.range) shown = [...buckets].sort((a, b) => Number.parseInt(a.value, 10) - Number.parseInt(b.value, 10));
+  if (long && open) {
+    box.append(el("input", { type: "search", class: "find", placeholder: `find a ${f.label.toLowerCase()}`,
+      "aria-label": `Find ${f.label} values`, value: ui.find[f.name] || "",
+      dataset: { key: `find:${f.name}` },
+      oninput: (ev) => { ui.find[f.name] = ev.target.value; filterValues(box, ev.target.value); } }));
+  }
+  const list = el("ul", { class: "values" });
+  const top = Math.max(1, ...buckets.map((b) => b.count));
+  for (const b of shown) {
+    const value = String(b.value);
+    const input = el("input", { type: "checkbox", value, checked: ticked(b),
+      dataset: { facet: f.name, key: `f:${f.name}:${value}` },
+      onchange: (ev) => (f.range ? on.bucket(value, ev.target.checked)
+        : on.toggle(f.name, value, ev.target.checked)) });
+    list.append(el("li", { class: b.count ? "" : "zero",
+      style: `--bar: ${Math.round((1000 * b.count) / top) / 10}%` }, el("label", {},
+      input, el("span", { class: "v" }, label(f, b.value)),
+      el("span", { class: "count", dataset: { count: b.count } }, fmt(b.count)))));
+  }
+  box.append(list);
+  if (long && open && needle) filterValues(box, needle);
+  if (long) {
+    box.append(el("button", { type: "button", class: "linkish", "aria-expanded": String(open),
+      dataset: { key: `more:${f.name}` },
+      onclick: () => { if (open) { ui.expanded.delete(f.name); ui.find[f.name] = ""; }
+        else ui.expanded.add(f.name); on.refacet(); } },
+    open ? "Show fewer" : `Show all ${fmt(buckets.length)}`));
+  }
+  return box;
+}
+
+/** Hide the values of an expanded facet that do not contain `needle` (no re-render, so the
+ * find box keeps focus and caret). */
+function filterValues(box, needle) {
+  const n = needle.trim().toLowerCase();
+  let visible = 0;
+  for (const li of box.querySelectorAll("ul.values li")) {
+    li.hidden = Boolean(n) && !li.querySelector(".v").textContent.toLowerCase().includes(n);
+    visible += li.hidden ? 0 : 1;
+  }
+  let none = box.querySelector(".none");
+  if (!none) {
+    none = el("p", { class: "none muted small", role: "status" });
+    box.querySelector("ul.values").after(none);
+  }
+  none.textContent = visible ? "" : `no value contains “${needle.trim()}”`;
+  none.hidden = Boolean(visible);
+}
+
+function label(f, value) {
+  const name = f.names?.[String(value)];
+  return name ? `${name}${f.name === "sex" ? ` (${value})` : ""}` : String(value);
+}
+
+function rangeBox(name, legend, state, on, limits) {
+  return el("fieldset", { class: "facet", dataset: { facet: name } }, el("legend", {}, legend),
+    rangeForm(name, state, on, limits));
+}
+
+/** Two number inputs; Enter or "Apply" sets the range (either bound may be empty). */
+function rangeForm(name, state, on, { min, max, step }) {
+  const r = state.filters[name] || {};
+  const what = name === "age" ? "age in years" : name.replace("_", " ");
+  const input = (bound, text) => el("label", { class: "bound" }, text,
+    el("input", { type: "number", id: `${name}_${bound}`, name: `${name}_${bound}`, min, max, step,
+      "aria-label": `${bound === "gte" ? "minimum" : "maximum"} ${what}`,
+      inputmode: "decimal", value: r[bound] ?? "", dataset: { key: `range:${name}:${bound}` } }));
+  return el("form", { class: "range", dataset: { range: name },
+    onsubmit: (ev) => { ev.preventDefault(); on.range(name, readRange(name)); } },
+  input("gte", "from"), input("lte", "to"),
+  el("button", { type: "submit", "aria-label": `Apply ${what} range`, dataset: { key: `apply:${name}` } }, "Apply"));
+}
+
+/** The range typed into a range form: {gte, lte} (numbers, or text the API will reject). */
+export function readRange(name) {
+  const r = {};
+  for (const bound of ["gte", "lte"]) {
+    const input = document.getElementById(`${name}_${bound}`);
+    if (!input) continue;
+    const raw = input.value.trim();
+    if (raw === "" && input.validity.badInput) r[bound] = "not a number";
+    else if (raw !== "") r[bound] = Number(raw);
+  }
+  return r;
+}
+
+// --- cohort panel, tabs, chips --------------------------------------------------------------
+
+export function renderCounts(summary, tbody, counts) {
+  const kinds = ["subjects", "studies", "series", "instances"];
+  const one = { subjects: "subject", studies: "study", series: "series", instances: "instance" };
+  const allExact = [...kinds, "bytes"].every((k) => counts[k].exact && !counts[k].missing);
+  summary.textContent = kinds.map((k) => `${exactMark(counts[k])}${fmt(counts[k].count)} `
+    + `${counts[k].count === 1 ? one[k] : k}`).join(" · ")
+    + ` · ${exactMark(counts.bytes)}${bytes(counts.bytes.count)}`
+    + (allExact ? " — exact counts" : " — ≥ marks lower bounds, ≈ estimates");
+  const row = (name, block, cls) => el("tr", { dataset: { source: name }, class: cls },
+    el("th", { scope: "row" }, name === "all" ? "All sources" : name),
+    ...kinds.map((k) => el("td", { dataset: { count: k, value: block[k].count, exact: block[k].exact },
+      title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count))),
+    el("td", { dataset: { count: "bytes", value: block.bytes.count }, title: markTitle(block.bytes) },
+      exactMark(block.bytes) + bytes(block.bytes.count)));
+  tbody.replaceChildren(row("all", counts, "total"),
+    ...Object.entries(counts.by_source).map(([s, b]) => row(s, b)));
+}
+
+/** Totals per level: datasets from the collection facet, the others from the counts. */
+export function levelTotals(res, state) {
+  const selected = Array.isArray(state.filters.collection) ? new Set(state.filters.collection) : null;
+  const datasets = (res.facets.collection || [])
+    .filter((b) => b.count > 0 && (!selected || selected.has(String(b.value)))).length;
+  const c = res.counts;
+  return { collection: datasets, subject: c?.subjects.count, study: c?.studies.count,
+    series: c?.series.count };
+}
+
+export function renderTabs(root, state, totals, onLevel) {
+  const tabs = LEVELS.map((l) => el("button", {
+    type: "button", role: "tab", id: `tab-${l.id}`, "aria-controls": "results",
+    "aria-selected": String(l.id === state.level), tabindex: l.id === state.level ? "0" : "-1",
+    dataset: { level: l.id, key: `tab:${l.id}` }, onclick: () => onLevel(l.id) },
+  l.label, " ", el("span", { class: "tab-count", dataset: { total: totals[l.id] ?? "" } },
+    fmt(totals[l.id]))));
+  root.replaceChildren(...tabs);
+}
+
+/** Arrow keys move between tabs (focus only; Enter/Space activates: each tab is a query). */
+export function tabKeys(root) {
+  root.addEventListener("keydown", (ev) => {
+    const tabs = [...root.querySelectorAll("[role=tab]")];
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0) return;
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    tabs[(to + tabs.length) % tabs.length].focus();
+  });
+}
+
+export function renderChips(root, state, onRemove, onClear) {
+  const chips = [];
+  if (state.text) chips.push(chip(`text: ${state.text}`, () => onRemove("text")));
+  for (const [name, v] of Object.entries(state.filters)) {
+    const text = Array.isArray(v) ? v.join(" or ") : formatRange(v).replace("..", " – ");
+    chips.push(chip(`${LABELS[name] || name}: ${text}`, () => onRemove(name)));
+  }
+  if (chips.length > 1) chips.push(el("button", { type: "button", class: "linkish", onclick: onClear }, "Clear all"));
+  root.replaceChildren(...chips);
+}
+
+const chip = (text, remove) => el("span", { class: "chip" }, text,
+  el("button", { type: "button", "aria-label": `Remove filter ${text}`, title: "Remove", onclick: remove }, "×"));
+
+export { RANGE_FIELDS };

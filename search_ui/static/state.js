@@ -1,0 +1,186 @@
+// Search state: URL query string <-> state object <-> API request body. Pure functions, no DOM.
+//
+// URL shape (shareable, also what the back button restores):
+//   ?q=chest&level=study&modality=CT&modality=MR&sex=F&age=60..&study_year=2000..2010&sort=-age
+// keyword filters repeat their parameter (values OR'ed), ranges are LO..HI with either bound
+// optional (the same syntax as `ihub search -f age=60..`).
+
+export const LEVELS = [
+  { id: "collection", label: "Datasets", unit: ["dataset", "datasets"] },
+  { id: "subject", label: "Subjects", unit: ["subject", "subjects"] },
+  { id: "study", label: "Studies", unit: ["study", "studies"] },
+  { id: "series", label: "Series", unit: ["series", "series"] },
+];
+export const DEFAULT_LEVEL = "series";
+
+// Facets shown in the filter panel, in this order (names are the API's facet fields).
+export const FACETS = [
+  { name: "source", label: "Platform (source)" },
+  { name: "collection", label: "Collection" },
+  { name: "disease_type", label: "Disease type" },
+  { name: "primary_site", label: "Primary site" },
+  { name: "modality", label: "Modality" },
+  { name: "body_part", label: "Body part examined" },
+  { name: "sex", label: "Sex", names: { F: "female", M: "male", O: "other" } },
+  { name: "age", label: "Age at imaging (years)", range: true },
+  { name: "license", label: "Licence" },
+  { name: "access", label: "Access tier" },
+  { name: "commercial_use", label: "Commercial use", names: { true: "allowed", false: "not allowed" } },
+  { name: "species", label: "Species" },
+  { name: "manufacturer", label: "Manufacturer" },
+];
+export const FACET_NAMES = FACETS.map((f) => f.name);
+
+// Filter-only fields that drill-down buttons set (shown as removable chips).
+export const LABELS = {
+  ...Object.fromEntries(FACETS.map((f) => [f.name, f.label])),
+  subject_id: "Subject", study_uid: "Study UID", series_uid: "Series UID", doi: "DOI",
+  study_year: "Study year", instances: "Instances", size_bytes: "Size (bytes)",
+  age: "Age",
+};
+export const RANGE_FIELDS = ["age", "study_year", "instances", "size_bytes"];
+const BOOLEAN_FIELDS = ["commercial_use"];
+const KEYWORD_FIELDS = [...FACET_NAMES.filter((n) => !RANGE_FIELDS.includes(n)),
+  "subject_id", "study_uid", "series_uid", "doi"];
+export const FIELD_ORDER = [...KEYWORD_FIELDS, ...RANGE_FIELDS];
+export const SORTS = ["age", "-age", "study_year", "-study_year", "instances", "-instances",
+  "size_bytes", "-size_bytes"];
+
+const AGE_STEP = 10;       // the API's age facet buckets are decades: "0-9" ... "90-99", "100+"
+const AGE_TOP = 9.99;      // a bucket "60-69" holds 60 <= age < 70; ages are stored to 4
+                           // decimals from D/W/M/Y units, none falls in (69.99, 70)
+
+/** State from a query string (location.search). Unknown parameters are ignored. */
+export function parseUrl(search) {
+  const p = new URLSearchParams(search);
+  const filters = {};
+  for (const name of KEYWORD_FIELDS) {
+    const values = p.getAll(name).filter((v) => v !== "");
+    if (values.length) filters[name] = [...new Set(values)];
+  }
+  for (const name of RANGE_FIELDS) {
+    const raw = p.get(name);
+    if (raw) filters[name] = parseRange(raw);
+  }
+  const level = LEVELS.some((l) => l.id === p.get("level")) ? p.get("level") : DEFAULT_LEVEL;
+  const sort = SORTS.includes(p.get("sort")) ? p.get("sort") : null;
+  return { text: (p.get("q") || "").trim() || null, level, sort, filters };
+}
+
+/** "60..70" / "60.." / "..70" / "65" → {gte, lte}; non-numbers are passed on as written so
+ * the API names the problem. */
+export function parseRange(raw) {
+  const [lo, hi] = raw.includes("..") ? raw.split("..", 2) : [raw, raw];
+  const range = {};
+  if (lo !== "") range.gte = toNumber(lo);
+  if (hi !== "") range.lte = toNumber(hi);
+  return range;
+}
+
+function toNumber(text) {
+  const n = Number(text.trim());
+  return text.trim() !== "" && Number.isFinite(n) ? n : text;
+}
+
+export function formatRange(r) {
+  return `${r.gte ?? ""}..${r.lte ?? ""}`;
+}
+
+/** Query string (with leading "?", or "" for the empty state) of a state; stable order. */
+export function toUrl(state) {
+  const p = new URLSearchParams();
+  if (state.text) p.set("q", state.text);
+  if (state.level && state.level !== DEFAULT_LEVEL) p.set("level", state.level);
+  for (const name of FIELD_ORDER) {
+    const v = state.filters[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) v.forEach((x) => p.append(name, x));
+    else if (v.gte !== undefined || v.lte !== undefined) p.set(name, formatRange(v));
+  }
+  if (state.sort && state.level === "series") p.set("sort", state.sort);
+  const s = p.toString();
+  return s ? `?${s}` : "";
+}
+
+/** The API's filters object for a state (booleans as booleans, ranges as {gte, lte}). */
+export function apiFilters(state) {
+  const out = {};
+  for (const [name, v] of Object.entries(state.filters)) {
+    if (BOOLEAN_FIELDS.includes(name)) {
+      out[name] = v.map((x) => (x === "true" ? true : x === "false" ? false : x));
+    } else {
+      out[name] = v;
+    }
+  }
+  return out;
+}
+
+/** POST /api/v1/search body for a state. */
+export function searchBody(state, { facets = FACET_NAMES, counts = true, size = 50,
+  after = null, level = state.level } = {}) {
+  const body = { text: state.text, filters: apiFilters(state), facets, level, counts,
+    page: { size, after } };
+  if (level === "series" && state.sort) body.sort = state.sort;
+  return body;
+}
+
+/** POST /api/v1/cohort/count body for a state. */
+export function countBody(state) {
+  return { text: state.text, filters: apiFilters(state) };
+}
+
+export function withFilter(state, name, values) {
+  const filters = { ...state.filters };
+  if (values === null || (Array.isArray(values) && !values.length)) delete filters[name];
+  else filters[name] = values;
+  return { ...state, filters };
+}
+
+// --- age buckets <-> age range -------------------------------------------------------------
+
+/** "60-69" → {lo: 60, hi: 69.99}; "100+" → {lo: 100, hi: Infinity}. */
+export function bucketBounds(label) {
+  const lo = Number.parseInt(label, 10);
+  return { lo, hi: label.endsWith("+") ? Infinity : round2(lo + AGE_TOP) };
+}
+
+const round2 = (x) => Math.round(x * 100) / 100;
+
+/** Is the whole bucket inside the range? (a ticked bucket box) */
+export function bucketCovered(label, range) {
+  if (!range || typeof range.gte === "string" || typeof range.lte === "string") return false;
+  const { lo, hi } = bucketBounds(label);
+  return (range.gte ?? -Infinity) <= lo && (range.lte ?? Infinity) >= hi;
+}
+
+/** The age range after ticking (hull of range and bucket) or unticking (the range shrunk
+ * from the edge the bucket sits at; a middle bucket cuts off the part above it). Returns
+ * null for "no age filter". */
+export function toggleBucket(label, range, checked) {
+  const { lo, hi } = bucketBounds(label);
+  const valid = range && typeof range.gte !== "string" && typeof range.lte !== "string";
+  const r = valid ? range : null;
+  const open = (x) => (x === Infinity || x === -Infinity || x === undefined ? undefined : x);
+  if (checked) {
+    if (!r) return clean({ gte: lo, lte: open(hi) });
+    const gte = r.gte === undefined ? undefined : Math.min(r.gte, lo);
+    const lte = r.lte === undefined || hi === Infinity ? undefined : Math.max(r.lte, hi);
+    return clean({ gte, lte });
+  }
+  if (!r) return null;
+  const effLo = r.gte ?? 0, effHi = r.lte ?? Infinity;
+  if (effLo >= lo && effLo <= hi) {   // the bucket is the bottom of the range
+    const gte = lo + AGE_STEP;
+    return hi === Infinity || gte > effHi ? null : clean({ gte, lte: r.lte });
+  }
+  const lte = round2(lo - AGE_STEP + AGE_TOP);   // top of the bucket below
+  return lte < (r.gte ?? 0) ? null : clean({ gte: r.gte, lte });
+}
+
+function clean(r) {
+  const out = {};
+  if (r.gte !== undefined && r.gte > 0) out.gte = r.gte;
+  if (r.lte !== undefined) out.lte = r.lte;
+  if (r.gte === 0 && r.lte === undefined) out.gte = 0;
+  return Object.keys(out).length ? out : null;
+}

@@ -1,0 +1,51 @@
+"""The page's pure state functions (search_ui/static/state.js), run in Chromium: URL round
+trips and the age-bucket ↔ age-range conversion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page
+
+from tests.ui.conftest import open_page
+
+
+def run(page: Page, body: str) -> Any:
+    return page.evaluate(f"async () => {{ const S = await import('/static/state.js'); {body} }}")
+
+
+def test_url_round_trip_keeps_every_part_of_the_state(page: Page) -> None:
+    open_page(page)
+    url = ("?q=t1+brain&level=study&modality=MR&modality=CT&sex=F&commercial_use=true"
+           "&subject_id=P%2F1&age=60..89.99&study_year=..2010")
+    state = run(page, f"return S.parseUrl({url!r});")
+    assert state == {"text": "t1 brain", "level": "study", "sort": None, "filters": {
+        "modality": ["MR", "CT"], "sex": ["F"], "commercial_use": ["true"],
+        "subject_id": ["P/1"], "age": {"gte": 60, "lte": 89.99}, "study_year": {"lte": 2010}}}
+    assert run(page, f"return S.toUrl(S.parseUrl({url!r}));") == url
+    body = run(page, f"return S.searchBody(S.parseUrl({url!r}));")
+    assert body["filters"]["commercial_use"] == [True]  # booleans go to the API as booleans
+    assert body["level"] == "study" and "sort" not in body
+    # a sort only applies to series; unknown parameters and levels are ignored
+    assert run(page, "return S.parseUrl('?sort=-age&level=nope&bogus=1');") == {
+        "text": None, "level": "series", "sort": "-age", "filters": {}}
+    # text the API will reject is passed on as typed, so the API's message names it
+    assert run(page, "return S.parseRange('abc..5');") == {"gte": "abc", "lte": 5}
+
+
+def test_age_buckets_become_inclusive_ranges(page: Page) -> None:
+    open_page(page)
+    cases = [
+        ("'60-69', null, true", {"gte": 60, "lte": 69.99}),
+        ("'70-79', {gte: 60, lte: 69.99}, true", {"gte": 60, "lte": 79.99}),
+        ("'100+', {gte: 60, lte: 69.99}, true", {"gte": 60}),
+        ("'0-9', {lte: 29.99}, false", {"gte": 10, "lte": 29.99}),
+        ("'60-69', {gte: 60}, false", {"gte": 70}),
+        ("'100+', {gte: 60}, false", {"gte": 60, "lte": 99.99}),
+        ("'70-79', {gte: 60, lte: 89.99}, false", {"gte": 60, "lte": 69.99}),
+        ("'60-69', {gte: 60, lte: 69.99}, false", None),
+    ]
+    for args, expected in cases:
+        assert run(page, f"return S.toggleBucket({args});") == expected, args
+    assert run(page, "return ['50-59', '60-69', '100+'].map(b => S.bucketCovered(b, {gte: 60}))"
+               ) == [False, True, True]
