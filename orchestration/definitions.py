@@ -16,7 +16,7 @@ import dagster as dg
 from imaging_hub.config import Settings
 from imaging_hub.orchestration.assets import asset_name, source_assets
 from imaging_hub.orchestration.resources import IhubResource
-from imaging_hub.orchestration.sensors import job_name, source_freshness
+from imaging_hub.orchestration.sensors import freshness_sensor, job_name
 from imaging_hub.sources import SourceConfig, load_sources, schedule_of
 
 
@@ -38,7 +38,7 @@ def build(sources: dict[str, SourceConfig], ihub: IhubResource) -> dg.Definition
             default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
             description=f"Scheduled harvest of '{source}'."))
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules,
-                          sensors=[source_freshness], resources={"ihub": ihub})
+                          sensors=[freshness_sensor(jobs)], resources={"ihub": ihub})
 
 
 @dg.definitions

@@ -1,7 +1,8 @@
 """Freshness: flag (and re-run) sources whose last good harvest is older than allowed."""
 
-
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -14,12 +15,16 @@ def job_name(source: str) -> str:
     return f"harvest_{asset_name(source)}"
 
 
-@dg.sensor(
-    name="source_freshness", minimum_interval_seconds=600,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a harvest of every source whose last good harvest is older than "
-                "its max_age_hours (or that was never published).",
-)
+def freshness_sensor(jobs: Sequence[Any]) -> dg.SensorDefinition:
+    """The freshness sensor, able to start any source's harvest job."""
+    return dg.sensor(
+        name="source_freshness", minimum_interval_seconds=600, jobs=list(jobs),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests a harvest of every source whose last good harvest is older "
+                    "than its max_age_hours (or that was never published).",
+    )(source_freshness)
+
+
 def source_freshness(context: dg.SensorEvaluationContext,
                      ihub: IhubResource) -> dg.SensorResult | dg.SkipReason:
     now = datetime.now(UTC)

@@ -42,7 +42,7 @@ from imaging_hub.schemas.query import (
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store import layout, pages
 from imaging_hub.store.counts import Counter
-from imaging_hub.store.engine import Generation, Mask
+from imaging_hub.store.engine import Generation, Mask, coerce_value
 from imaging_hub.store.publish import Published, publish_generation
 
 
@@ -118,7 +118,7 @@ class EmbeddedStore:
         facets: dict[str, list[FacetBucket]] = {}
         for name in request.facets:
             own = self._rows(universe, masks, skip=name) if name in masks else rows
-            facets[name] = _buckets(gen.facet_counts(name, own), request.filters.get(name))
+            facets[name] = _buckets(gen.facet_counts(name, own), request.filters.get(name), name)
         total, hits, nxt = self._page(gen, rows, request)
         counts = None
         if request.counts:
@@ -213,10 +213,15 @@ class EmbeddedStore:
         return SourcesResponse(index=self.index_info(gen), sources=out)
 
 
-def _buckets(pairs: list[tuple[Any, int]], selected: Any) -> list[FacetBucket]:
+def _buckets(pairs: list[tuple[Any, int]], selected: Any, name: str = "") -> list[FacetBucket]:
     counts = dict(pairs)
-    if isinstance(selected, list):  # selected values stay visible even at zero
+    if isinstance(selected, list):  # selected values stay visible even at zero, as matched
+        spec = FIELDS.get(name)
         for v in selected:
+            if spec is not None and spec.kind == "range":
+                v = int(float(v))
+            elif spec is not None:
+                v = coerce_value(name, spec.kind, v)
             counts.setdefault(v, 0)
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     return [FacetBucket(value=v, count=c) for v, c in ordered]

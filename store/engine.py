@@ -195,7 +195,7 @@ class Generation:
         kw = self.boolean[name] if spec.kind == "boolean" else self.keyword[name]
         lut = np.zeros(kw.size, bool)
         for v in flt:
-            c = kw.code_of(_coerce(name, spec.kind, v))
+            c = kw.code_of(coerce_value(name, spec.kind, v))
             if c is not None:
                 lut[c] = True
         return lut[pick(kw.codes)]
@@ -254,7 +254,8 @@ def _number(name: str, value: Any) -> float:
         raise QueryError(f"filter {name!r} takes numbers, got {value!r}", name) from None
 
 
-def _coerce(name: str, kind: str, value: Any) -> Any:
+def coerce_value(name: str, kind: str, value: Any) -> Any:
+    """A filter value as stored: booleans parsed, coded fields upper-cased, text trimmed."""
     if kind == "boolean":
         if isinstance(value, bool):
             return value

@@ -163,6 +163,8 @@ def test_killed_harvest_leaves_the_published_source_and_reruns_clean(
         proc.wait(timeout=30)
     assert len(slow.requests) >= 3  # it was mid-harvest
     assert json.loads(ihub(home, "count", "--json").stdout) == before
+    killed = json.loads(ihub(home, "sources", "--json").stdout)[0]["last_run"]
+    assert killed["status"] == "abandoned"  # not "running" forever
     configure(home, orthanc.dicomweb)
     assert ihub(home, "harvest", "pacs").returncode == 0
     again = json.loads(ihub(home, "count", "--json").stdout)

@@ -273,3 +273,15 @@ def test_series_hits_name_every_host(loaded: tuple[EmbeddedStore, list[SeriesRec
     counts = store.count(CohortQuery.model_validate(
         {"filters": {"series_uid": [mirrored.identifiers.series_uid]}}))
     assert counts.series.count == 1  # one series, two hosts
+
+
+def test_selected_facet_values_are_listed_as_matched(
+    loaded: tuple[EmbeddedStore, list[SeriesRecord]],
+) -> None:
+    store, _ = loaded
+    got = store.search(SearchRequest.model_validate({
+        "filters": {"modality": ["ct", "xa"], "commercial_use": ["true"]},
+        "facets": ["modality", "commercial_use"], "page": {"size": 0}}))
+    modality = {b.value: b.count for b in got.facets["modality"]}
+    assert "ct" not in modality and modality["CT"] > 0 and modality["XA"] == 0
+    assert {b.value for b in got.facets["commercial_use"]} == {True, False}
