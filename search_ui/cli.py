@@ -76,6 +76,7 @@ def harvest(
     allow_drop: Annotated[bool, typer.Option(
         help="Publish even if the record count drops more than the source's max_drop_pct.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Harvest sources into the index; each source is published atomically."""
     settings = _settings()
@@ -94,6 +95,7 @@ def harvest(
         _fail(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(configured)}")
     wanted = [c.strip() for c in collections.split(",") if c.strip()] if collections else None
     failed = 0
+    reports: list[dict[str, Any]] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
         for name in names:
@@ -107,6 +109,7 @@ def harvest(
                                      window=window, full=full, allow_drop=allow_drop)
             except HeldForApproval as held:
                 failed += 1
+                reports.append(held.report.model_dump(mode="json"))
                 console.print(f"[yellow]{name}: held, not published:[/yellow] {held} — "
                               f"approve with 'ihub approve {name} {held.report.run_id}'")
                 continue
@@ -115,6 +118,7 @@ def harvest(
                 bar.update(task, description=f"[red]{name}: failed")
                 console.print(f"[red]{name}: harvest failed, previous index kept:[/red] {exc}")
                 continue
+            reports.append(report.model_dump(mode="json"))
             rejected = sum(report.rejected.values())
             scope = f" (studies {report.scope})" if report.scope else ""
             console.print(
@@ -122,6 +126,8 @@ def harvest(
                 f"collections; added {report.added}, updated {report.updated}, unchanged "
                 f"{report.unchanged}, deleted {report.deleted}; rejected {rejected:,} "
                 f"{dict(report.rejected) or ''}; warnings {dict(report.warnings) or 'none'}")
+    if as_json:  # the published or held runs' reports (failed runs: see 'ihub sources')
+        sys.stdout.write(json.dumps(reports, indent=2) + "\n")
     if failed:
         raise typer.Exit(1)
 

@@ -44,9 +44,11 @@ def ihub(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def cli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("cli-home")
-    done = ihub(home, "harvest", "idc", "--collections", ",".join(IDC_SLICE))
+    done = ihub(home, "harvest", "idc", "--collections", ",".join(IDC_SLICE), "--json")
     assert done.returncode == 0, done.stderr
     assert "published" in done.stderr
+    (report,) = json.loads(done.stdout)
+    assert report["status"] == "published" and report["added"] == report["series"] > 1000
     return home
 
 

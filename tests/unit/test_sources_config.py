@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from imaging_hub.errors import ConfigError
+from imaging_hub.sources import (
+    DicomFolderSource,
+    DicomwebSource,
+    IdcSource,
+    load_sources,
+    max_age,
+    schedule_of,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.toml"
+    path.write_text(text)
+    return path
+
+
+def test_absent_file_means_idc_alone(tmp_path: Path) -> None:
+    sources = load_sources(tmp_path / "sources.toml")
+    assert list(sources) == ["idc"] and isinstance(sources["idc"], IdcSource)
+
+
+def test_every_type_parses_with_defaults(tmp_path: Path) -> None:
+    sources = load_sources(write(tmp_path, """
+[sources.idc]
+type = "idc"
+collections = ["nlst"]
+[sources.pacs]
+type = "dicomweb"
+url = "https://pacs.example/dicom-web"
+auth = { type = "bearer", token_env = "PACS_TOKEN" }
+schedule = "0 5 * * *"
+[sources.trial]
+type = "dicom_folder"
+path = "/data/trial"
+"""))
+    pacs, trial = sources["pacs"], sources["trial"]
+    assert isinstance(pacs, DicomwebSource) and isinstance(trial, DicomFolderSource)
+    assert pacs.page_size == 100 and pacs.max_drop_pct == 10 and pacs.full_every_days == 7
+    assert schedule_of(pacs) == "0 5 * * *" and schedule_of(sources["idc"]) == "0 3 * * 1"
+    assert max_age(trial) == 48 and max_age(sources["idc"]) == 24 * 14
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[sources.x]\ntype = "ftp"\n', r"\[sources.x\] is invalid"),
+        ('[sources.pacs]\ntype = "dicomweb"\n', r"\[sources.pacs\] is invalid: .*url"),
+        ('[sources.pacs]\ntype = "dicomweb"\nurl = "pacs:8042"\n', "must start with http"),
+        ('[sources.pacs]\ntype = "dicomweb"\nurl = "http://h"\nauth = { type = "basic" }\n',
+         "basic auth needs username"),
+        ('[sources.idc]\ntype = "idc"\ncolections = ["nlst"]\n', "colections"),
+        ('[sources.idc]\ntype = "idc"\nmax_drop_pct = 150\n', "max_drop_pct"),
+        ("[sources]\n", "at least one"),
+        ("not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_entries_name_the_source_and_the_problem(tmp_path: Path, body: str,
+                                                     message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_sources(write(tmp_path, body))
