@@ -42,7 +42,7 @@ from imaging_hub.schemas.query import (
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store import layout, pages
 from imaging_hub.store.counts import Counter
-from imaging_hub.store.engine import Generation, Mask, coerce_value
+from imaging_hub.store.engine import SEQUESTERED, Generation, Mask, coerce_value
 from imaging_hub.store.publish import Published, publish_generation
 
 
@@ -94,8 +94,11 @@ class EmbeddedStore:
     @staticmethod
     def _select(gen: Generation, q: CohortQuery) -> tuple[np.ndarray | None,
                                                           dict[str, np.ndarray]]:
-        """The rows the text allows (None = all) and, over those, each filter's mask."""
+        """The rows the text allows (None = all) and, over those, each filter's mask.
+        Sequestered records are never in the universe."""
         text = gen.text_mask(q.text)
+        if gen.visible is not None:
+            text = gen.visible if text is None else text & gen.visible
         universe = None if text is None else np.flatnonzero(text)
         return universe, {n: gen.field_mask(n, f, universe) for n, f in q.filters.items()}
 
@@ -177,7 +180,8 @@ class EmbeddedStore:
         gen = self.generation()
         fields = [FieldInfo(name=s.name, kind=s.kind, description=s.description, facet=s.facet,
                             collection_level=s.collection_level) for s in FIELDS.values()]
-        facets = {n: _buckets(gen.facet_counts(n, None), None)
+        rows = None if gen.visible is None else np.flatnonzero(gen.visible)
+        facets = {n: _buckets(gen.facet_counts(n, rows), None)
                   for n, s in FIELDS.items() if s.facet}
         return FacetsResponse(index=self.index_info(gen), fields=fields, facets=facets)
 
@@ -189,11 +193,15 @@ class EmbeddedStore:
             hit = pc.indices_nonzero(pc.equal(gen.collections.column("id"), record_id))
             if len(hit):
                 row = gen.collections.slice(hit[0].as_py(), 1).to_pylist()[0]
+                if row["access"] == SEQUESTERED:
+                    return None
                 return CollectionRecord(**collection_fields(row))
         hit = pc.indices_nonzero(pc.equal(gen.table.column("id"), record_id))
         if not len(hit):
             return None
         i = hit[0].as_py()
+        if gen.visible is not None and not gen.visible[i]:
+            return None
         ds = int(gen.codes["_dataset"][i])
         coll = gen.collections.slice(ds, 1).to_pylist()[0] if ds >= 0 else None
         return SeriesRecord(**series_fields(gen.table.slice(i, 1).to_pylist()[0], coll))

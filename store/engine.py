@@ -31,6 +31,7 @@ KEYWORD_COLUMNS = ("source", "collection", "subject_id", "study_uid", "doi", "mo
 TEXT_COLUMNS = ("study_description", "series_description")
 NUMERIC_COLUMNS = ("age", "study_year", "instances", "size_bytes")
 MULTI_FIELDS = ("disease_type", "primary_site", "species")
+SEQUESTERED = "sequestered"
 
 Mask = np.ndarray | None  # None means "every row"
 
@@ -91,6 +92,10 @@ class Generation:
         self.dataset = ds
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
         self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
+        access = self.keyword["access"]
+        hidden = access.code_of(SEQUESTERED)
+        # sequestered records (held back by their data holder) never reach any answer
+        self.visible: np.ndarray | None = None if hidden is None else access.codes != hidden
         self.series_index: tuple[np.ndarray, np.ndarray] | None = None  # see pages.py
 
     # -- collection-level lists -------------------------------------------------------------

@@ -285,3 +285,25 @@ def test_selected_facet_values_are_listed_as_matched(
     modality = {b.value: b.count for b in got.facets["modality"]}
     assert "ct" not in modality and modality["CT"] > 0 and modality["XA"] == 0
     assert {b.value for b in got.facets["commercial_use"]} == {True, False}
+
+
+def test_sequestered_records_never_leak(make_store: StoreFactory) -> None:
+    store = make_store()
+    hidden = syn.series("vault", "lungs", "P7", "7.1", "7.1.1", description="secret chest")
+    hidden = hidden.model_copy(update={"access": hidden.access.model_copy(
+        update={"tier": "sequestered"})})
+    store.publish(syn.result("vault", [hidden]))
+    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1",
+                                                  description="public chest")]))
+    got = store.search(SearchRequest.model_validate(
+        {"text": "chest", "facets": ["source", "access"], "counts": True}))
+    assert [h.id for h in got.hits] == ["alpha:1.1.1"]
+    assert {b.value for b in got.facets["source"]} == {"alpha"}
+    assert {b.value for b in got.facets["access"]} == {"open"}
+    assert got.counts is not None and got.counts.subjects.count == 1
+    assert store.count(CohortQuery()).series.count == 1
+    assert "vault" not in {b.value for b in store.facets().facets["source"]}
+    assert store.record("vault:7.1.1") is None
+    for level in ("study", "subject", "collection"):
+        page = store.search(SearchRequest.model_validate({"level": level}))
+        assert page.total.count == 1
