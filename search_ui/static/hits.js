@@ -127,7 +127,7 @@ function collectionCard(h, drill) {
 function badges(access, hosts) {
   const lic = access.license || "licence unknown";
   return [
-    access.license_url
+    /^https?:\/\//.test(access.license_url || "")  // only web links: URLs come from sources
       ? el("a", { class: "badge lic", href: access.license_url, target: "_blank", rel: "noopener",
         title: `Licence: ${lic}` }, lic)
       : el("span", { class: "badge lic", title: "Licence" }, lic),
