@@ -167,10 +167,13 @@ class StudyHit(BaseModel):
 class SubjectHit(BaseModel):
     """A subject (PatientID within a source), grouped from its matching series."""
 
-    id: str = Field(description="'<source>:subject:<PatientID>'")
+    id: str = Field(description="'<source>:subject:<PatientID>' of its first source")
     level: Literal["subject"] = "subject"
     source: str
     subject_id: str
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Sources holding the subject (linked through shared study UIDs).")
     collections: list[str]
     sex: str | None = None
     age_min: float | None = Field(None, description="Youngest age at a matching study.")

@@ -23,7 +23,8 @@ DICT_COLUMNS = (
 # Dense integer codes: identity of subjects, studies and series across the whole index, and
 # per source / per collection (for exact distinct counts broken down by either).
 CODE_COLUMNS = (
-    "_subject", "_study", "_series", "_src_study", "_coll_subject", "_coll_study",
+    "_subject", "_src_subject", "_study", "_series", "_src_study", "_coll_subject",
+    "_coll_study",
     "_coll_series", "_dataset",
 )
 SORT_KEYS = [("source", "ascending"), ("collection", "ascending"),
@@ -117,15 +118,46 @@ def _dense(*parts: np.ndarray) -> np.ndarray:
     return np.unique(key, return_inverse=True)[1].astype(np.int64)
 
 
+def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
+                    ) -> np.ndarray:
+    """One subject code per person across sources: subjects of *different* sources that
+    hold the same StudyInstanceUID are one subject (transitively), so a patient mirrored at
+    two hosts is counted once. Within a source its own PatientID stands.
+
+    Connected components by min-label propagation with pointer jumping, all in numpy: per
+    (study, source) one representative subject takes part in the linking.
+    """
+    if not len(src_subject):
+        return src_subject
+    pair = _dense(study, src)
+    rep_of_pair = np.full(int(pair.max()) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(rep_of_pair, pair, src_subject)
+    rep = rep_of_pair[pair]  # each row's representative subject for its (study, source)
+    label = np.arange(int(src_subject.max()) + 1)
+    study_min = np.empty(int(study.max()) + 1, np.int64)
+    while True:
+        study_min.fill(len(label))
+        np.minimum.at(study_min, study, label[rep])
+        new = label.copy()
+        np.minimum.at(new, rep, study_min[study])
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    return _dense(label[src_subject])
+
+
 def _codes(series: pa.Table, colls: pa.Table) -> dict[str, np.ndarray]:
     src = indices(series, "source")
     coll = indices(series, "collection")
-    subject = _dense(src, indices(series, "subject_id"))
     study = indices(series, "study_uid")
+    subject = linked_subjects(_dense(src, indices(series, "subject_id")), study, src)
+    src_subject = _dense(src, subject)  # a person at a source: counted once per source
     uid = pc.dictionary_encode(series.column("series_uid")).combine_chunks()
     series_code = np.asarray(uid.indices.to_numpy(zero_copy_only=False), np.int64)
     return {
         "_subject": subject,
+        "_src_subject": src_subject,
         "_study": study,
         "_series": series_code,
         "_src_study": _dense(src, study),

@@ -65,7 +65,7 @@ class Counter:
         sizes = {name: _size(codes) for name, codes in g.codes.items()}
         return _Lookups(
             series_instances=series_instances, series_bytes=series_bytes, coll_of=coll_of,
-            src_of_subject=_owner(g.codes["_subject"], src, sizes["_subject"]),
+            src_of_subject=_owner(g.codes["_src_subject"], src, sizes["_src_subject"]),
             src_of_study=_owner(g.codes["_src_study"], src, sizes["_src_study"]),
             series_of_coll_series=_owner(
                 g.codes["_coll_series"], g.codes["_series"], sizes["_coll_series"]),
@@ -119,7 +119,8 @@ class Counter:
             return {kw.values[0]: block} if block.series.count else {}
         src = kw.codes if rows is None else kw.codes[rows]
         k = kw.size
-        subjects = np.bincount(lk.src_of_subject[self._distinct("_subject", rows)], minlength=k)
+        subjects = np.bincount(lk.src_of_subject[self._distinct("_src_subject", rows)],
+                               minlength=k)
         studies = np.bincount(lk.src_of_study[self._distinct("_src_study", rows)], minlength=k)
         series = np.bincount(src, minlength=k)  # rows are unique per (source, series)
         inst = np.bincount(src, weights=_take(lk.row_instances, rows), minlength=k)

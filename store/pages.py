@@ -131,6 +131,7 @@ def subject_hits(gen: Generation, groups: list[np.ndarray]) -> list[Hit]:
         ages = ages[~np.isnan(ages)]
         hits.append(SubjectHit(
             id=f"{source}:subject:{subject}", source=source, subject_id=subject,
+            hosts=_values(gen, "source", rows),
             collections=_values(gen, "collection", rows), sex=_first(gen, "sex", rows),
             age_min=float(ages.min()) if len(ages) else None,
             age_max=float(ages.max()) if len(ages) else None,

@@ -116,10 +116,35 @@ def matches(r: SeriesRecord, filters: dict[str, object], text: str | None) -> bo
     return True
 
 
-def oracle_counts(records: list[SeriesRecord]) -> dict[str, int]:
+def person_of(everything: list[SeriesRecord]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Union-find over (source, PatientID): subjects of different sources holding the same
+    StudyInstanceUID are one person. Built over all published records, as the store does."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(x: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_study: dict[str, set[tuple[str, str]]] = {}
+    for r in everything:
+        by_study.setdefault(r.identifiers.study_uid, set()).add((r.source, r.subject_id))
+    for members in by_study.values():
+        for a in members:
+            for b in members:
+                if a[0] != b[0]:
+                    parent[find(a)] = find(b)
+    return {node: find(node) for node in {(r.source, r.subject_id) for r in everything}}
+
+
+def oracle_counts(records: list[SeriesRecord],
+                  everything: list[SeriesRecord] | None = None) -> dict[str, int]:
     uniq: dict[str, SeriesRecord] = {r.identifiers.series_uid: r for r in records}
+    person = person_of(everything if everything is not None else records)
     return {
-        "subjects": len({(r.source, r.subject_id) for r in records}),
+        "subjects": len({person[(r.source, r.subject_id)] for r in records}),
         "studies": len({r.identifiers.study_uid for r in records}),
         "series": len(uniq),
         "instances": sum(r.instances for r in uniq.values()),

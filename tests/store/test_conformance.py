@@ -63,19 +63,21 @@ def test_counts_are_exact_and_dedup_series_across_hosts(
     hits = [r for r in records if syn.matches(r, filters, text)]
     got = store.count(CohortQuery.model_validate({"text": text, "filters": filters}))
     assert {k: getattr(got, k).count for k in ("subjects", "studies", "series", "instances",
-                                              "bytes")} == syn.oracle_counts(hits)
+                                              "bytes")} == syn.oracle_counts(hits, records)
+    # a patient mirrored at two hosts is one subject overall, one per source in by_source
     assert all(getattr(got, k).exact for k in ("subjects", "studies", "series"))
     for source in ("alpha", "mirror"):
         mine = [r for r in hits if r.source == source]
         if mine:
             assert got.by_source[source].series.count == len(mine)
-            assert got.by_source[source].subjects.count == syn.oracle_counts(mine)["subjects"]
+            assert got.by_source[source].subjects.count == syn.oracle_counts(
+                mine, records)["subjects"]
         else:
             assert source not in got.by_source
     for coll in syn.COLLECTIONS:
         mine = [r for r in hits if r.collection == coll]
         if mine:
-            want = syn.oracle_counts(mine)
+            want = syn.oracle_counts(mine, records)
             assert got.by_collection[coll].studies.count == want["studies"]
             assert got.by_collection[coll].series.count == want["series"]
             assert got.by_collection[coll].instances.count == want["instances"]
@@ -241,8 +243,9 @@ def test_study_and_subject_levels_group_matching_series(
     store, records = loaded
     filters = {"modality": ["CT", "MR"]}
     hits = [r for r in records if syn.matches(r, filters, None)]
+    person = syn.person_of(records)  # a subject seen at two sources is one person
     key = (lambda r: r.identifiers.study_uid) if level == "study" else (
-        lambda r: (r.source, r.subject_id))
+        lambda r: person[(r.source, r.subject_id)])
     groups: dict[object, list[SeriesRecord]] = {}
     for r in hits:
         groups.setdefault(key(r), []).append(r)
@@ -253,7 +256,7 @@ def test_study_and_subject_levels_group_matching_series(
             {"level": level, "filters": filters, "page": {"size": 9, "after": after}}))
         assert page.total.count == len(groups) and page.total.unit == level
         for h in page.hits:
-            k = h.study_uid if level == "study" else (h.source, h.subject_id)  # type: ignore[union-attr]
+            k = h.study_uid if level == "study" else person[(h.source, h.subject_id)]  # type: ignore[union-attr]
             assert k not in seen
             seen[k] = h.series  # type: ignore[union-attr]
         if page.next is None:
@@ -307,3 +310,20 @@ def test_sequestered_records_never_leak(make_store: StoreFactory) -> None:
     for level in ("study", "subject", "collection"):
         page = store.search(SearchRequest.model_validate({"level": level}))
         assert page.total.count == 1
+
+
+def test_a_patient_at_two_hosts_is_one_subject(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.publish(syn.result("alpha", [
+        syn.series("alpha", "lungs", "A-1", "5.1", "5.1.1"),
+        syn.series("alpha", "lungs", "A-2", "5.2", "5.2.1")]))
+    # the mirror knows A-1 under another PatientID but holds the same study
+    store.publish(syn.result("mirror", [syn.series("mirror", "lungs", "M-9", "5.1", "5.1.1"),
+                                        syn.series("mirror", "lungs", "M-9", "5.3", "5.3.1")]))
+    got = store.count(CohortQuery())
+    assert got.subjects.count == 2  # A-1 = M-9, and A-2
+    assert got.series.count == 3 and got.studies.count == 3
+    assert got.by_source["alpha"].subjects.count == 2
+    assert got.by_source["mirror"].subjects.count == 1
+    subjects = store.search(SearchRequest.model_validate({"level": "subject"})).hits
+    assert sorted(h.hosts for h in subjects) == [["alpha"], ["alpha", "mirror"]]  # type: ignore[union-attr]
