@@ -59,7 +59,10 @@ def plan(settings: Settings, name: str, config: SourceConfig,
         days=config.full_every_days)
     if due or cursor.watermark is None:
         return Plan(None, True)
-    return Plan(StudyDateWindow(start=cursor.watermark - OVERLAP), False)
+    start = cursor.watermark - OVERLAP
+    if config.incremental_days:  # re-read at least the last N days (late corrections)
+        start = min(start, now.date() - timedelta(days=config.incremental_days))
+    return Plan(StudyDateWindow(start=start), False)
 
 
 def drop_problem(settings: Settings, result: HarvestResult, max_drop_pct: float) -> str | None:
@@ -93,7 +96,7 @@ def harvest_and_stage(
     save_report(settings, HarvestReport(source=name, run_id=run_id, source_version="pending",
                                         started_at=started, status="running"))
     try:
-        indexer = build_indexer(name, config, collections, window=window, full=bool(full))
+        indexer = build_indexer(name, config, collections, window=None if full else window)
         result = indexer.harvest(run_id, progress)
         staging.stage(settings, result, config.type)
     except IhubError as exc:

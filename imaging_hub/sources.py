@@ -9,7 +9,7 @@
     url = "http://127.0.0.1:8042/dicom-web"
     auth = { type = "basic", username = "ihub", password_env = "PACS_PASSWORD" }
     viewer_url = "http://127.0.0.1:8042/ohif/viewer?StudyInstanceUIDs={study_uid}"
-    incremental_days = 30                      # default harvest: studies of the last 30 days
+    incremental_days = 30                      # incremental runs re-read at least 30 days
 
     [sources.contrib]
     type = "dicom_folder"
@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -172,11 +171,11 @@ def load_sources(path: Path) -> dict[str, SourceConfig]:
 
 
 def build_indexer(name: str, config: SourceConfig, collections: Sequence[str] | None = None,
-                  window: StudyDateWindow | None = None, full: bool = False) -> Indexer:
+                  window: StudyDateWindow | None = None) -> Indexer:
     """The indexer for one configured source.
 
     ``collections`` overrides an IDC source's list; ``window`` limits a DICOMweb harvest to a
-    study-date window (else its ``incremental_days``, unless ``full``).
+    study-date window (``imaging_hub.harvest.plan`` chooses it from the source's cursor).
     """
     if isinstance(config, IdcSource):
         from imaging_hub.indexers.idc import IdcIndexer
@@ -194,9 +193,6 @@ def build_indexer(name: str, config: SourceConfig, collections: Sequence[str] | 
                                 max_attempts=config.max_attempts)
         auth, headers = config.auth.build()
         client = build_client(config.url, auth, headers, settings)
-        if window is None and config.incremental_days and not full:
-            start = datetime.now(UTC).date() - timedelta(days=config.incremental_days)
-            window = StudyDateWindow(start=start)
         links = {"wado_rs": (config.wado_url or config.url).rstrip("/")}
         if config.viewer_url:
             links["viewer"] = config.viewer_url
