@@ -19,6 +19,7 @@ from imaging_hub import staging
 from imaging_hub.harvest import drop_problem, harvest_and_stage, hold, publish_staged
 from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.orchestration.resources import IhubResource
+from imaging_hub.runs import find_run
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.sources import SourceConfig
 
@@ -104,8 +105,6 @@ def source_assets(source: str, source_config: SourceConfig) -> list[dg.AssetsDef
               ihub: IhubResource) -> dg.MaterializeResult:
         settings = ihub.settings()
         staged, _type = staging.load(settings, source, config.run_id)
-        from imaging_hub.runs import find_run
-
         run = find_run(settings, staged.report.run_id)
         if run is not None and run.status == "held" and not config.approve_held:
             raise dg.Failure(

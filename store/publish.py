@@ -24,8 +24,7 @@ from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store import layout
-from imaging_hub.store.build import build_tables, plain, write_arrow
-from imaging_hub.store.engine import Generation
+from imaging_hub.store.build import build_tables, plain, read_arrow, write_arrow
 from imaging_hub.store.reconcile import diff
 
 
@@ -61,9 +60,9 @@ def published_count(index_dir: Path, source: str, scope: StudyDateWindow | None)
     served = layout.current_name(index_dir)
     if served is None:
         raise NoIndexError(f"no index published under {index_dir}")
-    gen = Generation(index_dir / served)
-    return int(np.count_nonzero(_in_scope(gen.table.select(["source", "study_date"]),
-                                          source, scope)))
+    table = read_arrow(index_dir / served / layout.SERIES_FILE)
+    return int(np.count_nonzero(_in_scope(table.select(["source", "study_date"]), source,
+                                          scope)))
 
 
 def publish_generation(index_dir: Path, result: HarvestResult,
@@ -75,9 +74,10 @@ def publish_generation(index_dir: Path, result: HarvestResult,
         sources: dict[str, Any] = {}
         old_s, old_c = SERIES_SCHEMA.empty_table(), COLLECTION_SCHEMA.empty_table()
         if served:
-            old = Generation(index_dir / served)
-            old_s, old_c = plain(old.table).select(SERIES_SCHEMA.names), old.collections
-            sources = dict(old.manifest["sources"])
+            gen_dir = index_dir / served  # read as files: no query structures needed here
+            old_s = plain(read_arrow(gen_dir / layout.SERIES_FILE)).select(SERIES_SCHEMA.names)
+            old_c = read_arrow(gen_dir / layout.COLLECTIONS_FILE)
+            sources = dict(layout.read_manifest(gen_dir)["sources"])
         replaced = _in_scope(old_s, src, result.scope)
         changes = diff(old_s.filter(pa.array(replaced)), result.series)
         kept_s = old_s.filter(pa.array(~replaced))
