@@ -122,6 +122,21 @@ def create_app(store: EmbeddedStore) -> FastAPI:
     return app
 
 
+# errors answered with their message alone (most specific first; FastAPI matches by MRO)
+PLAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    ValueError: (400, "bad_request"),
+    StaleCursorError: (409, "stale_cursor"),
+    NoIndexError: (503, "no_index"),
+    StoreError: (503, "store_unavailable"),
+}
+
+
+def _plain_handler(status: int, code: str) -> Any:
+    async def handler(_: Request, exc: Exception) -> Response:
+        return _error(status, code, str(exc))
+    return handler
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
@@ -143,21 +158,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(422, "invalid_request", str(exc),
                       [ErrorDetail(field=exc.field, problem=str(exc))])
 
-    @app.exception_handler(ValueError)
-    async def bad_value(_: Request, exc: ValueError) -> Response:
-        return _error(400, "bad_request", str(exc))
-
-    @app.exception_handler(StaleCursorError)
-    async def stale(_: Request, exc: StaleCursorError) -> Response:
-        return _error(409, "stale_cursor", str(exc))
-
-    @app.exception_handler(NoIndexError)
-    async def no_index(_: Request, exc: NoIndexError) -> Response:
-        return _error(503, "no_index", str(exc))
-
-    @app.exception_handler(StoreError)
-    async def store_error(_: Request, exc: StoreError) -> Response:
-        return _error(503, "store_unavailable", str(exc))
+    for exc_type, (status, code) in PLAIN_ERRORS.items():
+        app.add_exception_handler(exc_type, _plain_handler(status, code))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -138,7 +138,8 @@ def search(
     filter: FilterOpt = None,
     facet: Annotated[list[str] | None, typer.Option(help="Facet to count; repeatable.")] = None,
     size: Annotated[int, typer.Option(help="Hits per page.")] = 10,
-    level: Annotated[str, typer.Option(help="series or collection")] = "series",
+    level: Annotated[str, typer.Option(
+        help="series, study, subject or collection")] = "series",
     after: Annotated[str | None, typer.Option(help="'next' token of a prior page")] = None,
     as_json: JsonOpt = False,
 ) -> None:
