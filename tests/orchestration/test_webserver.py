@@ -48,6 +48,7 @@ def dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
                 time.sleep(0.5)
         else:
             raise RuntimeError("the Dagster webserver did not start within 120 s")
+        wait_for_location(url, deadline)
         yield url, home
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -55,6 +56,25 @@ def dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+WORKSPACE = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def wait_for_location(url: str, deadline: float) -> None:
+    """The webserver answers before it has loaded the code location: wait for it (and
+    fail with Dagster's own message if the location cannot load)."""
+    while time.monotonic() < deadline:
+        entries = gql(url, WORKSPACE)["workspaceOrError"].get("locationEntries") or []
+        entry = next((e for e in entries if e["name"] == LOCATION), None)
+        if entry and entry["loadStatus"] == "LOADED":
+            loaded = entry["locationOrLoadError"]
+            if loaded["__typename"] == "PythonError":
+                raise RuntimeError(f"code location failed to load: {loaded['message']}")
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the code location did not load in time")
 
 
 def gql(url: str, query: str, **variables: Any) -> dict[str, Any]:
