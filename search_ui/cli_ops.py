@@ -104,6 +104,10 @@ def orchestrate(
     env = {**os.environ, "DAGSTER_HOME": dagster_home, "IHUB_HOME": str(settings.home)}
     bin_dir = os.path.dirname(sys.executable)
     module = "imaging_hub.orchestration.definitions"
+    # create/upgrade Dagster's storage once, before webserver, daemon and code server all
+    # start on it (concurrent first-time schema creation on SQLite races)
+    subprocess.run([os.path.join(bin_dir, "dagster"), "instance", "migrate"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
     daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-m", module],
                               env=env)
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={dagster_home})")
