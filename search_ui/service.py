@@ -6,6 +6,7 @@ decide visibility; they apply it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeAlias
 
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
@@ -75,7 +76,7 @@ class QueryService:
         return self.store.health()
 
 
-Hit = SeriesHit | StudyHit | SubjectHit | CollectionHit
+Hit: TypeAlias = SeriesHit | StudyHit | SubjectHit | CollectionHit
 
 
 def _with_links(hit: Hit, hosts: Mapping[str, SourceVersion]) -> Hit:
