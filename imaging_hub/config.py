@@ -11,6 +11,7 @@ Nothing is read from the environment at import time; callers ask ``Settings.from
     OPENSEARCH_VERIFY_CERTS           true (default) | false
     ELASTICSEARCH_...                 the same for Elasticsearch
     IHUB_INDEX_PREFIX                 index and alias names start with it (default: ihub)
+    IHUB_INDEX_SHARDS / _REPLICAS     shards per level index (1); replicas (1 on a cluster)
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from imaging_hub.errors import ConfigError
 DEFAULT_HOME = Path.home() / ".imaging-hub"
 STORE_KINDS = ("embedded", "opensearch", "elasticsearch")
 ENGINE_ENV = ("URL", "USERNAME", "PASSWORD", "API_KEY", "CA_FILE", "VERIFY_CERTS")
-ENV_NAMES = ("IHUB_HOME", "IHUB_STORE", "IHUB_INDEX_PREFIX",
+ENV_NAMES = ("IHUB_HOME", "IHUB_STORE", "IHUB_INDEX_PREFIX", "IHUB_INDEX_SHARDS",
+             "IHUB_INDEX_REPLICAS",
              *(f"{p}_{k}" for p in ("OPENSEARCH", "ELASTICSEARCH") for k in ENGINE_ENV))
 
 
@@ -41,6 +43,9 @@ class EngineSettings:
     ca_file: Path | None = None
     verify_certs: bool = True
     index_prefix: str = "ihub"
+    shards: int = 1  # primary shards of each level index (IHUB_INDEX_SHARDS)
+    replicas: int | None = None  # IHUB_INDEX_REPLICAS; default: 1 when the cluster has
+    # more than one node, else 0
 
     @classmethod
     def from_env(cls, kind: str, env: Mapping[str, str]) -> EngineSettings:
@@ -70,7 +75,22 @@ class EngineSettings:
         return cls(kind=kind, urls=urls, username=user, password=password,
                    api_key=env.get(f"{prefix}_API_KEY") or None,
                    ca_file=Path(ca) if ca else None,
-                   verify_certs=verify in ("true", "1", "yes"), index_prefix=index_prefix)
+                   verify_certs=verify in ("true", "1", "yes"), index_prefix=index_prefix,
+                   shards=_int(env, "IHUB_INDEX_SHARDS", 1, 1) or 1,
+                   replicas=_int(env, "IHUB_INDEX_REPLICAS", None, 0))
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, low: int) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < low:
+        raise ConfigError(f"{name}={value} is below {low}")
+    return value
 
 
 @dataclass(frozen=True)

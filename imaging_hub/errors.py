@@ -7,7 +7,8 @@
     │   └── SourceFormatError  the source answered, but not in the shape we expect
     ├── StoreError             the index store failed
     │   ├── NoIndexError       nothing has been published yet
-    │   └── StaleCursorError   a paging token from a generation no longer served
+    │   ├── StaleCursorError   a paging token from a generation no longer served
+    │   └── StoreUnavailable   the search-engine cluster cannot answer (now)
     └── QueryError             a well-formed request the index cannot answer (bad field, ...)
 
 Per-record problems are not exceptions: they are ``Reject`` entries counted in a
@@ -45,6 +46,11 @@ class NoIndexError(StoreError):
 
 class StaleCursorError(StoreError):
     """A paging token names a generation that is no longer served."""
+
+
+class StoreUnavailable(StoreError):
+    """The search-engine cluster could not answer: unreachable, timed out, or shards
+    unavailable. The API answers 503; retrying later is the remedy."""
 
 
 class QueryError(IhubError):

@@ -121,7 +121,8 @@ def canonical(name: str, value: str | int | float | bool) -> str | float | bool:
 
 class Page(_Strict):
     size: int = Field(20, ge=0, le=MAX_PAGE_SIZE)
-    after: str | None = Field(None, max_length=200, description="'next' token of a prior page.")
+    after: str | None = Field(None, max_length=4096,
+                              description="'next' token of a prior page.")
 
 
 Level = Literal["series", "study", "subject", "collection"]

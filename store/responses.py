@@ -3,10 +3,12 @@ index and source listings. Backends compute numbers; the shape is decided here, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat, SupportsInt
 
 from imaging_hub.schemas.fields import DEFAULT_FACETS, FIELDS, SORT_FIELDS
 from imaging_hub.schemas.query import (
+    CountBlock,
+    CountValue,
     FacetBucket,
     FacetsResponse,
     FieldInfo,
@@ -81,3 +83,17 @@ def sources_response(generation: str, sources: dict[str, Any],
             run_id=r["run_id"], series=r["series"], collections=r["collections"],
             rejected=r["rejected"], warnings=r["warnings"]))
     return SourcesResponse(index=index_info(generation, sources), sources=out, backend=health)
+
+
+def count_block(subjects: SupportsInt, studies: SupportsInt, series: SupportsInt,
+           instances: SupportsFloat, size: SupportsFloat,
+           size_unknown: SupportsFloat = 0) -> CountBlock:
+    """Counts; bytes are a lower bound (``exact`` false) when some series have no size."""
+    unknown = round(float(size_unknown))
+    return CountBlock(
+        subjects=CountValue(count=int(subjects)), studies=CountValue(count=int(studies)),
+        series=CountValue(count=int(series)),
+        instances=CountValue(count=round(float(instances))),
+        bytes=CountValue(count=round(float(size)), exact=unknown == 0,
+                         missing=unknown or None),
+    )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 
-from imaging_hub.schemas.query import CountBlock, CountValue
+from imaging_hub.schemas.query import CountBlock
 from imaging_hub.store.embedded.engine import Generation
+from imaging_hub.store.responses import count_block
 
 
 @dataclass
@@ -104,9 +104,9 @@ class Counter:
             n = g.n if rows is None else len(rows)
             inst = lk.row_instances if rows is None else lk.row_instances[rows]
             size = lk.row_bytes if rows is None else lk.row_bytes[rows]
-            return _block(subjects, studies, n, int(inst.sum()), int(size.sum()), unknown)
+            return count_block(subjects, studies, n, int(inst.sum()), int(size.sum()), unknown)
         series = self._distinct("_series", rows)
-        return _block(subjects, studies, np.count_nonzero(series),
+        return count_block(subjects, studies, np.count_nonzero(series),
                       lk.series_instances[series].sum(), lk.series_bytes[series].sum(), unknown)
 
     def by_source(self, rows: np.ndarray | None,
@@ -127,7 +127,7 @@ class Counter:
         size = np.bincount(src, weights=_take(lk.row_bytes, rows), minlength=k)
         unknown = np.bincount(src, weights=_take(lk.row_size_unknown, rows), minlength=k)
         return {
-            kw.values[i]: _block(subjects[i], studies[i], series[i], inst[i], size[i],
+            kw.values[i]: count_block(subjects[i], studies[i], series[i], inst[i], size[i],
                                  unknown[i])
             for i in np.flatnonzero(series[:-1])
         }
@@ -148,7 +148,7 @@ class Counter:
         coll = kw.codes if rows is None else kw.codes[rows]
         unknown = np.bincount(coll, weights=_take(lk.row_size_unknown, rows), minlength=k)
         return {
-            kw.values[i]: _block(per["_coll_subject"][i], per["_coll_study"][i],
+            kw.values[i]: count_block(per["_coll_subject"][i], per["_coll_study"][i],
                                  per["_coll_series"][i], inst[i], size[i], unknown[i])
             for i in np.flatnonzero(per["_coll_series"][:-1])
         }
@@ -160,17 +160,3 @@ def _size(codes: np.ndarray) -> int:
 
 def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     return values if rows is None else values[rows]
-
-
-def _block(subjects: SupportsInt, studies: SupportsInt, series: SupportsInt,
-           instances: SupportsFloat, size: SupportsFloat,
-           size_unknown: SupportsFloat = 0) -> CountBlock:
-    """Counts; bytes are a lower bound (``exact`` false) when some series have no size."""
-    unknown = round(float(size_unknown))
-    return CountBlock(
-        subjects=CountValue(count=int(subjects)), studies=CountValue(count=int(studies)),
-        series=CountValue(count=int(series)),
-        instances=CountValue(count=round(float(instances))),
-        bytes=CountValue(count=round(float(size)), exact=unknown == 0,
-                         missing=unknown or None),
-    )

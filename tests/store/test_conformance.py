@@ -23,10 +23,12 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     return store_factory(request, tmp_path)
 
 
-@pytest.fixture
-def loaded(make_store: StoreFactory) -> tuple[IndexStore, list[SeriesRecord]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           ) -> tuple[IndexStore, list[SeriesRecord]]:
+    """Two sources published once per backend; the tests using it only read."""
     data = syn.random_records(seed=7)
-    store = make_store()
+    store = store_factory(request, tmp_path_factory.mktemp("loaded"))()
     store.publish(syn.result("alpha", data["alpha"], syn.COLLECTIONS))
     store.publish(syn.result("mirror", data["mirror"], ["lungs"]))
     return store, data["alpha"] + data["mirror"]

@@ -1,0 +1,335 @@
+"""The search-engine index store: OpenSearch or Elasticsearch (one implementation; the
+client adapts the few endpoints where they differ). Layout and exactness: ``mapping.py``;
+the query DSL: ``query.py``; publishing: ``publish.py``; pages of hits: ``hits.py``.
+
+The API process is stateless over the cluster: every instance asks the aliases which
+generation is served (cached for a second) and then queries that generation's indices by
+name, so one answer never mixes two generations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from imaging_hub.config import EngineSettings
+from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError, StoreUnavailable
+from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.query import (
+    DEFAULT_VISIBILITY,
+    CohortQuery,
+    CountResponse,
+    FacetsResponse,
+    IndexInfo,
+    SearchCounts,
+    SearchRequest,
+    SearchResponse,
+    SourcesResponse,
+    StoreHealth,
+    Total,
+    Visibility,
+)
+from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.store import paging
+from imaging_hub.store.merge import Published
+from imaging_hub.store.responses import (
+    buckets,
+    facets_response,
+    index_info,
+    sources_response,
+    unit_of,
+)
+from imaging_hub.store.search_engine import counts as count_module
+from imaging_hub.store.search_engine import hits as hit_module
+from imaging_hub.store.search_engine import mapping, publish
+from imaging_hub.store.search_engine import query as dsl
+from imaging_hub.store.search_engine.client import JSON, EngineClient
+from imaging_hub.store.search_engine.docs import collection_from_doc
+
+GEN_TTL_S = 1.0
+PIT_KEEP = "5m"
+UNIT_INDEX = {"series": "series", "studies": "study", "subjects": "subject",
+              "collections": "series"}
+T = TypeVar("T")
+
+
+@dataclass
+class _Served:
+    generation: str
+    meta: JSON
+    collections: list[JSON]
+    at: float = field(default_factory=time.monotonic)
+
+    def index(self, prefix: str, kind: str) -> str:
+        return mapping.index_name(prefix, kind, self.generation)
+
+    def datasets_matching(self, terms: tuple[str, ...]) -> dict[str, list[str]]:
+        """For each text term, the datasets whose collection id or name contains it."""
+        out: dict[str, list[str]] = {}
+        for term in terms:
+            out[term] = sorted(c["dataset"] for c in self.collections
+                               if term in f"{c['collection']} {c.get('name') or ''}".lower())
+        return out
+
+
+class SearchEngineStore:
+    """``IndexStore`` on an OpenSearch or Elasticsearch cluster."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.kind = settings.kind
+        self.settings = settings
+        self.prefix = settings.index_prefix
+        self.client = EngineClient(settings)
+        self._lock = threading.Lock()
+        self._served: _Served | None = None
+
+    # -- publishing -------------------------------------------------------------------------
+    def publish(self, result: HarvestResult, source_type: str = "") -> Published:
+        published = publish.publish(self.client, self.prefix, result, source_type,
+                                    self.settings.shards, self.settings.replicas)
+        with self._lock:
+            self._served = None
+        return published
+
+    def published_count(self, source: str, scope: StudyDateWindow | None) -> int:
+        served = self._current()
+        clauses: list[JSON] = [{"term": {dsl.f("source"): source}}]
+        if scope is not None:
+            dates = {k: v.isoformat() for k, v in (("gte", scope.start), ("lte", scope.end))
+                     if v is not None}
+            clauses.append({"range": {dsl.f("study_date"): dates}} if dates
+                           else {"exists": {"field": dsl.f("study_date")}})
+        body = {"size": 0, "aggs": {"rows": {"nested": {"path": mapping.NESTED}, "aggs": {
+            "m": {"filter": {"bool": {"filter": clauses}}}}}}}
+        got = self.client.search(served.index(self.prefix, "series"), body)
+        return int(got["aggregations"]["rows"]["m"]["doc_count"])
+
+    # -- the served generation --------------------------------------------------------------
+    def _current(self, refresh: bool = False) -> _Served:
+        with self._lock:
+            cached = self._served
+        if cached and not refresh and time.monotonic() - cached.at < GEN_TTL_S:
+            return cached
+        gen = publish.served_generation(self.client, self.prefix)
+        if gen is None:
+            raise NoIndexError(f"nothing published on the {self.kind} cluster under prefix "
+                               f"{self.prefix!r}; run 'ihub harvest'")
+        if cached and cached.generation == gen:
+            cached.at = time.monotonic()
+            return cached
+        meta = publish.read_meta(self.client, self.prefix, gen)
+        colls = [h["_source"] for h in publish.scan(
+            self.client, mapping.index_name(self.prefix, "coll", gen), {}, "id")]
+        served = _Served(gen, meta, colls)
+        with self._lock:
+            self._served = served
+        return served
+
+    def _run(self, fn: Callable[[_Served], T]) -> T:
+        """``fn`` on the served generation; once more on a fresh lookup if its indices
+        vanished meanwhile (a publish replaced them)."""
+        served = self._current()
+        try:
+            return fn(served)
+        except StoreError as exc:
+            if "index_not_found" not in str(exc) or isinstance(exc, StaleCursorError):
+                raise
+        return fn(self._current(refresh=True))
+
+    def index_info(self) -> IndexInfo:
+        served = self._current()
+        return index_info(served.generation, served.meta["sources"])
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, request: SearchRequest,
+               visibility: Visibility = DEFAULT_VISIBILITY) -> SearchResponse:
+        return self._run(lambda served: self._search(served, request, visibility))
+
+    def _search(self, served: _Served, req: SearchRequest, vis: Visibility) -> SearchResponse:
+        from imaging_hub.schemas.text import parse_text
+
+        dm = served.datasets_matching(parse_text(req.text).terms)
+        clauses = dsl.row_filter(req, vis, dm)
+        unit = req.facet_unit or unit_of(req.level)
+        searches: list[tuple[str, JSON]] = []
+        if req.facets:
+            prefilter = dsl.row_filter(req.model_copy(update={"filters": {
+                n: v for n, v in req.filters.items() if n not in req.facets}}), vis, dm)
+            searches.append((served.index(self.prefix, UNIT_INDEX[unit]), {
+                "size": 0, "query": dsl.has_row(prefilter), "track_total_hits": False,
+                "aggs": dsl.facets_aggs(req, vis, dm, req.facets, unit)}))
+        if req.counts:
+            searches += count_module.searches(served, self.prefix, clauses, breakdown=False)
+        answers = self.client.msearch(searches) if searches else []
+        facets = {}
+        if req.facets:
+            aggs = answers.pop(0)["aggregations"]["facets"]
+            facets = {n: buckets(dsl.read_facet(n, aggs[n], unit), req.filters.get(n), n)
+                      for n in req.facets}
+        counts = None
+        if req.counts:
+            overall, by_source, _ = count_module.read(answers, breakdown=False)
+            counts = SearchCounts(**overall.model_dump(), by_source=by_source)
+        total, page, nxt = self._page(served, req, clauses)
+        return SearchResponse(index=index_info(served.generation, served.meta["sources"]),
+                              total=total, hits=page, facets=facets, facet_unit=unit,
+                              counts=counts, next=nxt)
+
+    def _page(self, served: _Served, req: SearchRequest, clauses: list[JSON]
+              ) -> tuple[Total, list[Any], str | None]:
+        fp = paging.fingerprint(req)
+        position = paging.decode(req.page.after, served.generation, fp)
+        if req.level == "collection":
+            return self._collection_page(served, req, clauses, fp, position)
+        kind = {"series": "series", "study": "study", "subject": "subject"}[req.level]
+        index = served.index(self.prefix, kind)
+        size = req.page.size
+        body: JSON = {"size": size, "track_total_hits": True,
+                      "sort": hit_module.level_sort(clauses, req.sort if kind == "series"
+                                                    else None)}
+        if kind == "series":
+            body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
+                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]})
+            body["_source"] = ["hosts"]
+        else:
+            body.update(query=dsl.has_row(clauses), _source=False, docvalue_fields=["key"])
+        got, pit = self._paged_search(index, body, position)
+        hits = got["hits"]["hits"]
+        total = int(got["hits"]["total"]["value"])
+        page: list[Any]
+        if kind == "series":
+            page = [hit_module.series_hit(h) for h in hits]
+        else:
+            keys = [h["fields"]["key"][0] for h in hits]
+            page = self._summaries(index, clauses, kind, keys) if keys else []
+        done = (position or {}).get("n", 0) + len(hits)
+        nxt = None
+        if size and hits and done < total:
+            pit = pit or self.client.open_pit(index, PIT_KEEP)
+            nxt = paging.encode(served.generation, fp,
+                                {"sa": hits[-1]["sort"], "pit": pit, "n": done})
+        elif pit:
+            self.client.close_pit(pit)
+        return Total(count=total, unit=req.level), page, nxt
+
+    def _paged_search(self, index: str, body: JSON, position: Any) -> tuple[JSON, str | None]:
+        """The first page on the index; later ones on the token's point in time (or on the
+        generation's index again, which never changes, if the point in time expired)."""
+        if not position:
+            return self.client.search(index, body), None
+        if not isinstance(position, dict) or "sa" not in position:
+            raise ValueError("page.after is not a token this API issued")
+        body = {**body, "search_after": position["sa"]}
+        pit = position.get("pit")
+        if pit:
+            try:
+                got = self.client.search(None, {**body, "pit": {"id": pit,
+                                                                "keep_alive": PIT_KEEP}})
+                return got, got.get("pit_id") or pit
+            except StoreError as exc:
+                if isinstance(exc, StoreUnavailable):
+                    raise
+        try:
+            return self.client.search(index, body), None
+        except StoreError as exc:
+            if "index_not_found" in str(exc):
+                raise StaleCursorError("page.after was issued by an index generation that "
+                                       "is no longer kept. Start again.") from exc
+            raise
+
+    def _summaries(self, index: str, clauses: list[JSON], level: str, keys: list[str],
+                   ) -> list[Any]:
+        body = {"size": 0, "query": {"bool": {"filter": [{"terms": {"key": keys}},
+                                                          dsl.has_row(clauses)]}},
+                "aggs": hit_module.summary_aggs(clauses, level, len(keys))}
+        got = self.client.search(index, body)
+        return list(hit_module.summaries(got["aggregations"], level, keys))
+
+    def _collection_page(self, served: _Served, req: SearchRequest, clauses: list[JSON],
+                         fp: str, position: Any) -> tuple[Total, list[Any], str | None]:
+        start = 0 if position is None else position
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise ValueError("page.after is not a token this API issued")
+        body = {"size": 0, "query": dsl.has_row(clauses), "aggs": {"rows": {
+            "nested": {"path": mapping.NESTED}, "aggs": {"m": {
+                "filter": {"bool": {"filter": clauses}}, "aggs": {"d": {"terms": {
+                    "field": dsl.f("dataset"), "size": dsl.TERMS_SIZE}}}}}}}}
+        got = self.client.search(served.index(self.prefix, "series"), body)
+        per = {b["key"]: b["doc_count"] for b in got["aggregations"]["rows"]["m"]["d"]["buckets"]}
+        docs = sorted((c for c in served.collections if c["dataset"] in per),
+                      key=lambda c: (c["source"], c["collection"]))
+        size = req.page.size
+        page = [hit_module.collection_hit(c, per[c["dataset"]]) for c in docs[start:start + size]]
+        end = start + len(page)
+        nxt = paging.encode(served.generation, fp, end) if end < len(docs) and size else None
+        return Total(count=len(docs), unit="collection"), page, nxt
+
+    # -- counts, facets, records ------------------------------------------------------------
+    def count(self, query: CohortQuery,
+              visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
+        def run(served: _Served) -> CountResponse:
+            from imaging_hub.schemas.text import parse_text
+
+            dm = served.datasets_matching(parse_text(query.text).terms)
+            clauses = dsl.row_filter(query, visibility, dm)
+            answers = self.client.msearch(
+                count_module.searches(served, self.prefix, clauses, breakdown=True))
+            overall, by_source, by_collection = count_module.read(answers, breakdown=True)
+            return CountResponse(index=index_info(served.generation, served.meta["sources"]),
+                                 **overall.model_dump(), by_source=by_source,
+                                 by_collection=by_collection)
+        return self._run(run)
+
+    def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
+        names = [n for n, s in FIELDS.items() if s.facet]
+        got = self.search(SearchRequest(facets=names, page={"size": 0}), visibility)
+        return facets_response(got.index, got.facets)
+
+    def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,
+               ) -> SeriesRecord | CollectionRecord | None:
+        def run(served: _Served) -> SeriesRecord | CollectionRecord | None:
+            if ":collection:" in record_id:
+                for c in served.collections:
+                    if c["id"] == record_id:
+                        if c["access"] not in visibility.tiers:
+                            return None
+                        return CollectionRecord(**collection_from_doc(c))
+            clauses = [{"term": {dsl.f("id"): record_id}},
+                       {"terms": {dsl.f("access"): sorted(visibility.tiers)}}]
+            got = self.client.search(served.index(self.prefix, "series"), {
+                "size": 1, "_source": ["hosts"],
+                "query": dsl.has_row(clauses, {"size": 1, "_source": True})})
+            hits = got["hits"]["hits"]
+            if not hits:
+                return None
+            hit = hit_module.series_hit(hits[0])
+            return SeriesRecord(**hit.model_dump(exclude={"links", "hosts"}))
+        return self._run(run)
+
+    def sources(self) -> SourcesResponse:
+        health = self.health()
+        try:
+            served = self._current()
+        except (NoIndexError, StoreError):
+            return SourcesResponse(index=None, sources=[], backend=health)
+        return sources_response(served.generation, served.meta["sources"], health)
+
+    def health(self) -> StoreHealth:
+        try:
+            h = self.client.request("GET", "/_cluster/health")
+            gen = publish.served_generation(self.client, self.prefix)
+        except StoreError as exc:
+            return StoreHealth(backend=self.kind, status="unavailable", detail=str(exc))
+        status = {"green": "ok", "yellow": "degraded"}.get(h.get("status"), "unavailable")
+        detail = f"cluster {h.get('cluster_name')} is {h.get('status')}"
+        if gen is None:
+            detail += "; nothing published yet: run 'ihub harvest'"
+        return StoreHealth(backend=self.kind, status=status, detail=detail,  # type: ignore[arg-type]
+                           generation=gen, nodes=h.get("number_of_nodes"))
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,64 @@
+"""Exact cohort counts on the cluster: one search per level index (series, studies,
+subjects), sent together. Each level's count is its number of matching documents; instances
+and bytes are summed once per series (the series document holds the largest count among
+its hosts' records, as the embedded store does); per source and per collection the same,
+through ``terms -> reverse_nested``."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from imaging_hub.schemas.query import CountBlock
+from imaging_hub.store.responses import count_block
+from imaging_hub.store.search_engine import query as dsl
+from imaging_hub.store.search_engine.client import JSON
+
+LEVELS = ("series", "study", "subject")
+
+
+class _Served(Protocol):
+    def index(self, prefix: str, kind: str) -> str: ...
+
+
+def searches(served: _Served, prefix: str, clauses: list[JSON],
+             breakdown: bool) -> list[tuple[str, JSON]]:
+    return [(served.index(prefix, level), {
+        "size": 0, "track_total_hits": True, "query": dsl.has_row(clauses),
+        "aggs": dsl.count_aggs(clauses, level, breakdown=True)}) for level in LEVELS]
+
+
+def _per(answer: JSON, name: str) -> dict[str, JSON]:
+    agg = answer["aggregations"]["rows"]["m"].get(f"by_{name}")
+    return {b["key"]: b for b in agg["buckets"]} if agg else {}
+
+
+def read(answers: list[JSON], breakdown: bool,
+         ) -> tuple[CountBlock, dict[str, CountBlock], dict[str, CountBlock]]:
+    """(overall, by source, by collection) from the three answers of ``searches``."""
+    series, study, subject = answers[:3]
+    rows = series["aggregations"]["rows"]["m"]
+    overall = count_block(
+        subject["hits"]["total"]["value"], study["hits"]["total"]["value"],
+        series["hits"]["total"]["value"], series["aggregations"]["instances"]["value"],
+        series["aggregations"]["bytes"]["value"], rows["no_size"]["doc_count"])
+    by_source = _breakdown(series, study, subject, "source")
+    by_collection = _breakdown(series, study, subject, "collection") if breakdown else {}
+    return overall, by_source, by_collection
+
+
+def _breakdown(series: JSON, study: JSON, subject: JSON, name: str) -> dict[str, CountBlock]:
+    s, st, sj = _per(series, name), _per(study, name), _per(subject, name)
+    out: dict[str, CountBlock] = {}
+    for key in sorted(s):
+        b = s[key]
+        # per source a series is one record (rows are unique per source): rows' sums; per
+        # collection, once per series: the series documents' sums
+        sums: Any = b if name == "source" else b["e"]
+        out[str(key)] = count_block(
+            _doc_count(sj.get(key)), _doc_count(st.get(key)), b["e"]["doc_count"],
+            sums["instances"]["value"], sums["bytes"]["value"], b["no_size"]["doc_count"])
+    return out
+
+
+def _doc_count(bucket: JSON | None) -> int:
+    return int(bucket["e"]["doc_count"]) if bucket else 0

@@ -1,0 +1,103 @@
+"""Index layout on the cluster, generated from the field registry.
+
+One generation is five indices, each behind an alias that is swapped atomically at publish:
+
+    <prefix>-series-<gen>   one document per SeriesInstanceUID; nested ``r``: the series'
+                            records, one per source holding it (full records in _source)
+    <prefix>-study-<gen>    one document per StudyInstanceUID; nested ``r``: its records
+    <prefix>-subject-<gen>  one document per subject (linked across sources); nested ``r``
+    <prefix>-coll-<gen>     one document per collection record
+    <prefix>-meta-<gen>     one document: the generation's manifest (sources, reports)
+
+Counting is exact by construction: a level's count is the number of its documents having a
+record that matches (``track_total_hits``), and a facet value's count in a unit is a
+``nested -> filter -> terms -> reverse_nested`` document count on the unit's index — no
+cardinality (HyperLogLog) aggregation anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imaging_hub.schemas.fields import FIELDS, Column
+
+LEVEL_INDICES = ("series", "study", "subject")
+KINDS = (*LEVEL_INDICES, "coll", "meta")
+NESTED = "r"
+# fields every nested record carries besides the searchable ones
+EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
+    "id": {"type": "keyword"},
+    "dataset": {"type": "keyword"},  # "<source>\x1f<collection>"
+    "subject_key": {"type": "keyword"},
+    "sd": {"type": "keyword"},  # series description, lower-cased (substring matching)
+    "st": {"type": "keyword"},  # study description, lower-cased
+    "study_date": {"type": "date", "format": "strict_date"},
+    "study_description": {"type": "keyword", "index": False},  # shown on study hits
+}
+DATASET_SEP = "\x1f"
+_ENGINE_TYPES = {"keyword": "keyword", "keyword_list": "keyword", "float": "double",
+                 "int": "integer", "long": "long", "bool": "boolean"}
+
+
+def index_name(prefix: str, kind: str, generation: str) -> str:
+    return f"{prefix}-{kind}-{generation}"
+
+
+def alias_name(prefix: str, kind: str) -> str:
+    return f"{prefix}-{kind}"
+
+
+def _field_type(c: Column) -> dict[str, Any]:
+    return {"type": _ENGINE_TYPES[c.type]}
+
+
+def row_properties(with_text: bool) -> dict[str, Any]:
+    """Mapped fields of a nested record: every searchable field of the registry, plus the
+    keys above; ``with_text`` adds an analysed field for relevance ranking."""
+    props = {name: _field_type(spec) for name, spec in FIELDS.items()}
+    props.update(EXTRA_ROW_FIELDS)
+    if with_text:  # the built-in standard analyzer (the minimal distribution has no others)
+        props["text"] = {"type": "text", "analyzer": "standard"}
+    return props
+
+
+def settings(shards: int, replicas: int) -> dict[str, Any]:
+    return {"index": {
+        "number_of_shards": shards, "number_of_replicas": replicas,
+        "refresh_interval": "-1",  # loading: refreshed once at the end
+        "mapping.nested_objects.limit": 10_000_000,  # a subject may hold many series
+        "mapping.total_fields.limit": 2000,
+        "max_inner_result_window": 1000,
+    }}
+
+
+def level_mapping(level: str) -> dict[str, Any]:
+    """Mapping of one level index (series, study, subject)."""
+    root: dict[str, Any] = {"key": {"type": "keyword"}}
+    if level == "series":
+        root.update(study_uid={"type": "keyword"}, hosts={"type": "keyword"},
+                    instances={"type": "long"}, size_bytes={"type": "long"})
+    mapping: dict[str, Any] = {
+        "dynamic": False,
+        "properties": {**root, NESTED: {"type": "nested", "dynamic": False,
+                                        "properties": row_properties(level == "series")}},
+    }
+    if level != "series":  # hits of these levels are built from aggregations
+        mapping["_source"] = {"enabled": False}
+    return mapping
+
+
+def collection_mapping() -> dict[str, Any]:
+    return {"dynamic": False, "properties": {
+        "id": {"type": "keyword"}, "source": {"type": "keyword"},
+        "collection": {"type": "keyword"}, "dataset": {"type": "keyword"}}}
+
+
+def meta_mapping() -> dict[str, Any]:
+    return {"dynamic": False, "properties": {"generation": {"type": "keyword"}}}
+
+
+def mapping_of(kind: str) -> dict[str, Any]:
+    if kind in LEVEL_INDICES:
+        return level_mapping(kind)
+    return collection_mapping() if kind == "coll" else meta_mapping()

@@ -1,0 +1,258 @@
+"""Publishing one source's harvest to the cluster as a new generation.
+
+    lock -> read the served records back -> merge (store/merge.py, shared) -> identity
+    -> create the generation's indices (no replicas, no refresh) -> bulk load, counting
+    every item that failed -> refresh, add replicas, wait for health -> check document
+    counts -> swap every alias in one atomic request -> drop generations older than the
+    previous one -> unlock
+
+Until the alias swap nothing of the new generation is visible; a failed or partial load
+deletes its indices and raises, and the previous generation keeps answering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from imaging_hub.errors import StoreError
+from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
+from imaging_hub.store.identity import identity_codes, subject_keys
+from imaging_hub.store.merge import Published, merge
+from imaging_hub.store.search_engine import docs, mapping
+from imaging_hub.store.search_engine.client import JSON, EngineClient
+
+LOCK_WAIT_S = 600
+LOCK_STALE_S = 6 * 3600
+READ_PAGE = 2000
+KEEP_GENERATIONS = 2
+HEALTH_WAIT_S = 180
+
+
+def new_generation_name() -> str:
+    return f"g{datetime.now(UTC):%Y%m%dt%H%M%S%f}-{secrets.token_hex(2)}"
+
+
+@contextmanager
+def publish_lock(client: EngineClient, prefix: str) -> Iterator[None]:
+    """A cluster-wide lock (a document created only if absent) so two publishers never build
+    on the same generation; a lock older than ``LOCK_STALE_S`` is taken over."""
+    index, owner = f"{prefix}-lock", f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    client.request("PUT", f"/{index}", {"settings": {"index": {"number_of_shards": 1}}},
+                   ignore=(400,))
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        body = {"owner": owner, "at": time.time()}
+        if client.request("PUT", f"/{index}/_create/publish", body, {"refresh": "true"},
+                          ignore=(409,)) is not None:
+            break
+        held = client.request("GET", f"/{index}/_doc/publish", ignore=(404,))
+        if held and time.time() - held["_source"]["at"] > LOCK_STALE_S:
+            client.request("DELETE", f"/{index}/_doc/publish", ignore=(404,))
+            continue
+        if time.monotonic() > deadline:
+            raise StoreError(f"another publish holds {index} ({held and held['_source']})")
+        time.sleep(1)
+    try:
+        yield
+    finally:
+        client.request("DELETE", f"/{index}/_doc/publish", params={"refresh": "true"},
+                       ignore=(404,))
+
+
+def served_generation(client: EngineClient, prefix: str) -> str | None:
+    """The generation the aliases point at, or None before the first publish."""
+    got = client.request("GET", f"/_alias/{mapping.alias_name(prefix, 'meta')}", ignore=(404,))
+    if not got:
+        return None
+    return str(next(iter(got))).split("-meta-", 1)[1]
+
+
+def read_meta(client: EngineClient, prefix: str, generation: str) -> JSON:
+    doc = client.request("GET", f"/{mapping.index_name(prefix, 'meta', generation)}/_doc/meta")
+    result: JSON = doc["_source"]
+    return result
+
+
+def scan(client: EngineClient, index: str, body: JSON, key: str) -> Iterator[JSON]:
+    """Every hit of ``body`` on ``index`` (point in time + search_after on ``key``)."""
+    pit = client.open_pit(index, "5m")
+    try:
+        after: list[Any] | None = None
+        while True:
+            page = {**body, "size": READ_PAGE, "pit": {"id": pit, "keep_alive": "5m"},
+                    "sort": [{key: "asc"}]}
+            if after is not None:
+                page["search_after"] = after
+            hits = client.search(None, page)["hits"]["hits"]
+            yield from hits
+            if len(hits) < READ_PAGE:
+                return
+            after = hits[-1]["sort"]
+    finally:
+        client.close_pit(pit)
+
+
+def read_back(client: EngineClient, prefix: str, generation: str
+              ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """The served generation's records (series, collections) and its sources manifest."""
+    rows: list[JSON] = []
+    for hit in scan(client, mapping.index_name(prefix, "series", generation),
+                    {"_source": ["r"]}, "key"):
+        for r in hit["_source"]["r"]:
+            row = {c: r.get(c) for c in SERIES_SCHEMA.names}
+            row["study_date"] = date.fromisoformat(row["study_date"]) \
+                if row["study_date"] else None
+            row["harvested_at"] = datetime.fromisoformat(row["harvested_at"])
+            rows.append(row)
+    series = pa.Table.from_pylist(rows, schema=SERIES_SCHEMA)
+    colls = [docs.collection_from_doc(h["_source"]) for h in scan(
+        client, mapping.index_name(prefix, "coll", generation), {}, "id")]
+    coll_rows = []
+    for f in colls:
+        row = {k: f[k] for k in ("id", "source", "collection", "name", "description",
+                                 "disease_type", "primary_site", "species", "subjects",
+                                 "program", "status", "updated", "doi", "citation")}
+        a, p = f["access"], f["provenance"]
+        row.update(access=a.tier, license=a.license, license_url=a.license_url,
+                   commercial_use=a.commercial_use, source_version=p.source_version,
+                   harvested_at=p.harvested_at, run_id=p.run_id)
+        coll_rows.append(row)
+    sources = read_meta(client, prefix, generation)["sources"]
+    return series, pa.Table.from_pylist(coll_rows, schema=COLLECTION_SCHEMA), sources
+
+
+def publish(client: EngineClient, prefix: str, result: HarvestResult, source_type: str,
+            shards: int, replicas: int | None) -> Published:
+    """Load ``result`` merged with the served records as a new generation and switch to it.
+    Raises ``StoreError``; the served generation then stays."""
+    with publish_lock(client, prefix):
+        served = served_generation(client, prefix)
+        if served:
+            old_s, old_c, sources = read_back(client, prefix, served)
+        else:
+            old_s, old_c, sources = (SERIES_SCHEMA.empty_table(),
+                                     COLLECTION_SCHEMA.empty_table(), {})
+        merged = merge(old_s, old_c, sources, result, source_type)
+        gen = new_generation_name()
+        try:
+            _load(client, prefix, gen, merged.series, merged.collections, merged.sources,
+                  shards, replicas)
+            _swap(client, prefix, served, gen)
+        except BaseException:
+            _drop(client, prefix, gen)
+            raise
+        collect_garbage(client, prefix)
+    return Published(gen, merged.report)
+
+
+def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: pa.Table,
+          sources: dict[str, Any], shards: int, replicas: int | None) -> None:
+    names = {k: mapping.index_name(prefix, k, gen) for k in mapping.KINDS}
+    for kind, name in names.items():
+        client.request("PUT", f"/{name}", {
+            "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0),
+            "mappings": mapping.mapping_of(kind)})
+    keys = subject_keys(series, identity_codes(series)["_subject"])
+    rows = docs.RowBuilder(colls)
+    expected = {"coll": colls.num_rows, "meta": 1}
+    actions: list[Iterable[JSON]] = [docs.collection_docs(colls, names["coll"])]
+    for level in mapping.LEVEL_INDICES:
+        actions.append(_counting(docs.level_docs(series, keys, level, names[level], rows),
+                                 expected, level))
+    meta = {"generation": gen, "created_at": datetime.now(UTC).isoformat(),
+            "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
+    actions.append([{"_index": names["meta"], "_id": "meta", "_source": meta}])
+    failed: Counter[str] = Counter()
+    for stream in actions:
+        for ok, item in client.bulk(stream):
+            if not ok:
+                info = next(iter(item.values())) if isinstance(item, dict) else {}
+                err = info.get("error") if isinstance(info, dict) else None
+                failed[(err or {}).get("type", str(err)[:80]) if isinstance(err, dict)
+                       else str(err or item)[:80]] += 1
+    if failed:
+        raise StoreError(f"bulk load of generation {gen} failed for {sum(failed.values())} "
+                         f"documents: {dict(failed)}; the served generation is unchanged")
+    _finish(client, names, expected, replicas)
+
+
+def _counting(stream: Iterator[JSON], expected: dict[str, int], kind: str) -> Iterator[JSON]:
+    expected[kind] = 0
+    for action in stream:
+        expected[kind] += 1
+        yield action
+
+
+def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int],
+            replicas: int | None) -> None:
+    """Refresh, add replicas, wait until the cluster holds them, check the counts."""
+    every = ",".join(names.values())
+    client.request("POST", f"/{every}/_refresh")
+    nodes = int(client.request("GET", "/_cluster/health")["number_of_nodes"])
+    want = min(1, nodes - 1) if replicas is None else replicas
+    client.request("PUT", f"/{every}/_settings", {"index": {
+        "number_of_replicas": want, "refresh_interval": "30s"}})
+    status = "green" if want < nodes else "yellow"
+    deadline = time.monotonic() + HEALTH_WAIT_S
+    while True:  # "timeout" goes in the path: opensearch-py reads a "timeout" param itself
+        health = client.request(
+            "GET", f"/_cluster/health/{every}?wait_for_status={status}&timeout=5s")
+        if not health.get("timed_out"):
+            break
+        if time.monotonic() > deadline:
+            raise StoreError(f"the new generation did not reach {status} health in "
+                             f"{HEALTH_WAIT_S} s ({health.get('status')})")
+    for kind, name in names.items():
+        got = int(client.request("GET", f"/{name}/_count")["count"])
+        if got != expected[kind]:
+            raise StoreError(f"{name} holds {got} documents, {expected[kind]} were sent")
+
+
+def _swap(client: EngineClient, prefix: str, served: str | None, gen: str) -> None:
+    """Point every alias at the new generation in one atomic request."""
+    actions: list[JSON] = []
+    for kind in mapping.KINDS:
+        alias = mapping.alias_name(prefix, kind)
+        if served:
+            actions.append({"remove": {"index": mapping.index_name(prefix, kind, served),
+                                       "alias": alias}})
+        actions.append({"add": {"index": mapping.index_name(prefix, kind, gen),
+                                "alias": alias}})
+    client.request("POST", "/_aliases", {"actions": actions})
+
+
+def _drop(client: EngineClient, prefix: str, gen: str) -> None:
+    # the cluster may be down: collect_garbage removes it later
+    with contextlib.suppress(StoreError):
+        names = ",".join(mapping.index_name(prefix, k, gen) for k in mapping.KINDS)
+        client.request("DELETE", f"/{names}", params={"ignore_unavailable": "true"},
+                       ignore=(404,))
+
+
+def collect_garbage(client: EngineClient, prefix: str) -> list[str]:
+    """Delete every generation but the served one and the one before it (open paging
+    tokens, quick rollback), including leftovers of publishes that died. Called under the
+    publish lock, so no generation being loaded is touched."""
+    listing = client.request("GET", f"/_cat/indices/{prefix}-*-g*",
+                             params={"format": "json", "h": "index"}) or []
+    gens = sorted({i["index"][len(f"{prefix}-{kind}-"):] for i in listing
+                   for kind in mapping.KINDS if i["index"].startswith(f"{prefix}-{kind}-g")})
+    served = served_generation(client, prefix)
+    older = [g for g in gens if served is not None and g < served]
+    keep = {served, *older[-(KEEP_GENERATIONS - 1):]} if KEEP_GENERATIONS > 1 else {served}
+    removed = [g for g in gens if g not in keep]
+    for g in removed:
+        _drop(client, prefix, g)
+    return removed

@@ -1,0 +1,159 @@
+"""The query DSL, as data: conditions on nested records, facets and counts.
+
+A record (nested ``r``) matches a question when it satisfies the visibility, the text and
+every filter (``row_filter``); a document (series, study or subject) matches when one of its
+records does. A facet leaves out its own filter (disjunctive facets): its aggregation
+filters the nested records by the other conditions, groups them by value and counts the
+documents above them (``reverse_nested``) — exact distinct counts in the index's unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imaging_hub.schemas.fields import AGE_BUCKET_YEARS, FIELDS
+from imaging_hub.schemas.query import CohortQuery, RangeFilter, Visibility
+from imaging_hub.schemas.text import parse_text
+from imaging_hub.store.search_engine.mapping import NESTED
+
+JSON = dict[str, Any]
+TERMS_SIZE = 10_000
+AGE_DECADES = 11  # 0-9 ... 90-99, 100+
+
+
+def f(name: str) -> str:
+    return f"{NESTED}.{name}"
+
+
+def _wildcard_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def text_clauses(text: str | None, datasets_matching: Mapping[str, list[str]]) -> list[JSON]:
+    """One clause per term (schemas/text.py): the term is a substring of the record's series
+    or study description, or of its collection's id and name (``datasets_matching`` maps a
+    term to the datasets whose collection text holds it; the backend computes it)."""
+    out = []
+    for term in parse_text(text).terms:
+        pattern = f"*{_wildcard_escape(term)}*"
+        should: list[JSON] = [{"wildcard": {f("sd"): {"value": pattern}}},
+                              {"wildcard": {f("st"): {"value": pattern}}}]
+        if datasets_matching.get(term):
+            should.append({"terms": {f("dataset"): datasets_matching[term]}})
+        out.append({"bool": {"should": should, "minimum_should_match": 1}})
+    return out
+
+
+def filter_clause(name: str, flt: Any) -> JSON:
+    """One field's filter on nested records: values OR'ed, ranges inclusive."""
+    if isinstance(flt, RangeFilter):
+        bounds = {k: v for k, v in (("gte", flt.gte), ("lte", flt.lte)) if v is not None}
+        return {"range": {f(name): bounds}}
+    return {"terms": {f(name): list(flt)}}
+
+
+def row_filter(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
+               skip: str | None = None) -> list[JSON]:
+    """Conditions one nested record must meet (all but ``skip``'s filter)."""
+    clauses: list[JSON] = [{"terms": {f("access"): sorted(vis.tiers)}}]
+    clauses += text_clauses(q.text, datasets_matching)
+    clauses += [filter_clause(n, v) for n, v in q.filters.items() if n != skip]
+    return clauses
+
+
+def has_row(clauses: list[JSON], inner_hits: JSON | None = None) -> JSON:
+    """Documents with at least one record meeting ``clauses``."""
+    nested: JSON = {"path": NESTED, "query": {"bool": {"filter": clauses}}, "score_mode": "none"}
+    if inner_hits is not None:
+        nested["inner_hits"] = inner_hits
+    return {"nested": nested}
+
+
+# -- facets -----------------------------------------------------------------------------------
+def _age_ranges() -> list[JSON]:
+    out = []
+    for i in range(AGE_DECADES):
+        lo = i * AGE_BUCKET_YEARS
+        if i == AGE_DECADES - 1:
+            out.append({"key": f"{lo}+", "from": lo})
+        else:
+            out.append({"key": f"{lo}-{lo + AGE_BUCKET_YEARS - 1}", "from": lo,
+                        "to": lo + AGE_BUCKET_YEARS})
+    return out
+
+
+def _count_below(unit: str) -> JSON:
+    """What a bucket counts: documents of the index, or (unit collections) datasets."""
+    if unit == "collections":
+        return {"d": {"terms": {"field": f("dataset"), "size": TERMS_SIZE}}}
+    return {"e": {"reverse_nested": {}}}
+
+
+def facet_agg(name: str, unit: str) -> JSON:
+    below = _count_below(unit)
+    if name == "age":
+        return {"range": {"field": f("age"), "keyed": True, "ranges": _age_ranges()},
+                "aggs": below}
+    return {"terms": {"field": f(name), "size": TERMS_SIZE, "shard_size": TERMS_SIZE},
+            "aggs": below}
+
+
+def facets_aggs(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
+                names: list[str], unit: str) -> JSON:
+    aggs = {name: {"filter": {"bool": {"filter": row_filter(q, vis, datasets_matching,
+                                                             skip=name)}},
+                   "aggs": {"v": facet_agg(name, unit)}} for name in names}
+    return {"facets": {"nested": {"path": NESTED}, "aggs": aggs}} if names else {}
+
+
+def read_facet(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
+    """(value, count) pairs of one facet's aggregation (zero counts dropped)."""
+    raw = agg["v"]["buckets"]
+    items = raw.items() if isinstance(raw, dict) else ((b.get("key"), b) for b in raw)
+    out = []
+    for key, bucket in items:
+        n = len(bucket["d"]["buckets"]) if unit == "collections" else bucket["e"]["doc_count"]
+        if not n:
+            continue
+        out.append((_value(name, key, bucket), int(n)))
+    return out
+
+
+def _value(name: str, key: Any, bucket: JSON) -> Any:
+    kind = FIELDS[name].kind
+    if kind == "boolean":
+        return bucket.get("key_as_string", str(key)) == "true" or key in (1, True)
+    if name == "study_year":
+        return int(key)
+    return key
+
+
+# -- counts -----------------------------------------------------------------------------------
+def count_aggs(clauses: list[JSON], level: str, breakdown: bool) -> JSON:
+    """Totals of a level index's matching documents: instances and bytes once per series
+    (series index), records without a size, and per source / per collection."""
+    inner: JSON = {"no_size": {"filter": {"bool": {"must_not": {"exists": {
+        "field": f("size_bytes")}}}}}}
+    per: JSON = {"e": {"reverse_nested": {}}}
+    if level == "series":
+        inner.update(instances={"sum": {"field": f("instances")}},
+                     bytes={"sum": {"field": f("size_bytes")}})
+    if breakdown:
+        for name in ("source", "collection"):
+            sub = dict(per)
+            if level == "series":
+                sub["e"] = {"reverse_nested": {}, "aggs": {
+                    "instances": {"sum": {"field": "instances"}},
+                    "bytes": {"sum": {"field": "size_bytes"}}}}
+                sub.update(instances={"sum": {"field": f("instances")}},
+                           bytes={"sum": {"field": f("size_bytes")}})
+            sub["no_size"] = inner["no_size"]
+            inner[f"by_{name}"] = {"terms": {"field": f(name), "size": TERMS_SIZE,
+                                             "shard_size": TERMS_SIZE}, "aggs": sub}
+    aggs: JSON = {"rows": {"nested": {"path": NESTED}, "aggs": {
+        "m": {"filter": {"bool": {"filter": clauses}}, "aggs": inner}}}}
+    if level == "series":
+        aggs.update(instances={"sum": {"field": "instances"}},
+                    bytes={"sum": {"field": "size_bytes"}})
+    return aggs
