@@ -3,7 +3,9 @@
 # a virtual environment in .venv with the project installed (editable) and its extras.
 #   scripts/setup.sh            runtime only
 #   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright)
-#                               and Debian packages orthanc, orthanc-dicomweb, chromium
+#                               and Debian packages orthanc, orthanc-dicomweb, chromium, plus
+#                               what scripts/opensearch.sh and elasticsearch.sh need (Java 17,
+#                               maven, unzip, curl, acl)
 #   scripts/setup.sh test bench + benchmark peers (idc-index)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +38,12 @@ if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install "python${ver}-venv" || apt_install python3-venv
 fi
 
-# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium.
+# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium, and
+# the tools that fetch and run real OpenSearch/Elasticsearch nodes (scripts/engine-common.sh).
 case ",$extras," in
-  *,test,*) apt_install orthanc orthanc-dicomweb chromium ;;
+  *,test,*)
+    apt_install orthanc orthanc-dicomweb chromium
+    apt_install openjdk-17-jre-headless maven unzip curl acl ;;
 esac
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,11 +1,14 @@
-"""Shared fixtures: a real IDC slice harvested once per session, a live API server."""
+"""Shared fixtures: a real IDC slice harvested once per session, a live API server, and real
+OpenSearch / Elasticsearch nodes (one each per session, started on first use)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 from imaging_hub.config import Settings
 from imaging_hub.harvest import run_harvest
 from imaging_hub.sources import IdcSource
+from tests.engines import Engine, EngineKind, start_engine
 
 # A few real IDC collections, chosen for variety: slide microscopy, CT/PT/MR, a
 # non-commercial licence, NLM's own licence, malformed PatientAge and PatientSex values.
@@ -78,3 +82,33 @@ def server(idc_home: Path) -> Iterator[LiveServer]:
     finally:
         live.proc.terminate()
         live.proc.wait(timeout=20)
+
+
+# --- real search engines (scripts/opensearch.sh, scripts/elasticsearch.sh) -------------------
+# One node of each per session, started on first use and always stopped at the end. A node
+# that cannot start fails the tests using it with the script's output; it is never a skip.
+# Homes come from tempfile.mkdtemp(), not tmp_path_factory: see tests/engines/__init__.py for why.
+
+ENGINE_TEST_HEAP = "512m"
+
+
+def _engine_session(kind: EngineKind) -> Iterator[Engine]:
+    home = Path(tempfile.mkdtemp(prefix=f"ihub-{kind}-"))
+    engine = start_engine(kind, home, nodes=1, heap=ENGINE_TEST_HEAP)
+    try:
+        yield engine
+    finally:
+        engine.stop()  # raises (and keeps the folder) if a node would not stop
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def opensearch_node() -> Iterator[Engine]:
+    """A one-node OpenSearch cluster; ``.url`` is its HTTP address."""
+    yield from _engine_session("opensearch")
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_node() -> Iterator[Engine]:
+    """A one-node Elasticsearch cluster; ``.url`` is its HTTP address."""
+    yield from _engine_session("elasticsearch")
