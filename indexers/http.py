@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, model_validator
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -20,9 +22,49 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from imaging_hub.errors import SourceFormatError, SourceUnavailable
+from imaging_hub.errors import ConfigError, SourceFormatError, SourceUnavailable
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def secret(value: str | None, env: str | None) -> str:
+    """A source secret: given inline, or read now from the environment variable ``env``
+    (at harvest time, never at import). Raises ``ConfigError`` when neither is set."""
+    if value:
+        return value
+    found = os.environ.get(env or "")
+    if not found:
+        raise ConfigError(f"environment variable {env} (a source secret) is not set")
+    return found
+
+
+class AuthConfig(BaseModel):
+    """HTTP authentication of a source: none, basic (username + password) or bearer."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["none", "basic", "bearer"] = "none"
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    token: str | None = None
+    token_env: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthConfig:
+        if self.type == "basic" and not (self.username and (self.password or self.password_env)):
+            raise ValueError("basic auth needs username and password or password_env")
+        if self.type == "bearer" and not (self.token or self.token_env):
+            raise ValueError("bearer auth needs token or token_env")
+        return self
+
+    def build(self) -> tuple[httpx.Auth | None, dict[str, str]]:
+        """(httpx auth, extra headers); raises ``ConfigError`` for a missing env secret."""
+        if self.type == "basic":
+            return httpx.BasicAuth(self.username or "", secret(
+                self.password, self.password_env)), {}
+        if self.type == "bearer":
+            return None, {"Authorization": f"Bearer {secret(self.token, self.token_env)}"}
+        return None, {}
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,29 @@ def text(raw: str | None) -> str | None:
     return value or None
 
 
+# The subject rule, the same for every source type. A series whose PatientID is empty
+# (DICOM type 2: present but may be empty) is kept, never dropped, and counted under one
+# placeholder subject per StudyInstanceUID: a study belongs to exactly one patient, so this
+# never merges two people, while keeping all empty-PatientID series as *one* subject would
+# merge every unrelated person of the source. The cost: one person's several such studies
+# count as several subjects, so for these series the subject count is an upper bound.
+# The placeholder's parentheses and space mark it as ours; a real PatientID equal to it
+# would have to spell "(no PatientID) " followed by a study UID of the same source.
+NO_PATIENT_ID = "(no PatientID) "
+
+
+def subject_id(patient_id: str | None, study_uid: str) -> str:
+    """The subject a series counts under: its PatientID trimmed, or for an empty PatientID
+    the placeholder ``(no PatientID) <StudyInstanceUID>`` (callers warn ``patient_id_empty``).
+    """
+    return text(patient_id) or f"{NO_PATIENT_ID}{study_uid.strip()}"
+
+
+def is_placeholder_subject(subject: str) -> bool:
+    """Whether ``subject`` is the placeholder of an empty PatientID (see ``subject_id``)."""
+    return subject.startswith(NO_PATIENT_ID)
+
+
 _NC = re.compile(r"\bNC\b|non-?commercial", re.IGNORECASE)
 _OPEN_COMMERCIAL = re.compile(r"^(CC[ -]BY|CC0|PDDL|ODC-BY|Public Domain)", re.IGNORECASE)
 
