@@ -14,8 +14,6 @@ Configuration (``type = "idc"``): ``collections`` (optional list of collection i
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -243,14 +241,9 @@ def _tier(access: str | None) -> str:
     return "registration" if access and access.strip().lower() == "limited" else "open"
 
 
-_TAG = re.compile(r"<[^>]+>")
-
-
 def _plain(citation: str | None) -> str | None:
     """Citation HTML (``<i>``, ``&amp;``) to plain text."""
-    if not citation:
-        return None
-    return " ".join(html.unescape(_TAG.sub("", citation)).split())
+    return normalise.html_text(citation)
 
 
 def _blank(col: str) -> str:

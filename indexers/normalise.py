@@ -5,6 +5,7 @@ Each returns ``None`` for values it cannot read; callers count those as warnings
 
 from __future__ import annotations
 
+import html
 import re
 
 _AS = re.compile(r"^(\d{3})([DWMY])$")
@@ -72,11 +73,14 @@ def is_placeholder_subject(subject: str) -> bool:
 
 
 _NC = re.compile(r"\bNC\b|non-?commercial", re.IGNORECASE)
-_OPEN_COMMERCIAL = re.compile(r"^(CC[ -]BY|CC0|PDDL|ODC-BY|Public Domain)", re.IGNORECASE)
+_OPEN_COMMERCIAL = re.compile(
+    r"^(CC[ -]BY|CC0|PDDL|ODC-BY|Public Domain|Creative Commons (Attribution|Zero))",
+    re.IGNORECASE)
 
 
 def commercial_use(license_name: str | None) -> bool | None:
-    """Whether a licence allows commercial use: CC BY/CC0 yes, any NC no, unknown ``None``."""
+    """Whether a licence allows commercial use: CC BY/CC0 yes (short or long names, e.g.
+    'Creative Commons Attribution 4.0 International License'), any NC no, unknown ``None``."""
     if not license_name:
         return None
     if _NC.search(license_name):
@@ -87,6 +91,20 @@ def commercial_use(license_name: str | None) -> bool | None:
 
 
 _QUALIFIER = re.compile(r"^(not otherwise specified|nos|not specified)$", re.IGNORECASE)
+
+
+_INLINE_TAG = re.compile(r"</?(i|b|em|strong|span|a|sup|sub|u)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def html_text(raw: object) -> str | None:
+    """HTML (a collection description, a formatted citation with ``<i>``) as plain text:
+    inline tags dropped, block tags (``<p>``, ``<br>``) made spaces, entities decoded,
+    whitespace collapsed; empty → ``None``."""
+    if not isinstance(raw, str):
+        return None
+    flat = _TAG.sub(" ", _INLINE_TAG.sub("", raw))
+    return text(" ".join(html.unescape(flat).split()))
 
 
 def split_list(raw: str | None) -> list[str]:
