@@ -7,47 +7,24 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    MRImageStorage,
     generate_uid,
 )
 
 from imaging_hub.indexers.dicom_file import read_header
 from imaging_hub.indexers.dicom_folder import DicomFolderIndexer
+from tests.dicom_files import mr_image, write
 
 SERIES = generate_uid()
 STUDY = generate_uid()
 
 
-def image(sop: str, syntax: str, pixels: bool = True, patient: str = "FID-001") -> Dataset:
-    """A small MR image (or its header alone) in ``syntax``."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY, SERIES
-    ds.PatientID, ds.PatientSex, ds.PatientAge = patient, "F", "061Y"
-    ds.Modality, ds.StudyDate, ds.SeriesDescription = "MR", "20240105", "t1 axial"
-    ds.Rows = ds.Columns = 64
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    if pixels:
-        ds.PixelData = bytes(range(256)) * 32  # 64 x 64 x 2 bytes
-    return ds
-
-
-def write(ds: Dataset, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+def image(sop: str, syntax: str, pixels: bool = True) -> Dataset:
+    return mr_image(sop, syntax, STUDY, SERIES, pixels=pixels)
 
 
 @pytest.mark.parametrize("syntax", [DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
