@@ -107,14 +107,15 @@ def test_counts_are_the_union_of_both_hosts(overlap: dict[str, Any]) -> None:
         got["series"]["count"]  # the shared series are counted once overall
 
 
-def test_a_shared_series_lists_both_hosts_and_their_links(overlap: dict[str, Any]) -> None:
+def test_a_shared_series_is_one_hit_with_both_hosts_links(overlap: dict[str, Any]) -> None:
     shared = overlap["shared"][0]
     uid = shared["SeriesInstanceUID"]
     res = json.loads(ihub(overlap["home"], "search", "--filter", f"series_uid={uid}",
                           "--json").stdout)
-    # the series level lists each host's record; both say where else the series is
-    assert {h["source"] for h in res["hits"]} == {"idc", "tcia"}
-    assert all(h["hosts"] == ["idc", "tcia"] for h in res["hits"])
+    (series,) = res["hits"]  # one series hit, held by both hosts, with each host's links
+    assert res["total"]["count"] == 1 and series["hosts"] == ["idc", "tcia"]
+    rels = {(link["rel"], link["host"]) for link in series["links"]}
+    assert {("viewer", "idc"), ("landing", "tcia"), ("policy", "tcia")} <= rels
     study = json.loads(ihub(overlap["home"], "search", "--filter", f"series_uid={uid}",
                             "--level", "study", "--json").stdout)
     (hit,) = study["hits"]  # one study, its one series counted once, a link per host
