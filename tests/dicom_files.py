@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import MRImageStorage
+from pydicom.uid import UID, MRImageStorage
 
 
 def mr_image(sop: str, syntax: str, study: str, series: str, patient: str = "FID-001",
@@ -13,8 +13,8 @@ def mr_image(sop: str, syntax: str, study: str, series: str, patient: str = "FID
     """A 64 x 64 MR image (or its header alone) in ``syntax``."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = syntax
+    meta.MediaStorageSOPInstanceUID = UID(sop)
+    meta.TransferSyntaxUID = UID(syntax)
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop

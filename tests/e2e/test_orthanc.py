@@ -74,7 +74,8 @@ def oracle(o: Orthanc) -> dict[str, Any]:
         resources += 1
         study_resources.add(s["ParentStudy"])  # type: ignore[index]
         uid = s["MainDicomTags"]["SeriesInstanceUID"]  # type: ignore[index]
-        sops = {i["MainDicomTags"]["SOPInstanceUID"] for i in o.get(f"/series/{sid}/instances")}  # type: ignore[index, union-attr]
+        listed = o.get(f"/series/{sid}/instances")
+        sops = {i["MainDicomTags"]["SOPInstanceUID"] for i in listed}  # type: ignore[attr-defined, index]
         entry = series.setdefault(uid, {"sops": set(), "modality": (
             s["MainDicomTags"].get("Modality") or "").strip().upper()})  # type: ignore[index]
         entry["sops"] |= sops
