@@ -39,6 +39,26 @@ class StudyDateWindow:
         end = f"{self.end:%Y%m%d}" if self.end else ""
         return f"{start}-{end}"
 
+    def describe(self) -> str:
+        """How run reports show the scope: the StudyDate range."""
+        return self.qido()
+
+
+@dataclass(frozen=True)
+class SeriesScope:
+    """An incremental harvest that brings only some series, e.g. TCIA's updated-series feed:
+    published records of the source with these SeriesInstanceUIDs are replaced, all the
+    others are kept (no deletions: a periodic full pass reconciles those)."""
+
+    series_uids: frozenset[str]
+
+    def describe(self) -> str:
+        return f"{len(self.series_uids)} updated series"
+
+
+# What an incremental harvest replaces (``None`` in a result = the whole source).
+Scope = StudyDateWindow | SeriesScope
+
 
 @dataclass
 class HarvestResult:
@@ -49,7 +69,7 @@ class HarvestResult:
     series: pa.Table
     collections: pa.Table
     report: HarvestReport
-    scope: StudyDateWindow | None = None
+    scope: Scope | None = None
     link_params: dict[str, str] = field(default_factory=dict)
 
 
@@ -71,6 +91,7 @@ class Tally:
     samples: list[Reject]
     warnings: dict[str, int]
     max_samples: int = 20
+    warning_samples: list[Reject] = field(default_factory=list)
 
     @classmethod
     def new(cls) -> Tally:
@@ -81,10 +102,16 @@ class Tally:
         if len(self.samples) < self.max_samples:
             self.samples.append(Reject(reason=reason, key=key, detail=detail))
 
-    def warn(self, kind: str, n: int = 1) -> None:
+    def warn(self, kind: str, n: int = 1, key: str | None = None,
+             detail: str | None = None) -> None:
+        """Count ``n`` warnings of ``kind``; with a ``key`` (e.g. the UID in conflict) the
+        first few are kept as samples."""
         self.warnings[kind] = self.warnings.get(kind, 0) + n
+        if key is not None and len(self.warning_samples) < self.max_samples:
+            self.warning_samples.append(Reject(reason=kind, key=key, detail=detail))
 
     def into(self, report: HarvestReport) -> None:
         report.rejected.update(self.rejected)
         report.reject_samples.extend(self.samples)
         report.warnings.update(self.warnings)
+        report.warning_samples.extend(self.warning_samples)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
     CohortQuery,
@@ -45,7 +45,7 @@ class IndexStore(Protocol):
         """
         ...
 
-    def published_count(self, source: str, scope: StudyDateWindow | None) -> int:
+    def published_count(self, source: str, scope: Scope | None) -> int:
         """Records of ``source`` served now within ``scope`` (the drop check's baseline).
         Raises ``NoIndexError`` when nothing is published."""
         ...

@@ -2,7 +2,8 @@
 served records.
 
 The new generation holds every other source's records unchanged, this source's records
-outside the harvest's scope (an incremental StudyDate window) unchanged, and the harvest's
+outside the harvest's scope (an incremental StudyDate window, or the series an updated-series
+feed brings) unchanged, and the harvest's
 records in place of the rest; the report says what was added, updated, unchanged, deleted.
 Backends read the served records their own way, call ``merge``, and write the result their
 own way (Arrow files and a pointer switch; new indices and an alias swap).
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store.reconcile import diff
@@ -46,11 +47,16 @@ def of_source(table: pa.Table, source: str) -> np.ndarray:
                       .to_numpy(zero_copy_only=False), bool)
 
 
-def in_scope(table: pa.Table, source: str, scope: StudyDateWindow | None) -> np.ndarray:
+def in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
     """Rows of ``source`` that a harvest with ``scope`` replaces."""
     mine = of_source(table, source)
     if scope is None:
         return mine
+    if isinstance(scope, SeriesScope):  # only the series the harvest brings
+        uids = pa.array(sorted(scope.series_uids), pa.string())
+        listed = pc.is_in(table.column("series_uid").cast(pa.string()), value_set=uids)
+        return mine & np.asarray(pc.fill_null(listed, False).to_numpy(zero_copy_only=False),
+                                 bool)
     dates = table.column("study_date")
     inside = pc.is_valid(dates)
     if scope.start:
@@ -92,7 +98,7 @@ def merge(old_series: pa.Table, old_colls: pa.Table, old_sources: dict[str, Any]
     colls = pa.concat_tables([colls, missing_collections(series, colls)]).combine_chunks()
     report = result.report.model_copy(update={
         "status": "published", "finished_at": datetime.now(UTC),
-        "scope": result.scope.qido() if result.scope else None,
+        "scope": result.scope.describe() if result.scope else None,
         "series": new_series.num_rows + int(np.count_nonzero(
             of_source(old_series, src) & ~replaced)),
         "collections": int(np.count_nonzero(of_source(colls, src))),

@@ -18,7 +18,7 @@ import pytest
 
 from imaging_hub.config import Settings
 from imaging_hub.harvest import run_harvest
-from imaging_hub.sources import IdcSource
+from imaging_hub.indexers.idc import IdcSource
 from tests.engines import Engine, EngineKind, start_engine
 
 # A few real IDC collections, chosen for variety: slide microscopy, CT/PT/MR, a

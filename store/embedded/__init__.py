@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.errors import NoIndexError, StoreError
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import collection_fields, series_fields
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
@@ -65,7 +65,7 @@ class EmbeddedStore:
     def publish(self, result: HarvestResult, source_type: str = "") -> Published:
         return publish_generation(self.index_dir, result, source_type)
 
-    def published_count(self, source: str, scope: StudyDateWindow | None) -> int:
+    def published_count(self, source: str, scope: Scope | None) -> int:
         return published_count(self.index_dir, source, scope)
 
     # -- reading ----------------------------------------------------------------------------

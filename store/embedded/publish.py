@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from imaging_hub.errors import NoIndexError, StoreError
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.store.arrowio import read_arrow, write_arrow
 from imaging_hub.store.embedded import layout
@@ -26,15 +26,15 @@ from imaging_hub.store.embedded.build import build_tables
 from imaging_hub.store.merge import Published, in_scope, merge
 
 
-def published_count(index_dir: Path, source: str, scope: StudyDateWindow | None) -> int:
+def published_count(index_dir: Path, source: str, scope: Scope | None) -> int:
     """Records of ``source`` the served generation holds within ``scope``. Raises
     ``NoIndexError`` when nothing is published."""
     served = layout.current_name(index_dir)
     if served is None:
         raise NoIndexError(f"no index published under {index_dir}")
     table = read_arrow(index_dir / served / layout.SERIES_FILE)
-    return int(np.count_nonzero(in_scope(table.select(["source", "study_date"]), source,
-                                         scope)))
+    columns = table.select(["source", "study_date", "series_uid"])
+    return int(np.count_nonzero(in_scope(columns, source, scope)))
 
 
 def publish_generation(index_dir: Path, result: HarvestResult, source_type: str) -> Published:
