@@ -87,15 +87,57 @@ def get_json(client: httpx.Client, path: str, params: dict[str, Any] | None = No
     error status, ``SourceFormatError`` when the body is not JSON even after retrying.
     An empty body (HTTP 204, or 200 with nothing) is ``None``.
     """
+    return request_json(client, "GET", path, params=params, settings=settings, accept=accept)
+
+
+def _attempt(client: httpx.Client, method: str, path: str, params: dict[str, Any] | None,
+             body: Any, accept: str) -> httpx.Response:
+    """One request; a transport error or a retryable status raises ``_Retryable``."""
+    try:
+        response = client.request(method, path, params=params, json=body,
+                                  headers={"Accept": accept})
+    except httpx.TransportError as exc:  # connect/read timeouts, resets
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code in RETRY_STATUS:
+        raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+    return response
+
+
+def _retrying(s: HttpSettings) -> Retrying:
+    return Retrying(stop=stop_after_attempt(s.max_attempts), wait=_wait(s),
+                    retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+                    reraise=True)
+
+
+def send(client: httpx.Client, method: str, path: str, *,
+         params: dict[str, Any] | None = None, body: Any = None,
+         settings: HttpSettings | None = None,
+         accept: str = "application/json") -> httpx.Response:
+    """``method path`` (``body`` sent as JSON), retrying 429/5xx and transport errors; the
+    final response is returned whatever its status, for callers that read 4xx answers
+    themselves (an auth server's refusal). Raises ``SourceUnavailable`` when attempts are
+    exhausted."""
+    s = settings or HttpSettings()
+    try:
+        return _retrying(s)(_attempt, client, method, path, params, body, accept)
+    except _Retryable as exc:
+        url = client.base_url.join(path)
+        raise SourceUnavailable(f"{method} {url}: {exc} after {s.max_attempts} attempts",
+                                ) from exc
+
+
+def request_json(client: httpx.Client, method: str, path: str, *,
+                 params: dict[str, Any] | None = None, body: Any = None,
+                 settings: HttpSettings | None = None,
+                 accept: str = "application/json") -> Any:
+    """``method path`` (``body`` sent as JSON) and decode the JSON answer, retrying 429/5xx,
+    timeouts and truncated bodies. Raises ``SourceUnavailable`` when attempts are exhausted
+    or the server answers another error status, ``SourceFormatError`` when the body is not
+    JSON even after retrying. An empty body (HTTP 204, or 200 with nothing) is ``None``."""
     s = settings or HttpSettings()
 
     def attempt() -> Any:
-        try:
-            response = client.get(path, params=params, headers={"Accept": accept})
-        except httpx.TransportError as exc:  # connect/read timeouts, resets
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code in RETRY_STATUS:
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+        response = _attempt(client, method, path, params, body, accept)
         try:
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
@@ -109,13 +151,12 @@ def get_json(client: httpx.Client, path: str, params: dict[str, Any] | None = No
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _Retryable(f"body is not JSON ({exc})") from exc
 
-    retrying = Retrying(stop=stop_after_attempt(s.max_attempts), wait=_wait(s),
-                        retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
-                        reraise=True)
     try:
-        return retrying(attempt)
+        return _retrying(s)(attempt)
     except _Retryable as exc:
         url = client.base_url.join(path)
         if "not JSON" in str(exc):
-            raise SourceFormatError(f"GET {url}: {exc} after {s.max_attempts} attempts") from exc
-        raise SourceUnavailable(f"GET {url}: {exc} after {s.max_attempts} attempts") from exc
+            raise SourceFormatError(
+                f"{method} {url}: {exc} after {s.max_attempts} attempts") from exc
+        raise SourceUnavailable(
+            f"{method} {url}: {exc} after {s.max_attempts} attempts") from exc

@@ -35,6 +35,7 @@ SERIES_SCHEMA = pa.schema(
         ("series_description", _S), ("instances", pa.int64()), ("size_bytes", pa.int64()),
         ("access", _S), ("license", _S), ("license_url", _S), ("commercial_use", pa.bool_()),
         ("source_version", _S), ("harvested_at", pa.timestamp("us", tz="UTC")), ("run_id", _S),
+        ("extra", _S),  # JSON object name -> value, like source_native
     ]
 )
 
@@ -67,6 +68,7 @@ def _series_row(r: SeriesRecord) -> dict[str, Any]:
         "commercial_use": r.access.commercial_use,
         "source_version": r.provenance.source_version,
         "harvested_at": r.provenance.harvested_at, "run_id": r.provenance.run_id,
+        "extra": json.dumps(r.extra, sort_keys=True) if r.extra else None,
     }
 
 
@@ -127,6 +129,7 @@ def series_fields(row: Mapping[str, Any], collection: Mapping[str, Any] | None) 
         "disease_type": list(collection["disease_type"] or []) if collection else [],
         "primary_site": list(collection["primary_site"] or []) if collection else [],
         "access": _access(row), "provenance": _provenance(row),
+        "extra": json.loads(row["extra"]) if row.get("extra") else {},
     }
 
 
