@@ -23,7 +23,7 @@ import idc_index_data
 
 from imaging_hub.config import Settings
 from imaging_hub.harvest import run_harvest
-from imaging_hub.sources import IdcSource
+from imaging_hub.indexers.idc import IdcSource
 
 TARGET_S = 60.0
 

@@ -1,8 +1,9 @@
 """Harvest runs, shared by the CLI and the Dagster assets: plan → harvest → stage → check →
 publish, with every run's report recorded whatever happens.
 
-* **plan**: full or incremental (a StudyDate window from the source's cursor, with a day of
-  overlap; a full reconciling pass every ``full_every_days``) for sources that support it.
+* **plan**: full or incremental (a date window from the source's cursor, with a day of
+  overlap; a full reconciling pass every ``full_every_days``) for source types that support
+  windows (the registry says which; the type decides what the dates mean).
 * **check**: a record-count drop above the source's ``max_drop_pct`` against what is
   published *holds* the run: it stays staged, the published records keep answering, and an
   operator approves it (``ihub approve``) or a later run replaces it.
@@ -27,7 +28,8 @@ from imaging_hub.indexers.base import (
 )
 from imaging_hub.runs import Cursor, find_run, save_report
 from imaging_hub.schemas.report import HarvestReport
-from imaging_hub.sources import DicomwebSource, SourceConfig, build_indexer
+from imaging_hub.source_types import WindowedConfig, source_type
+from imaging_hub.sources import SourceConfig, build_indexer
 from imaging_hub.store.embedded import EmbeddedStore
 from imaging_hub.store.publish import published_count
 
@@ -50,8 +52,9 @@ class Plan:
 
 def plan(settings: Settings, name: str, config: SourceConfig,
          now: datetime | None = None) -> Plan:
-    """Full or incremental, from the source's cursor (only DICOMweb sources have windows)."""
-    if not isinstance(config, DicomwebSource):
+    """Full or incremental, from the source's cursor, for the types that support windows
+    (``SourceType.windows``; their configuration is a ``WindowedConfig``)."""
+    if not source_type(config.type).windows or not isinstance(config, WindowedConfig):
         return Plan(None, True)
     now = now or datetime.now(UTC)
     cursor = Cursor.load(settings, name)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from imaging_hub.config import Settings
 from imaging_hub.errors import StoreError
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope, StudyDateWindow
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store.build import read_arrow, write_arrow
 
@@ -33,12 +33,8 @@ def stage(settings: Settings, result: HarvestResult, source_type: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_arrow(result.series, folder / "series.arrow")
     write_arrow(result.collections, folder / "collections.arrow")
-    scope = result.scope
     meta = {"report": rep.model_dump(mode="json"), "source_type": source_type,
-            "link_params": result.link_params,
-            "scope": None if scope is None else [
-                scope.start.isoformat() if scope.start else None,
-                scope.end.isoformat() if scope.end else None]}
+            "link_params": result.link_params, "scope": _scope_json(result.scope)}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     for old in sorted(_dir(settings, rep.source).iterdir())[:-KEEP_STAGED]:
         if old.name != rep.run_id:
@@ -62,16 +58,31 @@ def load(settings: Settings, source: str, run_id: str | None = None,
                          + (f" with run id {run_id}" if run_id else ""))
     folder = runs[-1]
     meta = json.loads((folder / "meta.json").read_text())
-    scope = meta["scope"]
-    window = None if scope is None else StudyDateWindow(
-        date.fromisoformat(scope[0]) if scope[0] else None,
-        date.fromisoformat(scope[1]) if scope[1] else None)
+    window = _scope_of(meta["scope"])
     result = HarvestResult(
         series=read_arrow(folder / "series.arrow"),
         collections=read_arrow(folder / "collections.arrow"),
         report=HarvestReport.model_validate(meta["report"]), scope=window,
         link_params=meta["link_params"])
     return result, str(meta["source_type"])
+
+
+def _scope_json(scope: Scope | None) -> object:
+    if isinstance(scope, SeriesScope):
+        return {"series_uids": sorted(scope.series_uids)}
+    if scope is None:
+        return None
+    return [scope.start.isoformat() if scope.start else None,
+            scope.end.isoformat() if scope.end else None]
+
+
+def _scope_of(data: object) -> Scope | None:
+    if isinstance(data, dict):
+        return SeriesScope(frozenset(data["series_uids"]))
+    if isinstance(data, list):
+        return StudyDateWindow(date.fromisoformat(data[0]) if data[0] else None,
+                               date.fromisoformat(data[1]) if data[1] else None)
+    return None
 
 
 def discard(settings: Settings, source: str, run_id: str) -> None:

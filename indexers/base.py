@@ -39,6 +39,26 @@ class StudyDateWindow:
         end = f"{self.end:%Y%m%d}" if self.end else ""
         return f"{start}-{end}"
 
+    def describe(self) -> str:
+        """How run reports show the scope: the StudyDate range."""
+        return self.qido()
+
+
+@dataclass(frozen=True)
+class SeriesScope:
+    """An incremental harvest that brings only some series, e.g. TCIA's updated-series feed:
+    published records of the source with these SeriesInstanceUIDs are replaced, all the
+    others are kept (no deletions: a periodic full pass reconciles those)."""
+
+    series_uids: frozenset[str]
+
+    def describe(self) -> str:
+        return f"{len(self.series_uids)} updated series"
+
+
+# What an incremental harvest replaces (``None`` in a result = the whole source).
+Scope = StudyDateWindow | SeriesScope
+
 
 @dataclass
 class HarvestResult:
@@ -49,7 +69,7 @@ class HarvestResult:
     series: pa.Table
     collections: pa.Table
     report: HarvestReport
-    scope: StudyDateWindow | None = None
+    scope: Scope | None = None
     link_params: dict[str, str] = field(default_factory=dict)
 
 

@@ -4,6 +4,10 @@ Headers only are read (``stop_before_pixels`` and the few tags we index), in par
 cores, then grouped into series with instance counts and bytes. Files that are not DICOM,
 are truncated or unreadable, or lack their UIDs are skipped and reported with path and
 reason; odd character sets and malformed values are decoded or nulled with a warning.
+
+Configuration (``type = "dicom_folder"``): ``path``, ``collection`` (default: the folder's
+name), ``license``, ``workers``, plus the keys every source has
+(``imaging_hub.source_types``); records are ``controlled`` unless ``access`` says otherwise.
 """
 
 from __future__ import annotations
@@ -17,17 +21,21 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydicom
+from pydantic import Field
 from pydicom.errors import InvalidDicomError
 
 from imaging_hub.errors import SourceUnavailable
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
 from imaging_hub.indexers.dicom_values import Context, series_record
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, series_table
+from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.search_ui.links import Params, folder
+from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
 
 KEYWORDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID",
             "PatientSex", "PatientAge", "StudyDate", "StudyDescription", "SeriesDescription",
@@ -36,6 +44,16 @@ KEYWORDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientI
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 CHUNK = 64
 REPORTED_FILES = 10_000  # rejected paths listed in the report (all are counted)
+
+
+class DicomFolderSource(SourceConfigBase):
+    """``[sources.NAME] type = "dicom_folder"``: a directory tree of DICOM files."""
+
+    type: Literal["dicom_folder"]
+    path: Path
+    collection: str | None = Field(None, description="Collection id (default: folder name)")
+    license: str | None = None
+    workers: int | None = Field(None, ge=1, description="Processes (default: all cores)")
 
 
 @dataclass(frozen=True)
@@ -252,3 +270,22 @@ class DicomFolderIndexer:
             if rec is not None:
                 records.append(rec)
         return records
+
+
+def series_links(r: SeriesRecord, params: Params) -> list[Link]:
+    """The folder holding the series' files."""
+    where = r.identifiers.source_native.get("folder")
+    return [folder(where)] if where else []
+
+
+def build(name: str, config: DicomFolderSource, options: BuildOptions) -> DicomFolderIndexer:
+    """The indexer of a configured folder (always a full pass: no windows)."""
+    return DicomFolderIndexer(name=name, path=config.path, collection=config.collection,
+                              access=config.access or "controlled", license=config.license,
+                              workers=config.workers)
+
+
+SOURCE_TYPE = SourceType(
+    name="dicom_folder", config=DicomFolderSource, build_indexer=build,
+    default_schedule="30 2 * * *", schedule_period_hours=24, series_links=series_links,
+)

@@ -85,9 +85,8 @@ def series_record(values: dict[str, str | None], instances: int, size_bytes: int
     if not study_uid:
         tally.reject("missing_study_uid", key)
         return None
-    if not patient:  # PatientID is type 2 (may be empty): kept, counted as one subject
+    if not patient:  # PatientID is type 2 (may be empty): kept, one subject per study
         tally.warn("patient_id_empty")
-        patient = ""
     age_raw, sex_raw = values.get("PatientAge"), values.get("PatientSex")
     age = normalise.parse_age(age_raw)
     if age is None and normalise.text(age_raw):
@@ -99,7 +98,7 @@ def series_record(values: dict[str, str | None], instances: int, size_bytes: int
     body_raw = values.get("BodyPartExamined")
     return SeriesRecord(
         id=f"{ctx.source}:{series_uid}", source=ctx.source, collection=ctx.collection,
-        subject_id=patient,
+        subject_id=normalise.subject_id(patient, study_uid),
         identifiers=SeriesIdentifiers(study_uid=study_uid, series_uid=series_uid,
                                       source_native=native or {}),
         modality=normalise.code(values.get("Modality")), body_part=normalise.code(body_raw),

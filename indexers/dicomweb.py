@@ -4,6 +4,11 @@ Studies are paged with ``limit``/``offset`` (a server that caps the page size, o
 ``limit`` or ``offset``, is handled: paging continues until a page adds no new study), then
 each study's series are queried with bounded concurrency. ``StudyDate`` windows make
 incremental runs; the store reconciles the window (new, changed, vanished series).
+
+Configuration (``type = "dicomweb"``): ``url`` (the DICOMweb root), ``auth``, ``collection``,
+``license``, paging/concurrency/timeouts, ``incremental_days``/``full_every_days``,
+``wado_url``, ``viewer_url``, plus the keys every source has (``imaging_hub.source_types``);
+records are ``controlled`` unless ``access`` says otherwise.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, model_validator
 
 from imaging_hub.errors import SourceFormatError
 from imaging_hub.indexers.base import (
@@ -31,12 +37,39 @@ from imaging_hub.indexers.dicom_values import (
     json_value,
     series_record,
 )
-from imaging_hub.indexers.http import HttpSettings, get_json
+from imaging_hub.indexers.http import AuthConfig, HttpSettings, build_client, get_json
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, series_table
+from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.search_ui.links import Params, viewer_template, wado_rs
+from imaging_hub.source_types import BuildOptions, SourceType, WindowedConfig
 
 JSON = "application/dicom+json"
+
+
+class DicomwebSource(WindowedConfig):
+    """``[sources.NAME] type = "dicomweb"``: any DICOMweb server, harvested over QIDO-RS."""
+
+    type: Literal["dicomweb"]
+    url: str = Field(description="DICOMweb root, e.g. http://host:8042/dicom-web")
+    auth: AuthConfig = Field(default_factory=lambda: AuthConfig.model_validate({}))
+    collection: str | None = Field(None, description="Collection id (default: source name)")
+    license: str | None = None
+    page_size: int = Field(100, ge=1, le=10_000)
+    concurrency: int = Field(4, ge=1, le=32)
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=20)
+    wado_url: str | None = Field(None, description="WADO-RS root (default: url)")
+    viewer_url: str | None = Field(
+        None, description="Viewer URL template with {study_uid} and {series_uid}")
+
+    @model_validator(mode="after")
+    def _http_url(self) -> DicomwebSource:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        return self
 
 
 @dataclass
@@ -160,3 +193,48 @@ class DicomwebIndexer:
             if record is not None:
                 out.append(record)
         return out
+
+
+# -- links -----------------------------------------------------------------------------------
+def series_links(r: SeriesRecord, params: Params) -> list[Link]:
+    """The configured viewer and WADO-RS retrieve URL of a series."""
+    ids = r.identifiers
+    links = []
+    if params.get("viewer"):
+        links.append(viewer_template(params["viewer"], ids.study_uid, ids.series_uid))
+    if params.get("wado_rs"):
+        links.append(wado_rs(params["wado_rs"], ids.study_uid, ids.series_uid))
+    return links
+
+
+def study_links(study_uid: str, modalities: list[str], params: Params) -> list[Link]:
+    links = []
+    if params.get("viewer"):
+        links.append(viewer_template(params["viewer"], study_uid))
+    if params.get("wado_rs"):
+        links.append(wado_rs(params["wado_rs"], study_uid))
+    return links
+
+
+def build(name: str, config: DicomwebSource, options: BuildOptions) -> DicomwebIndexer:
+    """The indexer of a configured DICOMweb server; ``options.window`` limits it to a
+    StudyDate window. Raises ``ConfigError`` when an auth secret's variable is not set."""
+    settings = HttpSettings(connect_timeout=config.connect_timeout,
+                            read_timeout=config.read_timeout, max_attempts=config.max_attempts)
+    auth, headers = config.auth.build()
+    client = build_client(config.url, auth, headers, settings)
+    links = {"wado_rs": (config.wado_url or config.url).rstrip("/")}
+    if config.viewer_url:
+        links["viewer"] = config.viewer_url
+    return DicomwebIndexer(
+        name=name, qido=QidoClient(client, config.page_size, settings),
+        collection=config.collection, access=config.access or "controlled",
+        license=config.license, concurrency=config.concurrency,
+        window=None if options.full else options.window, link_params=links)
+
+
+SOURCE_TYPE = SourceType(
+    name="dicomweb", config=DicomwebSource, build_indexer=build,
+    default_schedule="0 2 * * *", schedule_period_hours=24,  # servers change daily
+    windows=True, series_links=series_links, study_links=study_links,
+)

@@ -3,33 +3,61 @@
 The package ships IDC's whole series index (``idc_index.parquet``, one row per series) and
 its collection metadata (``collections_index.parquet``). Series are normalised in one
 vectorised DuckDB pass; small value domains (PatientAge, PatientSex) go through the pure
-normalisers in ``indexers.normalise`` once per distinct value, so the rules live in one place.
+normalisers in ``indexers.normalise`` once per distinct value, so the rules live in one place
+(the subject rule too: a series with an empty PatientID is kept, under one placeholder subject
+per study, and counted as a ``patient_id_empty`` warning).
+
+Configuration (``type = "idc"``): ``collections`` (optional list of collection ids),
+``series_parquet``/``collections_parquet`` (default: the installed package's files),
+``drs_prefix``, plus the keys every source has (``imaging_hub.source_types``).
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
+from pydantic import Field
 
 from imaging_hub.errors import ConfigError, SourceFormatError
 from imaging_hub.indexers import normalise
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, no_progress
 from imaging_hub.schemas.columnar import SERIES_SCHEMA, collection_table
-from imaging_hub.schemas.records import Access, CollectionRecord, Provenance
+from imaging_hub.schemas.query import Link
+from imaging_hub.schemas.records import (
+    Access,
+    AccessTier,
+    CollectionRecord,
+    Provenance,
+    SeriesRecord,
+)
 from imaging_hub.schemas.report import HarvestReport, Reject
+from imaging_hub.search_ui.links import Params, doi, drs, s3
+from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
 
 DRS_PREFIX = "dg.4DFC"  # the CRDC DRS namespace of IDC's GUIDs
 REQUIRED = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
 REJECT_SAMPLES = 20
+IDC_VIEWER = "https://viewer.imaging.datacommons.cancer.gov"
+IDC_PORTAL = "https://portal.imaging.datacommons.cancer.gov"
+SLIDE_MODALITIES = frozenset({"SM"})
+
+
+class IdcSource(SourceConfigBase):
+    """``[sources.NAME] type = "idc"``: IDC from the installed idc-index-data package."""
+
+    type: Literal["idc"] = "idc"
+    collections: list[str] = Field(default_factory=list)
+    series_parquet: Path | None = None
+    collections_parquet: Path | None = None
+    drs_prefix: str = DRS_PREFIX
 
 
 @dataclass
@@ -41,6 +69,7 @@ class IdcIndexer:
     series_parquet: Path | None = None  # default: the package's idc_index.parquet
     collections_parquet: Path | None = None
     drs_prefix: str = DRS_PREFIX
+    access: AccessTier | None = None  # override of every record's tier
     threads: int = 2
     _now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -116,7 +145,8 @@ class IdcIndexer:
             doi=list(dict.fromkeys(s["source_doi"] for s in originals if s.get("source_doi"))),
             citation=_plain(main.get("citation")),
             access=Access(
-                tier=_tier(main.get("Access")), license=lic.get("license_short_name"),
+                tier=self.access or _tier(main.get("Access")),
+                license=lic.get("license_short_name"),
                 license_url=lic.get("license_url"),
                 commercial_use=normalise.commercial_use(lic.get("license_short_name")),
             ),
@@ -156,6 +186,7 @@ class IdcIndexer:
             if n:
                 report.warnings[kind] = n
         params = {"src": self.name, "drs": f"drs://{self.drs_prefix}:",
+                  "access": self.access or "open",
                   "version": prov["version"], "at": prov["at"], "run": prov["run"]}
         table: pa.Table = con.sql(_SERIES_SQL, params=params).to_arrow_table()
         return table.cast(SERIES_SCHEMA)
@@ -177,6 +208,12 @@ class IdcIndexer:
     def _value_maps(con: duckdb.DuckDBPyConnection, colls: list[CollectionRecord]) -> None:
         ages = [r[0] for r in con.execute(
             "SELECT DISTINCT PatientAge FROM raw WHERE PatientAge IS NOT NULL").fetchall()]
+        no_pid = [r[0] for r in con.execute(
+            f"SELECT DISTINCT trim(StudyInstanceUID) FROM raw WHERE {_blank('PatientID')}"
+            f" AND NOT {_blank('StudyInstanceUID')}").fetchall()]
+        con.register("subject_map", pa.table({
+            "study": pa.array(no_pid, pa.string()),
+            "subject": pa.array([normalise.subject_id(None, s) for s in no_pid], pa.string())}))
         sexes = [r[0] for r in con.execute(
             "SELECT DISTINCT PatientSex FROM raw WHERE PatientSex IS NOT NULL").fetchall()]
         licenses: dict[str, str | None] = {}
@@ -204,14 +241,9 @@ def _tier(access: str | None) -> str:
     return "registration" if access and access.strip().lower() == "limited" else "open"
 
 
-_TAG = re.compile(r"<[^>]+>")
-
-
 def _plain(citation: str | None) -> str | None:
     """Citation HTML (``<i>``, ``&amp;``) to plain text."""
-    if not citation:
-        return None
-    return " ".join(html.unescape(_TAG.sub("", citation)).split())
+    return normalise.html_text(citation)
 
 
 def _blank(col: str) -> str:
@@ -223,7 +255,6 @@ CREATE TEMP TABLE classified AS
 SELECT *, CASE
     WHEN {_blank('SeriesInstanceUID')} THEN 'missing_series_uid'
     WHEN {_blank('StudyInstanceUID')} THEN 'missing_study_uid'
-    WHEN {_blank('PatientID')} THEN 'missing_patient_id'
     WHEN {_blank('collection_id')} THEN 'missing_collection'
     WHEN instanceCount IS NULL OR instanceCount < 0 THEN 'bad_instance_count'
     WHEN row_number() OVER (PARTITION BY trim(SeriesInstanceUID) ORDER BY collection_id) > 1
@@ -232,8 +263,11 @@ SELECT *, CASE
 FROM raw
 """
 
-_WARNINGS_SQL = """
-SELECT 'age_unparseable', count(*) FROM classified c JOIN age_map a ON c.PatientAge = a.raw
+_WARNINGS_SQL = f"""
+SELECT 'patient_id_empty', count(*) FROM classified
+    WHERE reason IS NULL AND {_blank('PatientID')}
+UNION ALL SELECT 'age_unparseable', count(*) FROM classified c
+    JOIN age_map a ON c.PatientAge = a.raw
     WHERE reason IS NULL AND a.age IS NULL
 UNION ALL SELECT 'sex_unrecognised', count(*) FROM classified c
     JOIN sex_map s ON c.PatientSex = s.raw WHERE reason IS NULL AND s.sex IS NULL
@@ -248,7 +282,7 @@ SELECT
     $src || ':' || trim(c.SeriesInstanceUID) AS id,
     $src AS source,
     trim(c.collection_id) AS collection,
-    trim(c.PatientID) AS subject_id,
+    coalesce(nullif(trim(c.PatientID), ''), m.subject) AS subject_id,
     trim(c.StudyInstanceUID) AS study_uid,
     trim(c.SeriesInstanceUID) AS series_uid,
     nullif(trim(c.source_DOI), '') AS doi,
@@ -271,7 +305,7 @@ SELECT
     nullif(trim(c.SeriesDescription), '') AS series_description,
     c.instanceCount AS instances,
     round(c.series_size_MB * 1000000)::BIGINT AS size_bytes,
-    'open' AS access,
+    $access AS access,
     c.license_short_name AS license,
     l.url AS license_url,
     l.commercial AS commercial_use,
@@ -282,5 +316,62 @@ FROM classified c
 LEFT JOIN age_map a ON c.PatientAge = a.raw
 LEFT JOIN sex_map s ON c.PatientSex = s.raw
 LEFT JOIN lic_map l ON c.license_short_name = l.raw
+LEFT JOIN subject_map m ON trim(c.StudyInstanceUID) = m.study
 WHERE c.reason IS NULL
 """
+
+
+# -- links (built at query time from stored identifiers) -----------------------------------
+def idc_viewer(r: SeriesRecord) -> Link:
+    """IDC's viewer: Slim for slide microscopy, OHIF v3 for everything else."""
+    study, series = quote(r.identifiers.study_uid), quote(r.identifiers.series_uid)
+    if r.modality in SLIDE_MODALITIES:
+        return Link(rel="viewer", host="idc", title="Slim viewer (IDC)",
+                    href=f"{IDC_VIEWER}/slim/studies/{study}/series/{series}")
+    return Link(rel="viewer", host="idc", title="OHIF v3 viewer (IDC)",
+                href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}"
+                     f"&initialSeriesInstanceUID={series}")
+
+
+def idc_study_viewer(study_uid: str, modalities: list[str], params: Params) -> list[Link]:
+    """IDC's viewer for a whole study (Slim when the study holds slides)."""
+    study = quote(study_uid)
+    if SLIDE_MODALITIES & set(modalities):
+        return [Link(rel="viewer", host="idc", title="Slim viewer (IDC)",
+                     href=f"{IDC_VIEWER}/slim/studies/{study}")]
+    return [Link(rel="viewer", host="idc", title="OHIF v3 viewer (IDC)",
+                 href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}")]
+
+
+def idc_collection_page(collection: str) -> Link:
+    return Link(rel="landing", host="idc", title="IDC portal",
+                href=f"{IDC_PORTAL}/explore/filters/?collection_id={quote(collection)}")
+
+
+def series_links(r: SeriesRecord, params: Params) -> list[Link]:
+    """Viewer, DOI, DRS URI and S3 prefix of an IDC series."""
+    links = [idc_viewer(r)]
+    if r.identifiers.doi:
+        links.append(doi(r.identifiers.doi, "idc"))
+    return links + drs(r) + s3(r)
+
+
+def collection_links(r: CollectionRecord, params: Params) -> list[Link]:
+    return [idc_collection_page(r.collection)] + [doi(d, "idc") for d in r.doi]
+
+
+def build(name: str, config: IdcSource, options: BuildOptions) -> IdcIndexer:
+    """The indexer of a configured IDC source (``options.collections`` overrides its list)."""
+    return IdcIndexer(
+        name=name, collections=list(options.collections or config.collections),
+        series_parquet=config.series_parquet, collections_parquet=config.collections_parquet,
+        drs_prefix=config.drs_prefix, access=config.access)
+
+
+SOURCE_TYPE = SourceType(
+    name="idc", config=IdcSource, build_indexer=build,
+    default_schedule="0 3 * * 1",  # IDC releases every few months: weekly is plenty
+    schedule_period_hours=24 * 7,
+    series_links=series_links, collection_links=collection_links,
+    study_links=idc_study_viewer,
+)

@@ -120,7 +120,7 @@ def harvest(
                 continue
             reports.append(report.model_dump(mode="json"))
             rejected = sum(report.rejected.values())
-            scope = f" (studies {report.scope})" if report.scope else ""
+            scope = f" (scope {report.scope})" if report.scope else ""
             console.print(
                 f"{name}: published {report.series:,} series{scope}, {report.collections:,} "
                 f"collections; added {report.added}, updated {report.updated}, unchanged "

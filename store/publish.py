@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.errors import NoIndexError, StoreError
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store import layout
@@ -40,11 +40,16 @@ def _of_source(table: pa.Table, source: str) -> np.ndarray:
                       .to_numpy(zero_copy_only=False), bool)
 
 
-def _in_scope(table: pa.Table, source: str, scope: StudyDateWindow | None) -> np.ndarray:
+def _in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
     """Rows of ``source`` that a harvest with ``scope`` replaces."""
     mine = _of_source(table, source)
     if scope is None:
         return mine
+    if isinstance(scope, SeriesScope):  # only the series the harvest brings
+        uids = pa.array(sorted(scope.series_uids), pa.string())
+        listed = pc.is_in(table.column("series_uid").cast(pa.string()), value_set=uids)
+        return mine & np.asarray(pc.fill_null(listed, False).to_numpy(zero_copy_only=False),
+                                 bool)
     dates = table.column("study_date")
     inside = pc.is_valid(dates)
     if scope.start:
@@ -54,15 +59,15 @@ def _in_scope(table: pa.Table, source: str, scope: StudyDateWindow | None) -> np
     return mine & np.asarray(pc.fill_null(inside, False).to_numpy(zero_copy_only=False), bool)
 
 
-def published_count(index_dir: Path, source: str, scope: StudyDateWindow | None) -> int:
+def published_count(index_dir: Path, source: str, scope: Scope | None) -> int:
     """Records of ``source`` the served generation holds within ``scope``. Raises
     ``NoIndexError`` when nothing is published."""
     served = layout.current_name(index_dir)
     if served is None:
         raise NoIndexError(f"no index published under {index_dir}")
     table = read_arrow(index_dir / served / layout.SERIES_FILE)
-    return int(np.count_nonzero(_in_scope(table.select(["source", "study_date"]), source,
-                                          scope)))
+    columns = table.select(["source", "study_date", "series_uid"])
+    return int(np.count_nonzero(_in_scope(columns, source, scope)))
 
 
 def publish_generation(index_dir: Path, result: HarvestResult,
@@ -90,7 +95,7 @@ def publish_generation(index_dir: Path, result: HarvestResult,
         series, colls = build_tables(kept_s, result.series, kept_c, result.collections)
         report = result.report.model_copy(update={
             "status": "published", "finished_at": datetime.now(UTC),
-            "scope": result.scope.qido() if result.scope else None,
+            "scope": result.scope.describe() if result.scope else None,
             "series": result.series.num_rows + int(np.count_nonzero(
                 _of_source(old_s, src) & ~replaced)),
             "collections": int(np.count_nonzero(_of_source(colls, src))),

@@ -15,7 +15,7 @@ import pytest
 
 from imaging_hub.config import Settings
 from imaging_hub.harvest import run_harvest
-from imaging_hub.sources import IdcSource
+from imaging_hub.indexers.idc import IdcSource
 
 # A few real IDC collections, chosen for variety: slide microscopy, CT/PT/MR, a
 # non-commercial licence, NLM's own licence, malformed PatientAge and PatientSex values.

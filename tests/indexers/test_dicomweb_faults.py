@@ -12,10 +12,10 @@ from imaging_hub.config import Settings
 from imaging_hub.errors import SourceFormatError, SourceUnavailable
 from imaging_hub.harvest import run_harvest
 from imaging_hub.indexers.base import StudyDateWindow
-from imaging_hub.indexers.dicomweb import DicomwebIndexer, QidoClient
+from imaging_hub.indexers.dicomweb import DicomwebIndexer, DicomwebSource, QidoClient
 from imaging_hub.indexers.http import HttpSettings, build_client
 from imaging_hub.schemas.query import CohortQuery
-from imaging_hub.sources import DicomwebSource, build_indexer
+from imaging_hub.sources import build_indexer
 from imaging_hub.store.embedded import EmbeddedStore
 from tests.qido_server import Behaviour, qido_server, series, study
 

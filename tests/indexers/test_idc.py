@@ -42,16 +42,34 @@ def test_damaged_rows_are_rejected_or_nulled_and_counted(damaged: Path) -> None:
                         ).harvest("run-x")
     rep = result.report
     assert rep.read == 40
-    assert rep.rejected == {"missing_series_uid": 1, "missing_patient_id": 1,
-                            "duplicate_series_uid": 1}
-    assert rep.series == result.series.num_rows == 37
+    assert rep.rejected == {"missing_series_uid": 1, "duplicate_series_uid": 1}
+    assert rep.series == result.series.num_rows == 38
     assert rep.warnings == {"age_unparseable": 1, "sex_unrecognised": 1,
-                            "study_date_unparseable": 1}
+                            "study_date_unparseable": 1, "patient_id_empty": 1}
     assert {r.reason for r in rep.reject_samples} == set(rep.rejected)
     rows = {r["age_raw"]: r for r in result.series.to_pylist()}
     assert rows["abc"]["age"] is None and rows["abc"]["sex"] is None
     assert rows["abc"]["sex_raw"] == "6657"
     assert rows["042y"]["age"] == 42.0 and rows["042y"]["study_date"] is None
+
+
+def test_empty_patient_id_is_kept_under_one_subject_per_study(damaged: Path) -> None:
+    """The subject rule shared by every source (``normalise.subject_id``)."""
+    result = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET
+                        ).harvest("run-x")
+    raw = duckdb.execute("SELECT StudyInstanceUID FROM read_parquet($p) WHERE trim(PatientID)"
+                         " = ''", {"p": str(damaged)}).fetchall()
+    (study,) = [r[0] for r in raw]
+    kept = [r for r in result.series.to_pylist() if r["study_uid"] == study]
+    assert {r["subject_id"] for r in kept} == {f"(no PatientID) {study}"}
+    assert all(r["subject_id"].strip() for r in result.series.to_pylist())
+
+
+def test_access_override_applies_to_series_and_collections(damaged: Path) -> None:
+    result = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET,
+                        access="registration").harvest("run-x")
+    assert set(result.series.column("access").to_pylist()) == {"registration"}
+    assert set(result.collections.column("access").to_pylist()) == {"registration"}
 
 
 def test_every_row_is_a_valid_series_record(damaged: Path) -> None:

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+from imaging_hub.indexers import idc
 from imaging_hub.schemas.records import Access, Provenance, SeriesIdentifiers, SeriesRecord
 from imaging_hub.search_ui import links
 
@@ -15,13 +16,13 @@ def record(modality: str, **ids: str | None) -> SeriesRecord:
 
 
 def test_radiology_series_open_in_ohif_v3() -> None:
-    link = links.idc_viewer(record("CT"))
+    link = idc.idc_viewer(record("CT"))
     assert link.href == ("https://viewer.imaging.datacommons.cancer.gov/v3/viewer/"
                          "?StudyInstanceUIDs=1.2&initialSeriesInstanceUID=1.2.3")
 
 
 def test_slide_series_open_in_slim() -> None:
-    link = links.idc_viewer(record("SM"))
+    link = idc.idc_viewer(record("SM"))
     assert link.href == "https://viewer.imaging.datacommons.cancer.gov/slim/studies/1.2/series/1.2.3"
 
 

@@ -3,8 +3,9 @@ from pathlib import Path
 
 from imaging_hub.config import Settings
 from imaging_hub.harvest import plan
+from imaging_hub.indexers.dicomweb import DicomwebSource
+from imaging_hub.indexers.idc import IdcSource
 from imaging_hub.runs import Cursor
-from imaging_hub.sources import DicomwebSource, IdcSource
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
