@@ -34,7 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
+
+from pydantic import Field, model_validator
 
 from imaging_hub.errors import ConfigError, SourceUnavailable
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
@@ -56,6 +59,31 @@ from imaging_hub.schemas.columnar import collection_table, series_table
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.search_ui.links import doi
+from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
+
+
+class Gen3Source(SourceConfigBase):
+    """``[sources.NAME] type = "gen3"``: any Gen3 data commons."""
+
+    type: Literal["gen3"]
+    url: str = Field(description="The commons' root, e.g. https://data.midrc.org")
+    credentials: Path | None = Field(
+        None, description="API key JSON from the commons' profile page (optional for a "
+        "public commons such as the Biomedical Imaging Hub)")
+    model: str = Field("midrc", description='"midrc", "bih", or a mapping file (TOML/JSON)')
+    page_size: int = Field(1_000, ge=1, le=10_000, description="Guppy GraphQL page size")
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(
+        300.0, gt=0, description="Guppy's download answers only after scrolling the whole "
+        "index: minutes on a large commons")
+    max_attempts: int = Field(4, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _http_url(self) -> Gen3Source:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        return self
 
 
 @dataclass
@@ -228,8 +256,6 @@ def _host(name: str | None, params: Mapping[str, str], fallback: str) -> str:
 def series_links(r: SeriesRecord, params: Mapping[str, str]) -> list[Link]:
     """The platform's viewer and home page, the DOI, the DRS URI (resolved by any DRS
     client, e.g. gen3-client)."""
-    from imaging_hub.search_ui.links import doi
-
     ids = r.identifiers
     native = ids.source_native
     host = _host(native.get("platform"), params, r.source)
@@ -250,11 +276,26 @@ def series_links(r: SeriesRecord, params: Mapping[str, str]) -> list[Link]:
 
 def collection_links(r: CollectionRecord, params: Mapping[str, str]) -> list[Link]:
     """The platform's (or the commons') home page and the collection's DOIs."""
-    from imaging_hub.search_ui.links import doi
-
     host = _host(r.program, params, r.source)
     links = [doi(d, host) for d in r.doi]
     home = params.get(f"platform:{host}") or params.get("commons")
     if home:
         links.insert(0, Link(rel="landing", host=host, title=f"{host} home page", href=home))
     return links
+
+
+def build(name: str, config: Gen3Source, options: BuildOptions) -> Gen3Indexer:
+    """The indexer of a configured Gen3 source (full runs only: Guppy has no change feed).
+    Raises ``ConfigError`` for a bad key file or mapping."""
+    settings = HttpSettings(connect_timeout=config.connect_timeout,
+                            read_timeout=config.read_timeout, max_attempts=config.max_attempts)
+    return make_indexer(name, config.url, config.credentials, config.model, settings,
+                        access=config.access, page_size=config.page_size)
+
+
+SOURCE_TYPE = SourceType(
+    name="gen3", config=Gen3Source, build_indexer=build,
+    default_schedule="0 5 * * *",  # daily: commons re-run their ETL as data arrive
+    schedule_period_hours=24,
+    series_links=series_links, collection_links=collection_links,
+)

@@ -195,9 +195,8 @@ def _series(row: dict[str, Any], mapping: Gen3Mapping, ctx: Gen3Context, tally: 
             return None
     assert series_uid and study_uid and collection
     subject = text(one(row, f.subject_id, tally))
-    if not subject:  # the subject rule: one placeholder subject per study
+    if not subject:  # the project's subject rule: kept, one placeholder subject per study
         tally.warn("patient_id_empty")
-        subject = f"(no PatientID) {study_uid}"
     guid = text(one(row, f.object_id, tally))
     native = {k: v for k, v in (
         ("object_id", guid), ("authz", text(one(row, f.authz, tally))),
@@ -210,7 +209,7 @@ def _series(row: dict[str, Any], mapping: Gen3Mapping, ctx: Gen3Context, tally: 
     license_value = text(one(row, f.license, tally))
     return SeriesRecord(
         id=f"{ctx.source}:{series_uid}", source=ctx.source, collection=collection,
-        subject_id=subject,
+        subject_id=normalise.subject_id(subject, study_uid),
         identifiers=SeriesIdentifiers(
             study_uid=study_uid, series_uid=series_uid,
             doi=bare_doi(text(one(row, f.doi, tally))),
