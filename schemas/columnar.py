@@ -47,6 +47,7 @@ COLLECTION_SCHEMA = pa.schema(
         ("updated", _S), ("doi", pa.list_(_S)), ("citation", _S), ("access", _S),
         ("license", _S), ("license_url", _S), ("commercial_use", pa.bool_()),
         ("source_version", _S), ("harvested_at", pa.timestamp("us", tz="UTC")), ("run_id", _S),
+        ("extra", _S),  # JSON object name -> value
     ]
 )
 
@@ -87,6 +88,7 @@ def collection_table(records: Iterable[CollectionRecord]) -> pa.Table:
             commercial_use=r.access.commercial_use,
             source_version=r.provenance.source_version,
             harvested_at=r.provenance.harvested_at, run_id=r.provenance.run_id,
+            extra=json.dumps(r.extra, sort_keys=True) if r.extra else None,
         )
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=COLLECTION_SCHEMA)
@@ -139,6 +141,7 @@ def collection_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("disease_type", "primary_site", "species", "doi"):
         fields[key] = list(row[key] or [])
     fields.pop("provenance", None)
+    fields["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
     fields["access"] = _access(row)
     fields["provenance"] = _provenance(row)
     return fields

@@ -116,5 +116,8 @@ class CollectionRecord(_Model):
     updated: str | None = None
     doi: list[str] = Field(default_factory=list, description="DOIs of the collection's sources.")
     citation: str | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Facts without a field of their own (a catalogue "
+        "entry's modalities, image count, access requirement, date checked).")
     access: Access
     provenance: Provenance
