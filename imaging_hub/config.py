@@ -1,18 +1,76 @@
-"""Where things live: ``IHUB_HOME`` and the paths under it.
+"""Where things live and which index store answers: ``IHUB_HOME``, ``IHUB_STORE`` and the
+search engine's connection settings.
 
 Nothing is read from the environment at import time; callers ask ``Settings.from_env()``.
+
+    IHUB_HOME                         index (embedded), run reports, staging, sources.toml
+    IHUB_STORE                        embedded (default) | opensearch | elasticsearch
+    OPENSEARCH_URL                    e.g. https://node1:9200 (comma-separate several nodes)
+    OPENSEARCH_USERNAME / _PASSWORD   basic auth, or OPENSEARCH_API_KEY
+    OPENSEARCH_CA_FILE                PEM file of the CA that signed the nodes' certificates
+    OPENSEARCH_VERIFY_CERTS           true (default) | false
+    ELASTICSEARCH_...                 the same for Elasticsearch
+    IHUB_INDEX_PREFIX                 index and alias names start with it (default: ihub)
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imaging_hub.errors import ConfigError
 
 DEFAULT_HOME = Path.home() / ".imaging-hub"
 STORE_KINDS = ("embedded", "opensearch", "elasticsearch")
+ENGINE_ENV = ("URL", "USERNAME", "PASSWORD", "API_KEY", "CA_FILE", "VERIFY_CERTS")
+ENV_NAMES = ("IHUB_HOME", "IHUB_STORE", "IHUB_INDEX_PREFIX",
+             *(f"{p}_{k}" for p in ("OPENSEARCH", "ELASTICSEARCH") for k in ENGINE_ENV))
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to reach an OpenSearch or Elasticsearch cluster."""
+
+    kind: str  # "opensearch" | "elasticsearch"
+    urls: tuple[str, ...]
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    verify_certs: bool = True
+    index_prefix: str = "ihub"
+
+    @classmethod
+    def from_env(cls, kind: str, env: Mapping[str, str]) -> EngineSettings:
+        """Read ``<KIND>_URL`` and friends; raise ``ConfigError`` naming what is wrong."""
+        prefix = kind.upper()
+        raw = env.get(f"{prefix}_URL", "").strip()
+        if not raw:
+            raise ConfigError(f"IHUB_STORE={kind} needs {prefix}_URL (e.g. "
+                              f"http://127.0.0.1:9200; see scripts/{kind}.sh)")
+        urls = tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ConfigError(f"{prefix}_URL: {u!r} must start with http:// or https://")
+        verify = env.get(f"{prefix}_VERIFY_CERTS", "true").strip().lower()
+        if verify not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{prefix}_VERIFY_CERTS={verify!r} is not true or false")
+        ca = env.get(f"{prefix}_CA_FILE", "").strip()
+        if ca and not Path(ca).is_file():
+            raise ConfigError(f"{prefix}_CA_FILE={ca!r} is not a file")
+        user = env.get(f"{prefix}_USERNAME") or None
+        password = env.get(f"{prefix}_PASSWORD") or None
+        if bool(user) != bool(password):
+            raise ConfigError(f"{prefix}_USERNAME and {prefix}_PASSWORD go together")
+        index_prefix = env.get("IHUB_INDEX_PREFIX", "ihub").strip().lower() or "ihub"
+        if not index_prefix.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"IHUB_INDEX_PREFIX={index_prefix!r}: letters, digits, - and _")
+        return cls(kind=kind, urls=urls, username=user, password=password,
+                   api_key=env.get(f"{prefix}_API_KEY") or None,
+                   ca_file=Path(ca) if ca else None,
+                   verify_certs=verify in ("true", "1", "yes"), index_prefix=index_prefix)
 
 
 @dataclass(frozen=True)
@@ -21,16 +79,19 @@ class Settings:
 
     home: Path
     store: str = "embedded"
+    engine: EngineSettings | None = None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read ``IHUB_HOME`` and ``IHUB_STORE``; raise ``ConfigError`` on a bad store kind."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``IHUB_HOME``, ``IHUB_STORE`` and the engine's settings; raise
+        ``ConfigError`` on a bad value."""
         env = os.environ if environ is None else environ
         home = Path(env.get("IHUB_HOME") or DEFAULT_HOME).expanduser()
         store = env.get("IHUB_STORE", "embedded").strip().lower() or "embedded"
         if store not in STORE_KINDS:
             raise ConfigError(f"IHUB_STORE={store!r} is not one of {', '.join(STORE_KINDS)}")
-        return cls(home=home, store=store)
+        engine = None if store == "embedded" else EngineSettings.from_env(store, env)
+        return cls(home=home, store=store, engine=engine)
 
     @property
     def index_dir(self) -> Path:

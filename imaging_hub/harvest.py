@@ -30,8 +30,8 @@ from imaging_hub.runs import Cursor, find_run, save_report
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.source_types import WindowedConfig, source_type
 from imaging_hub.sources import SourceConfig, build_indexer
-from imaging_hub.store.embedded import EmbeddedStore
-from imaging_hub.store.publish import published_count
+from imaging_hub.store.factory import open_store
+from imaging_hub.store.merge import Published
 
 OVERLAP = timedelta(days=1)
 
@@ -71,7 +71,7 @@ def plan(settings: Settings, name: str, config: SourceConfig,
 def drop_problem(settings: Settings, result: HarvestResult, max_drop_pct: float) -> str | None:
     """Why ``result`` must be held (too few records against what is published), or None."""
     try:
-        before = published_count(settings.index_dir, result.report.source, result.scope)
+        before = open_store(settings).published_count(result.report.source, result.scope)
     except NoIndexError:
         return None
     after = result.series.num_rows
@@ -121,12 +121,12 @@ def hold(settings: Settings, result: HarvestResult, problem: str) -> HarvestRepo
 
 
 def publish_staged(settings: Settings, name: str, run_id: str | None = None,
-                   progress: ProgressFn = no_progress) -> HarvestReport:
+                   progress: ProgressFn = no_progress) -> Published:
     """Publish a staged run (the newest when ``run_id`` is None); advance the cursor."""
     result, source_type = staging.load(settings, name, run_id)
     progress(f"{name}: publishing", 0, 1)
     try:
-        published = EmbeddedStore(settings.index_dir).publish(result, source_type=source_type)
+        published = open_store(settings).publish(result, source_type)
     except IhubError as exc:
         save_report(settings, result.report.model_copy(update={
             "status": "failed", "error": str(exc), "finished_at": datetime.now(UTC)}))
@@ -136,7 +136,7 @@ def publish_staged(settings: Settings, name: str, run_id: str | None = None,
     cursor.advanced(result.report.started_at, full=result.scope is None).save(settings, name)
     staging.discard(settings, name, result.report.run_id)
     progress(f"{name}: published", 1, 1)
-    return published.report
+    return published
 
 
 def run_harvest(
@@ -152,11 +152,11 @@ def run_harvest(
     problem = None if allow_drop else drop_problem(settings, result, config.max_drop_pct)
     if problem:
         raise HeldForApproval(hold(settings, result, problem))
-    return publish_staged(settings, name, result.report.run_id, progress)
+    return publish_staged(settings, name, result.report.run_id, progress).report
 
 
 def approve(settings: Settings, name: str, run_id: str | None = None) -> HarvestReport:
     """Publish a held run (the newest staged one by default) despite its check."""
     if run_id is not None and find_run(settings, run_id) is None:
         raise IhubError(f"no run {run_id}")
-    return publish_staged(settings, name, run_id)
+    return publish_staged(settings, name, run_id).report

@@ -17,7 +17,7 @@ from imaging_hub.config import Settings
 from imaging_hub.errors import StoreError
 from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope, StudyDateWindow
 from imaging_hub.schemas.report import HarvestReport
-from imaging_hub.store.build import read_arrow, write_arrow
+from imaging_hub.store.arrowio import read_arrow, write_arrow
 
 KEEP_STAGED = 3
 

@@ -98,7 +98,7 @@ def source_assets(source: str, source_config: SourceConfig) -> list[dg.AssetsDef
 
     @dg.asset(
         key=dg.AssetKey(["index", name]), group_name="index", deps=[harvest_key],
-        kinds={"embedded"},
+        kinds={"index"},
         description=f"'{source}' as published in the served index (atomic, per source).",
     )
     def index(context: dg.AssetExecutionContext, config: PublishConfig,
@@ -110,8 +110,8 @@ def source_assets(source: str, source_config: SourceConfig) -> list[dg.AssetsDef
             raise dg.Failure(
                 description=f"{source}: run {run.run_id} is held: {run.error}. Materialise "
                             f"again with approve_held: true to publish it anyway.")
-        report = publish_staged(settings, source, staged.report.run_id)
-        generation = ihub.store().generation().name
+        published = publish_staged(settings, source, staged.report.run_id)
+        report, generation = published.report, published.generation
         context.log.info(f"{source}: published run {report.run_id} as {generation}")
         return dg.MaterializeResult(metadata={**_report_metadata(report),
                                               "generation": generation,

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import dagster as dg
 
 from imaging_hub.config import Settings
 from imaging_hub.sources import SourceConfig, load_sources
-from imaging_hub.store.embedded import EmbeddedStore
+from imaging_hub.store.base import IndexStore
+from imaging_hub.store.factory import open_store
 
 
 class IhubResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -18,10 +19,12 @@ class IhubResource(dg.ConfigurableResource):  # type: ignore[misc]
     home: str
 
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home))
+        """IHUB_HOME from the resource; the store backend (IHUB_STORE and its connection)
+        from the environment of the run, read when the run asks, never at import."""
+        return Settings.from_env({**os.environ, "IHUB_HOME": self.home})
 
     def sources(self) -> dict[str, SourceConfig]:
         return load_sources(self.settings().sources_file)
 
-    def store(self) -> EmbeddedStore:
-        return EmbeddedStore(self.settings().index_dir)
+    def store(self) -> IndexStore:
+        return open_store(self.settings())

@@ -1,20 +1,27 @@
-"""The columnar form of records (Arrow), used between indexers and the store.
+"""The columnar form of records (Arrow), derived from the field registry.
 
 Bulk sources (the IDC index) produce these columns directly, vectorised; record-at-a-time
 sources (DICOMweb, folders) build ``SeriesRecord`` objects and convert them with
-``series_table``. ``series_from_row`` turns a stored row back into the typed record, so the
-pydantic model stays the one contract for what a record is.
+``series_table``. ``series_fields`` turns a stored row back into the typed record's fields,
+so the pydantic model stays the one contract for what a record is. The models are checked
+against the registry when this module is imported.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
+from pydantic import BaseModel
 
+from imaging_hub.schemas.fields import (
+    COLLECTION_COLUMNS,
+    SERIES_COLUMNS,
+    Column,
+    ColumnType,
+)
 from imaging_hub.schemas.records import (
     Access,
     CollectionRecord,
@@ -23,125 +30,112 @@ from imaging_hub.schemas.records import (
     SeriesRecord,
 )
 
-_S = pa.string()
-SERIES_SCHEMA = pa.schema(
-    [
-        ("id", _S), ("source", _S), ("collection", _S), ("subject_id", _S),
-        ("study_uid", _S), ("series_uid", _S), ("doi", _S), ("crdc_series_uuid", _S),
-        ("drs_uri", _S), ("aws_bucket", _S), ("source_native", _S),
-        ("modality", _S), ("body_part", _S), ("body_part_raw", _S), ("sex", _S),
-        ("sex_raw", _S), ("age", pa.float64()), ("age_raw", _S), ("manufacturer", _S),
-        ("study_date", pa.date32()), ("study_year", pa.int32()), ("study_description", _S),
-        ("series_description", _S), ("instances", pa.int64()), ("size_bytes", pa.int64()),
-        ("access", _S), ("license", _S), ("license_url", _S), ("commercial_use", pa.bool_()),
-        ("source_version", _S), ("harvested_at", pa.timestamp("us", tz="UTC")), ("run_id", _S),
-        ("extra", _S),  # JSON object name -> value, like source_native
-    ]
-)
-
-COLLECTION_SCHEMA = pa.schema(
-    [
-        ("id", _S), ("source", _S), ("collection", _S), ("name", _S), ("description", _S),
-        ("disease_type", pa.list_(_S)), ("primary_site", pa.list_(_S)),
-        ("species", pa.list_(_S)), ("subjects", pa.int64()), ("program", _S), ("status", _S),
-        ("updated", _S), ("doi", pa.list_(_S)), ("citation", _S), ("access", _S),
-        ("license", _S), ("license_url", _S), ("commercial_use", pa.bool_()),
-        ("source_version", _S), ("harvested_at", pa.timestamp("us", tz="UTC")), ("run_id", _S),
-        ("extra", _S),  # JSON object name -> value
-    ]
-)
+ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "keyword": pa.string(), "float": pa.float64(), "int": pa.int32(), "long": pa.int64(),
+    "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"), "bool": pa.bool_(),
+    "json": pa.string(), "keyword_list": pa.list_(pa.string()),
+}
 
 
-def _series_row(r: SeriesRecord) -> dict[str, Any]:
-    ids = r.identifiers
-    return {
-        "id": r.id, "source": r.source, "collection": r.collection, "subject_id": r.subject_id,
-        "study_uid": ids.study_uid, "series_uid": ids.series_uid, "doi": ids.doi,
-        "crdc_series_uuid": ids.crdc_series_uuid, "drs_uri": ids.drs_uri,
-        "aws_bucket": ids.aws_bucket,
-        "source_native": json.dumps(ids.source_native) if ids.source_native else None,
-        "modality": r.modality, "body_part": r.body_part, "body_part_raw": r.body_part_raw,
-        "sex": r.sex, "sex_raw": r.sex_raw, "age": r.age, "age_raw": r.age_raw,
-        "manufacturer": r.manufacturer, "study_date": r.study_date, "study_year": r.study_year,
-        "study_description": r.study_description, "series_description": r.series_description,
-        "instances": r.instances, "size_bytes": r.size_bytes, "access": r.access.tier,
-        "license": r.access.license, "license_url": r.access.license_url,
-        "commercial_use": r.access.commercial_use,
-        "source_version": r.provenance.source_version,
-        "harvested_at": r.provenance.harvested_at, "run_id": r.provenance.run_id,
-        "extra": json.dumps(r.extra, sort_keys=True) if r.extra else None,
-    }
+def _schema(columns: tuple[Column, ...]) -> pa.Schema:
+    return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in columns])
+
+
+SERIES_SCHEMA = _schema(SERIES_COLUMNS)
+COLLECTION_SCHEMA = _schema(COLLECTION_COLUMNS)
+# series inherit these from their collection record (filters, facets, hits)
+INHERITED = tuple(c.name for c in COLLECTION_COLUMNS if c.filter and c.level == "collection")
+_NESTED: dict[str, type[BaseModel]] = {
+    "identifiers": SeriesIdentifiers, "access": Access, "provenance": Provenance}
+
+
+def _get(record: BaseModel, path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _row(record: BaseModel, columns: tuple[Column, ...]) -> dict[str, Any]:
+    row = {}
+    for c in columns:
+        value = _get(record, c.path)
+        if c.type == "json":
+            value = json.dumps(value, sort_keys=True) if value else None
+        row[c.name] = value
+    return row
 
 
 def series_table(records: Iterable[SeriesRecord]) -> pa.Table:
     """Typed series records to an Arrow table with ``SERIES_SCHEMA``."""
-    return pa.Table.from_pylist([_series_row(r) for r in records], schema=SERIES_SCHEMA)
+    return pa.Table.from_pylist([_row(r, SERIES_COLUMNS) for r in records], schema=SERIES_SCHEMA)
 
 
 def collection_table(records: Iterable[CollectionRecord]) -> pa.Table:
     """Typed collection records to an Arrow table with ``COLLECTION_SCHEMA``."""
-    rows = []
-    for r in records:
-        row = r.model_dump(exclude={"access", "provenance", "level"})
-        row.update(
-            access=r.access.tier, license=r.access.license, license_url=r.access.license_url,
-            commercial_use=r.access.commercial_use,
-            source_version=r.provenance.source_version,
-            harvested_at=r.provenance.harvested_at, run_id=r.provenance.run_id,
-            extra=json.dumps(r.extra, sort_keys=True) if r.extra else None,
-        )
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=COLLECTION_SCHEMA)
+    return pa.Table.from_pylist([_row(r, COLLECTION_COLUMNS) for r in records],
+                                schema=COLLECTION_SCHEMA)
 
 
-def _access(row: Mapping[str, Any]) -> Access:
-    return Access(
-        tier=row["access"], license=row["license"], license_url=row["license_url"],
-        commercial_use=row["commercial_use"],
-    )
-
-
-def _provenance(row: Mapping[str, Any]) -> Provenance:
-    harvested: datetime = row["harvested_at"]
-    return Provenance(
-        source=row["source"], source_version=row["source_version"], harvested_at=harvested,
-        run_id=row["run_id"],
-    )
+def _fields(row: Mapping[str, Any], columns: tuple[Column, ...]) -> dict[str, Any]:
+    """Row values placed at their record paths; nested parts built as their models."""
+    out: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for c in columns:
+        value = row.get(c.name)
+        if c.type == "json":
+            value = json.loads(value) if value else {}
+        elif c.type == "keyword_list":
+            value = list(value or [])
+        head, _, rest = c.path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            out[head] = value
+    if "provenance" in nested:  # a record's provenance names its source (one column)
+        nested["provenance"]["source"] = row.get("source")
+    for head, values in nested.items():
+        out[head] = _NESTED[head].model_construct(**values) if head != "access" else Access(
+            **values)
+    return out
 
 
 def series_fields(row: Mapping[str, Any], collection: Mapping[str, Any] | None) -> dict[str, Any]:
     """A stored series row (plus its collection row, if any) as ``SeriesRecord`` fields."""
-    native = row["source_native"]
-    study_date: date | None = row["study_date"]
-    return {
-        "id": row["id"], "source": row["source"], "collection": row["collection"],
-        "subject_id": row["subject_id"],
-        "identifiers": SeriesIdentifiers(
-            study_uid=row["study_uid"], series_uid=row["series_uid"], doi=row["doi"],
-            crdc_series_uuid=row["crdc_series_uuid"], drs_uri=row["drs_uri"],
-            aws_bucket=row["aws_bucket"], source_native=json.loads(native) if native else {},
-        ),
-        "modality": row["modality"], "body_part": row["body_part"],
-        "body_part_raw": row["body_part_raw"], "sex": row["sex"], "sex_raw": row["sex_raw"],
-        "age": row["age"], "age_raw": row["age_raw"], "manufacturer": row["manufacturer"],
-        "study_date": study_date, "study_year": row["study_year"],
-        "study_description": row["study_description"],
-        "series_description": row["series_description"], "instances": row["instances"],
-        "size_bytes": row["size_bytes"],
-        "disease_type": list(collection["disease_type"] or []) if collection else [],
-        "primary_site": list(collection["primary_site"] or []) if collection else [],
-        "access": _access(row), "provenance": _provenance(row),
-        "extra": json.loads(row["extra"]) if row.get("extra") else {},
-    }
+    fields = _fields(row, SERIES_COLUMNS)
+    for name in INHERITED:
+        fields[name] = list(collection[name] or []) if collection else []
+    return fields
 
 
 def collection_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored collection row as ``CollectionRecord`` fields."""
-    fields = {k: row[k] for k in CollectionRecord.model_fields if k in row and k != "access"}
-    for key in ("disease_type", "primary_site", "species", "doi"):
-        fields[key] = list(row[key] or [])
-    fields.pop("provenance", None)
-    fields["extra"] = json.loads(row["extra"]) if row.get("extra") else {}
-    fields["access"] = _access(row)
-    fields["provenance"] = _provenance(row)
-    return fields
+    return _fields(row, COLLECTION_COLUMNS)
+
+
+def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            out |= _leaves(sub, f"{prefix}{name}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def check_models() -> None:
+    """Raise ``TypeError`` when a record model and the field registry disagree."""
+    for model, columns, extra in (
+        (SeriesRecord, SERIES_COLUMNS, {"level", "provenance.source", *INHERITED}),
+        (CollectionRecord, COLLECTION_COLUMNS, {"level", "provenance.source"}),
+    ):
+        leaves, paths = _leaves(model), {c.path for c in columns}
+        if leaves - extra != paths:
+            raise TypeError(
+                f"{model.__name__} and schemas/fields.py disagree: only in the model "
+                f"{sorted(leaves - extra - paths)}, only in the registry "
+                f"{sorted(paths - leaves)}")
+
+
+check_models()

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from imaging_hub.schemas.fields import FACET_FIELDS, FIELDS, SORT_FIELDS
-from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord
 
 MAX_PAGE_SIZE = 1000
 MAX_VALUES_PER_FIELD = 1000
@@ -90,8 +90,33 @@ class CohortQuery(_Strict):
                                      f"numbers or booleans, got {v!r:.60}")
                 if isinstance(v, float) and v != v:
                     raise ValueError(f"filter {name!r}: NaN is not a value")
-            out[name] = list(value)
+            out[name] = list(dict.fromkeys(canonical(name, v) for v in value))
         return out
+
+
+def canonical(name: str, value: str | int | float | bool) -> str | float | bool:
+    """A filter value as stored: booleans parsed, numbers for range fields, coded fields
+    trimmed and upper-cased, other text trimmed. Raises ``ValueError`` naming the field."""
+    spec = FIELDS[name]
+    if spec.kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+        raise ValueError(f"filter {name!r} takes true or false, got {value!r:.60}")
+    if spec.kind == "range":
+        if isinstance(value, bool):
+            raise ValueError(f"filter {name!r} takes numbers, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"filter {name!r} takes numbers, got {value!r:.60}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"filter {name!r} takes finite numbers, got {value!r:.60}")
+        return number
+    text = str(value).strip()
+    return text.upper() if spec.upper else text
 
 
 class Page(_Strict):
@@ -99,10 +124,17 @@ class Page(_Strict):
     after: str | None = Field(None, max_length=200, description="'next' token of a prior page.")
 
 
+Level = Literal["series", "study", "subject", "collection"]
+Unit = Literal["series", "studies", "subjects", "collections"]
+
+
 class SearchRequest(CohortQuery):
     """``POST /api/v1/search``."""
 
-    level: Literal["series", "study", "subject", "collection"] = "series"
+    level: Level = "series"
+    facet_unit: Unit | None = Field(
+        None, description="What facet counts count: distinct series, studies, subjects or "
+        "collections (default: the unit of the browse level).")
     facets: list[str] = Field(default_factory=list, max_length=len(FACET_FIELDS))
     page: Page = Field(default_factory=lambda: Page.model_validate({}))
     counts: bool = Field(
@@ -185,13 +217,13 @@ class SubjectHit(BaseModel):
 
 class FacetBucket(BaseModel):
     value: str | int | bool
-    count: int = Field(description="Matching series with this value.")
+    count: int = Field(description="Matching records with this value, in the facet unit.")
 
 
 class Total(BaseModel):
     count: int
     exact: bool = True
-    unit: Literal["series", "study", "subject", "collection"]
+    unit: Level
 
 
 class SourceVersion(BaseModel):
@@ -199,6 +231,9 @@ class SourceVersion(BaseModel):
     version: str
     harvested_at: str
     run_id: str
+    type: str = Field("", description="Source type (idc, dicomweb, ...): which links it gets.")
+    links: dict[str, str] = Field(
+        default_factory=dict, description="What the source's links need (e.g. WADO-RS root).")
 
 
 class IndexInfo(BaseModel):
@@ -211,6 +246,7 @@ class SearchResponse(BaseModel):
     total: Total
     hits: list[SeriesHit | StudyHit | SubjectHit | CollectionHit]
     facets: dict[str, list[FacetBucket]]
+    facet_unit: Unit = Field("series", description="What the facet counts count.")
     counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)
     next: str | None = None
@@ -248,16 +284,25 @@ class RecordResponse(BaseModel):
 
 class FieldInfo(BaseModel):
     name: str
-    kind: str
+    kind: str = Field(description="keyword, range or boolean")
+    label: str = Field(description="How the page names the field.")
     description: str
     facet: bool
     collection_level: bool
+    multi: bool = Field(False, description="Several values per record (collection lists).")
+    sortable: bool = False
+    values_also: bool = Field(False, description="A range field that also takes values.")
+    display: dict[str, str] = Field(default_factory=dict, description="value -> label")
+    control: Literal["values", "buckets", "range"] | None = Field(
+        None, description="How the page offers it; null: filter-only (drill-down links).")
 
 
 class FacetsResponse(BaseModel):
     index: IndexInfo
-    fields: list[FieldInfo]
-    facets: dict[str, list[FacetBucket]]
+    fields: list[FieldInfo] = Field(description="Searchable fields, in the page's order.")
+    facets: dict[str, list[FacetBucket]] = Field(description="Unfiltered counts (series).")
+    default_facets: list[str] = Field(default_factory=list)
+    sort_fields: list[str] = Field(default_factory=list)
 
 
 class SourceStatus(BaseModel):
@@ -271,9 +316,31 @@ class SourceStatus(BaseModel):
     warnings: dict[str, int]
 
 
+class StoreHealth(BaseModel):
+    """The index store's state, as operators see it in ``ihub sources`` and the API."""
+
+    backend: str = Field(description="embedded, opensearch or elasticsearch")
+    status: Literal["ok", "degraded", "unavailable"]
+    detail: str | None = None
+    generation: str | None = Field(None, description="The generation being served.")
+    nodes: int | None = Field(None, description="Cluster nodes answering (search engines).")
+
+
 class SourcesResponse(BaseModel):
     index: IndexInfo | None
     sources: list[SourceStatus]
+    backend: StoreHealth | None = None
+
+
+class Visibility(BaseModel):
+    """Which records a query may see. The access policy builds it; every backend applies it
+    to every answer (hits, counts, facets, lookups), so nothing outside it leaks."""
+
+    model_config = ConfigDict(frozen=True)
+    tiers: frozenset[AccessTier] = frozenset({"open", "registration", "controlled"})
+
+
+DEFAULT_VISIBILITY = Visibility()
 
 
 class ErrorDetail(BaseModel):

@@ -94,6 +94,9 @@ class SeriesRecord(_Model):
     primary_site: list[str] = Field(
         default_factory=list, description="Inherited from the collection record."
     )
+    species: list[str] = Field(
+        default_factory=list, description="Inherited from the collection record."
+    )
     access: Access
     provenance: Provenance
 

@@ -22,7 +22,6 @@ from imaging_hub import __version__
 from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, StoreError
 from imaging_hub.schemas.query import (
     CohortQuery,
-    CollectionHit,
     CountResponse,
     ErrorBody,
     ErrorDetail,
@@ -30,12 +29,11 @@ from imaging_hub.schemas.query import (
     RecordResponse,
     SearchRequest,
     SearchResponse,
-    SeriesHit,
     SourcesResponse,
+    StoreHealth,
 )
-from imaging_hub.schemas.records import SeriesRecord
-from imaging_hub.search_ui.links import collection_links, series_links
-from imaging_hub.store.embedded import EmbeddedStore
+from imaging_hub.search_ui.service import QueryService
+from imaging_hub.store.base import IndexStore
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 1_000_000
@@ -53,8 +51,10 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
     return _json(ErrorBody(error=code, message=message, details=details or []), status)
 
 
-def create_app(store: EmbeddedStore) -> FastAPI:
-    """The API over ``store``; the UI's static files are served from ``search_ui/static``."""
+def create_app(store: IndexStore) -> FastAPI:
+    """The API over ``store`` (any backend); the UI's static files are served from
+    ``search_ui/static``."""
+    service = QueryService(store)
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
@@ -73,46 +73,40 @@ def create_app(store: EmbeddedStore) -> FastAPI:
     def search(request: SearchRequest) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
-        return _json(store.search(request))
+        return _json(service.search(request))
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
     def cohort_count(query: CohortQuery) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
-        return _json(store.count(query))
+        return _json(service.count(query))
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
     def facets() -> Response:
         """Searchable fields and their unfiltered value counts."""
-        return _json(store.facets())
+        return _json(service.facets())
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
     def sources() -> Response:
-        """Published sources: version, last harvest, counts, rejects and warnings."""
-        return _json(store.sources())
+        """Published sources: version, last harvest, counts, rejects and warnings; the
+        index store backend's health."""
+        return _json(service.sources())
 
     @app.get("/api/v1/records/{record_id}", response_model=RecordResponse, tags=["search"])
     def record(record_id: str) -> Response:
         """One record by id (``idc:<SeriesInstanceUID>``, ``idc:collection:<id>``), with
         links and the index generation it was read from."""
-        gen = store.generation()
-        found = store.record(record_id)
+        found = service.record(record_id)
         if found is None:
             return _error(404, "not_found", f"no record with id {record_id!r}")
-        source_type = gen.source_types.get(found.source, "")
-        params = gen.link_params.get(found.source)
-        hit: SeriesHit | CollectionHit
-        if isinstance(found, SeriesRecord):
-            hit = SeriesHit(**found.model_dump(), links=series_links(found, source_type, params))
-        else:
-            hit = CollectionHit(**found.model_dump(),
-                                links=collection_links(found, source_type, params))
-        return _json(RecordResponse(index=store.index_info(gen), record=hit))
+        return _json(found)
 
-    @app.get("/api/v1/health", tags=["operations"])
-    def health() -> dict[str, str]:
-        """Liveness plus the generation being served."""
-        return {"status": "ok", "generation": store.generation().name}
+    @app.get("/api/v1/health", response_model=StoreHealth, tags=["operations"])
+    def health() -> Response:
+        """Liveness: the index store backend's state and the generation it serves (503
+        when the backend cannot answer)."""
+        state = service.health()
+        return _json(state, 200 if state.status != "unavailable" else 503)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

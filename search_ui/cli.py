@@ -21,8 +21,9 @@ from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
 from imaging_hub.search_ui.filters import parse_filters
+from imaging_hub.search_ui.service import QueryService
 from imaging_hub.sources import load_sources
-from imaging_hub.store.embedded import EmbeddedStore
+from imaging_hub.store.factory import open_store
 
 app = typer.Typer(help="imaging-hub: federated metadata search for medical imaging.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -55,8 +56,12 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _store() -> EmbeddedStore:
-    return EmbeddedStore(_settings().index_dir)
+def _service() -> QueryService:
+    try:
+        return QueryService(open_store(_settings()))
+    except IhubError as exc:
+        _fail(str(exc))
+        raise
 
 
 @app.command()
@@ -149,7 +154,7 @@ def search(
             "text": text, "filters": parse_filters(filter or []), "level": level,
             "facets": facet if facet is not None else list(DEFAULT_FACETS),
             "page": {"size": size, "after": after}})
-        result = _store().search(request)
+        result = _service().search(request)
     except (IhubError, ValueError) as exc:
         _fail(_describe(exc))
     if as_json:
@@ -180,7 +185,7 @@ def count(
     """Exact cohort counts: subjects, studies, series, instances, bytes."""
     try:
         query = CohortQuery.model_validate({"text": text, "filters": parse_filters(filter or [])})
-        result = _store().count(query)
+        result = _service().count(query)
     except (IhubError, ValueError) as exc:
         _fail(_describe(exc))
     if as_json:
@@ -208,7 +213,7 @@ def serve(
     from imaging_hub.search_ui.api import create_app
 
     console.print(f"serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(_store()), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(_service().store), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -18,17 +18,19 @@ from imaging_hub.harvest import approve as approve_run
 from imaging_hub.runs import last_runs
 from imaging_hub.search_ui.cli import JsonOpt, _fail, _settings, app, console
 from imaging_hub.sources import load_sources, max_age, schedule_of
-from imaging_hub.store.embedded import EmbeddedStore
+from imaging_hub.store.factory import open_store
 
 
-def source_rows() -> list[dict[str, Any]]:
-    """Per configured source: schedule, published state, freshness, last run."""
+def source_rows() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per configured source: schedule, published state, freshness, last run; and the
+    index store's health."""
     settings = _settings()
     try:
         configured = load_sources(settings.sources_file)
+        listing = open_store(settings).sources()
     except IhubError as exc:
         _fail(str(exc))
-    published = {s.source: s for s in EmbeddedStore(settings.index_dir).sources().sources}
+    published = {s.source: s for s in listing.sources}
     runs = last_runs(settings)
     now = datetime.now(UTC)
     rows = []
@@ -45,15 +47,18 @@ def source_rows() -> list[dict[str, Any]]:
             "published": pub.model_dump() if pub else None,
             "last_run": run.model_dump(mode="json") if run else None,
         })
-    return rows
+    backend = listing.backend.model_dump() if listing.backend else {}
+    return rows, backend
 
 
 @app.command()
 def sources(as_json: JsonOpt = False) -> None:
     """Configured sources: schedule, freshness, published version and counts, last run."""
-    rows = source_rows()
+    rows, backend = source_rows()
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        # a list of sources, as always; each names the index store and its health
+        sys.stdout.write(json.dumps([{**r, "index_store": backend} for r in rows], indent=2)
+                         + "\n")
         return
     table = Table("source", "type", "schedule", "published version", "age", "series",
                   "rejected", "last run")
@@ -74,6 +79,12 @@ def sources(as_json: JsonOpt = False) -> None:
                       age, f"{pub['series']:,}" if pub else "-",
                       str(sum(pub["rejected"].values())) if pub else "-", last)
     Console().print(table)
+    state = backend.get("status", "unknown")
+    colour = {"ok": "green", "degraded": "yellow"}.get(state, "red")
+    extra = ", ".join(f"{k} {backend[k]}" for k in ("generation", "nodes", "detail")
+                      if backend.get(k) is not None)
+    Console().print(f"index store: {backend.get('backend', '?')} [{colour}]{state}[/{colour}]"
+                    + (f" ({extra})" if extra else ""))
 
 
 @app.command()

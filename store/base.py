@@ -1,28 +1,42 @@
-"""The index store interface every backend implements (embedded now, OpenSearch later).
+"""The index store interface every backend implements: embedded (default), OpenSearch,
+Elasticsearch. Every caller (API, CLI, harvest runner, drop check, Dagster) knows only this,
+and gets its store from ``store.factory.open_store``.
 
 Backends take and return the typed models of ``imaging_hub.schemas``; nothing else crosses
-this boundary. The same conformance suite (tests/store) runs against every backend.
+this boundary. What is policy stays above the backends: who may see what arrives as a
+``Visibility`` (applied by the backend to every answer), counting identity is computed at
+publish by ``store.identity``, text semantics are ``schemas.text``, links are built by the
+query layer from the identifiers and ``IndexInfo.sources`` (type, link parameters). The same
+conformance suite (tests/store) runs against every backend.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.query import (
+    DEFAULT_VISIBILITY,
     CohortQuery,
     CountResponse,
     FacetsResponse,
+    IndexInfo,
     SearchRequest,
     SearchResponse,
     SourcesResponse,
+    StoreHealth,
+    Visibility,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
-from imaging_hub.store.publish import Published
+from imaging_hub.store.merge import Published
+
+__all__ = ["IndexStore", "Published"]
 
 
 class IndexStore(Protocol):
-    def publish(self, result: HarvestResult, source_type: str | None = None) -> Published:
+    kind: str  # "embedded", "opensearch", "elasticsearch"
+
+    def publish(self, result: HarvestResult, source_type: str = "") -> Published:
         """Replace one source's records (within ``result.scope``) with ``result`` atomically;
         return the new generation and the published report.
 
@@ -31,24 +45,44 @@ class IndexStore(Protocol):
         """
         ...
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        """Hits, disjunctive facets and totals. Raises ``NoIndexError``, ``QueryError``,
-        ``StaleCursorError``."""
+    def published_count(self, source: str, scope: Scope | None) -> int:
+        """Records of ``source`` served now within ``scope`` (the drop check's baseline).
+        Raises ``NoIndexError`` when nothing is published."""
         ...
 
-    def count(self, query: CohortQuery) -> CountResponse:
+    def search(self, request: SearchRequest,
+               visibility: Visibility = DEFAULT_VISIBILITY) -> SearchResponse:
+        """Hits (without links), disjunctive facets and totals. Raises ``NoIndexError``,
+        ``QueryError``, ``StaleCursorError``, ``StoreError``."""
+        ...
+
+    def count(self, query: CohortQuery,
+              visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
         """Exact distinct subjects/studies/series, instances and bytes, by source and
         collection."""
         ...
 
-    def facets(self) -> FacetsResponse:
+    def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
         """Fields with their kinds and the unfiltered facet counts."""
         ...
 
-    def record(self, record_id: str) -> SeriesRecord | CollectionRecord | None:
-        """One stored record by id, or ``None``."""
+    def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,
+               ) -> SeriesRecord | CollectionRecord | None:
+        """One stored record by id (without links), or ``None``."""
+        ...
+
+    def index_info(self) -> IndexInfo:
+        """The generation served and the source versions it holds. Raises ``NoIndexError``."""
         ...
 
     def sources(self) -> SourcesResponse:
-        """Published sources with version, last run, counts, rejects."""
+        """Published sources with version, last run, counts, rejects; the backend's health."""
+        ...
+
+    def health(self) -> StoreHealth:
+        """Whether the backend answers, and what it serves. Never raises."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and caches."""
         ...

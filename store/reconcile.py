@@ -9,10 +9,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from imaging_hub.schemas.columnar import SERIES_SCHEMA
+from imaging_hub.schemas.fields import CONTENT_COLUMNS
 
-PROVENANCE = frozenset({"source_version", "harvested_at", "run_id"})
-CONTENT = [n for n in SERIES_SCHEMA.names if n not in PROVENANCE and n != "id"]
+CONTENT = list(CONTENT_COLUMNS)
 
 
 def diff(old: pa.Table, new: pa.Table) -> dict[str, int]:

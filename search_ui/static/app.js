@@ -7,7 +7,8 @@ import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.
 import { renderHits } from "./hits.js";
 import { levelTotals, readRange, renderChips, renderCounts, renderFacets, renderTabs,
   el, fmt, tabKeys } from "./render.js";
-import { LEVELS, countBody, parseUrl, searchBody, toUrl, toggleBucket, withFilter } from "./state.js";
+import { LEVELS, configure, countBody, parseUrl, searchBody, toUrl, toggleBucket, withFilter }
+  from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 // The URL is the state: new states are built from it (also after a failed search, so a
@@ -293,5 +294,20 @@ document.querySelectorAll("a[data-example]").forEach((a) => a.addEventListener("
 }));
 tabKeys($("levels"));
 window.addEventListener("popstate", () => load("history"));
-renderTabs($("levels"), parseUrl(location.search), {}, () => {});
-load("first");
+
+/** The fields (labels, controls, sorts) come from the server's field registry. */
+async function start() {
+  try {
+    configure(await api("/api/v1/facets"));
+  } catch (err) {
+    const state = parseUrl(location.search);
+    syncForm(state);
+    renderFrame(state, {});
+    showError(err, () => { $("error").hidden = true; start(); });
+    document.body.dataset.done = String(++done);
+    return;
+  }
+  renderTabs($("levels"), parseUrl(location.search), {}, () => {});
+  load("first");
+}
+start();

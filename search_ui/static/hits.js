@@ -2,8 +2,9 @@
 // subjects are grouped by collection; datasets are cards. Links are the API's, never rebuilt.
 import { bytes, el, fmt } from "./render.js";
 
-/** Render `hits` (all loaded pages) of `level` into `root`. `facets` gives the matching series
- * per collection for the group headings; `drill(filters, level)` opens a linked level. */
+/** Render `hits` (all loaded pages) of `level` into `root`. `facets` gives the matches per
+ * collection, in the level's unit, for the group headings; `drill(filters, level)` opens a
+ * linked level. */
 export function renderHits(root, level, hits, facets, drill) {
   if (!hits.length) {
     root.replaceChildren(el("p", { class: "empty" },
@@ -20,7 +21,7 @@ export function renderHits(root, level, hits, facets, drill) {
     const n = perCollection.get(collection);
     const head = el("h3", { class: "group-h" },
       el("span", { class: "coll" }, collection),
-      n === undefined ? null : el("span", { class: "muted" }, ` · ${fmt(n)} matching series`),
+      n === undefined ? null : el("span", { class: "muted" }, ` · ${fmt(n)} matching ${UNIT[level]}`),
       el("button", { type: "button", class: "linkish small", "aria-label": `about the dataset ${collection}`,
         onclick: () => drill({ collection: [collection] }, "collection") },
         "about this dataset"));
@@ -31,6 +32,8 @@ export function renderHits(root, level, hits, facets, drill) {
     return el("section", { class: "group", dataset: { collection } }, head, ...body);
   }));
 }
+
+const UNIT = { series: "series", study: "studies", subject: "subjects" };
 
 /** Consecutive runs of equal keys, in order: [[key, [items]], ...]. The API returns series in
  * collection/study order, so runs are whole groups unless a sort is chosen. */

@@ -1,5 +1,5 @@
 // Rendering: facets, cohort counts, level tabs, grouped hits. DOM only, no fetching.
-import { FACETS, LABELS, LEVELS, RANGE_FIELDS, bucketCovered, formatRange } from "./state.js";
+import { FACETS, LEVELS, RANGE_FIELDS, bucketCovered, formatRange, labelOf } from "./state.js";
 
 const nf = new Intl.NumberFormat("en-US");
 export const fmt = (n) => (n === null || n === undefined ? "–" : nf.format(n));
@@ -40,17 +40,21 @@ const ui = { expanded: new Set(), find: {} };   // per-facet view state kept acr
 /** The filter panel. `on` = {toggle(name, value, checked), bucket(label, checked),
  * range(name, {gte, lte}) } */
 export function renderFacets(root, facets, state, on) {
-  root.replaceChildren(...FACETS.map((f) => facetBox(f, facets[f.name], state, on)),
-    rangeBox("study_year", "Study year", state, on, { min: 1900, max: 2100, step: 1 }));
+  root.replaceChildren(...FACETS.map((f) => (f.control === "range"
+    ? rangeBox(f.name, f.label, state, on, RANGE_LIMITS[f.name] || {})
+    : facetBox(f, facets[f.name], state, on))));
 }
+
+const RANGE_LIMITS = { study_year: { min: 1900, max: 2100, step: 1 },
+  age: { min: 0, max: 130, step: "any" } };
 
 function facetBox(f, buckets, state, on) {
   const box = el("fieldset", { class: "facet", dataset: { facet: f.name } },
     el("legend", {}, f.label));
-  if (f.range) box.append(rangeForm("age", state, on, { min: 0, max: 130, step: "any" }));
+  if (f.control === "buckets") box.append(rangeForm(f.name, state, on, RANGE_LIMITS[f.name] || {}));
   const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(String));
-  const ticked = (b) => (f.range ? bucketCovered(String(b.value), state.filters.age)
-    : chosen.has(String(b.value)));
+  const ticked = (b) => (f.control === "buckets"
+    ? bucketCovered(String(b.value), state.filters[f.name]) : chosen.has(String(b.value)));
   if (!buckets?.length) {
     box.append(el("p", { class: "muted small" },
       buckets ? "no values among the matches" : "counts unavailable"));
@@ -206,7 +210,7 @@ export function renderChips(root, state, onRemove, onClear) {
   if (state.text) chips.push(chip(`text: ${state.text}`, () => onRemove("text")));
   for (const [name, v] of Object.entries(state.filters)) {
     const text = Array.isArray(v) ? v.join(" or ") : formatRange(v).replace("..", " – ");
-    chips.push(chip(`${LABELS[name] || name}: ${text}`, () => onRemove(name)));
+    chips.push(chip(`${labelOf(name)}: ${text}`, () => onRemove(name)));
   }
   if (chips.length > 1) chips.push(el("button", { type: "button", class: "linkish", onclick: onClear }, "Clear all"));
   root.replaceChildren(...chips);

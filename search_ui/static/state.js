@@ -13,38 +13,39 @@ export const LEVELS = [
 ];
 export const DEFAULT_LEVEL = "series";
 
-// Facets shown in the filter panel, in this order (names are the API's facet fields).
-export const FACETS = [
-  { name: "source", label: "Platform (source)" },
-  { name: "collection", label: "Collection" },
-  { name: "disease_type", label: "Disease type" },
-  { name: "primary_site", label: "Primary site" },
-  { name: "modality", label: "Modality" },
-  { name: "body_part", label: "Body part examined" },
-  { name: "sex", label: "Sex", names: { F: "female", M: "male", O: "other" } },
-  { name: "age", label: "Age at imaging (years)", range: true },
-  { name: "license", label: "Licence" },
-  { name: "access", label: "Access tier" },
-  { name: "commercial_use", label: "Commercial use", names: { true: "allowed", false: "not allowed" } },
-  { name: "species", label: "Species" },
-  { name: "manufacturer", label: "Manufacturer" },
-];
-export const FACET_NAMES = FACETS.map((f) => f.name);
+// The fields come from the server (GET /api/v1/facets, the field registry): configure()
+// fills these live bindings before the first parseUrl. Each facet: {name, label, range,
+// control: "values" | "buckets" | "range", names: {value: label}}.
+export let FACETS = [];
+export let FACET_NAMES = [];
+export let LABELS = {};           // every searchable field's label (chips)
+export let RANGE_FIELDS = [];
+let BOOLEAN_FIELDS = [];
+let KEYWORD_FIELDS = [];
+export let FIELD_ORDER = [];
+export let SORTS = [];
+export let DEFAULT_FACETS = [];
 
-// Filter-only fields that drill-down buttons set (shown as removable chips).
-export const LABELS = {
-  ...Object.fromEntries(FACETS.map((f) => [f.name, f.label])),
-  subject_id: "Subject", study_uid: "Study UID", series_uid: "Series UID", doi: "DOI",
-  study_year: "Study year", instances: "Instances", size_bytes: "Size (bytes)",
-  age: "Age",
-};
-export const RANGE_FIELDS = ["age", "study_year", "instances", "size_bytes"];
-const BOOLEAN_FIELDS = ["commercial_use"];
-const KEYWORD_FIELDS = [...FACET_NAMES.filter((n) => !RANGE_FIELDS.includes(n)),
-  "subject_id", "study_uid", "series_uid", "doi"];
-export const FIELD_ORDER = [...KEYWORD_FIELDS, ...RANGE_FIELDS];
-export const SORTS = ["age", "-age", "study_year", "-study_year", "instances", "-instances",
-  "size_bytes", "-size_bytes"];
+/** A field's label; before configure(), its name made readable ("study_uid" → "Study uid"). */
+export function labelOf(name) {
+  const plain = name.replaceAll("_", " ");
+  return LABELS[name] || plain.charAt(0).toUpperCase() + plain.slice(1);
+}
+
+/** Take the field registry from the API's GET /api/v1/facets answer. */
+export function configure(meta) {
+  const fields = meta.fields || [];
+  FACETS = fields.filter((f) => f.control).map((f) => ({ name: f.name, label: f.label,
+    range: f.kind === "range", control: f.control, names: f.display || {} }));
+  FACET_NAMES = FACETS.map((f) => f.name);
+  LABELS = Object.fromEntries(fields.map((f) => [f.name, f.label]));
+  RANGE_FIELDS = fields.filter((f) => f.kind === "range").map((f) => f.name);
+  BOOLEAN_FIELDS = fields.filter((f) => f.kind === "boolean").map((f) => f.name);
+  KEYWORD_FIELDS = fields.filter((f) => f.kind !== "range").map((f) => f.name);
+  FIELD_ORDER = [...KEYWORD_FIELDS, ...RANGE_FIELDS];
+  SORTS = (meta.sort_fields || []).flatMap((s) => [s, `-${s}`]);
+  DEFAULT_FACETS = meta.default_facets || [];
+}
 
 const AGE_STEP = 10;       // the API's age facet buckets are decades: "0-9" ... "90-99", "100+"
 const AGE_TOP = 9.99;      // a bucket "60-69" holds 60 <= age < 70; ages are stored to 4
@@ -54,7 +55,10 @@ const AGE_TOP = 9.99;      // a bucket "60-69" holds 60 <= age < 70; ages are st
 export function parseUrl(search) {
   const p = new URLSearchParams(search);
   const filters = {};
-  for (const name of KEYWORD_FIELDS) {
+  // before configure() (the server could not be asked): every parameter is shown as typed
+  const keywords = FIELD_ORDER.length ? KEYWORD_FIELDS
+    : [...new Set(p.keys())].filter((k) => !["q", "level", "sort"].includes(k));
+  for (const name of keywords) {
     const values = p.getAll(name).filter((v) => v !== "");
     if (values.length) filters[name] = [...new Set(values)];
   }
@@ -116,7 +120,8 @@ export function apiFilters(state) {
 }
 
 /** POST /api/v1/search body for a state. */
-export function searchBody(state, { facets = FACET_NAMES, counts = true, size = 50,
+export function searchBody(state, { facets = FACETS.filter((f) => f.control !== "range")
+  .map((f) => f.name), counts = true, size = 50,
   after = null, level = state.level } = {}) {
   const body = { text: state.text, filters: apiFilters(state), facets, level, counts,
     page: { size, after } };

@@ -150,3 +150,35 @@ def oracle_counts(records: list[SeriesRecord],
         "instances": sum(r.instances for r in uniq.values()),
         "bytes": sum(r.size_bytes or 0 for r in uniq.values()),
     }
+
+
+def _age_label(age: float) -> str:
+    decade = min(int(age // 10), 10)
+    return "100+" if decade == 10 else f"{decade * 10}-{decade * 10 + 9}"
+
+
+def facet_values(r: SeriesRecord, name: str) -> list[object]:
+    """The values a record contributes to facet ``name`` (brute force)."""
+    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
+        else None
+    values: dict[str, list[object]] = {
+        "source": [r.source], "collection": [r.collection], "modality": [r.modality],
+        "sex": [r.sex], "license": [r.access.license],
+        "disease_type": list(coll[1]) if coll else [],
+        "primary_site": list(coll[2]) if coll else [],
+        "age": [_age_label(r.age)] if r.age is not None else [],
+        "study_year": [r.study_year],
+    }
+    return [v for v in values[name] if v is not None]
+
+
+def entity(r: SeriesRecord, unit: str, person: dict[tuple[str, str], tuple[str, str]]
+           ) -> object:
+    """What a record is counted as in a facet unit."""
+    if unit == "series":
+        return r.identifiers.series_uid
+    if unit == "studies":
+        return r.identifiers.study_uid
+    if unit == "subjects":
+        return person[(r.source, r.subject_id)]
+    return (r.source, r.collection)

@@ -35,8 +35,9 @@ def test_a_bad_shared_url_explains_itself(page: Page) -> None:
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("inverted range: gte 90.0 > lte 10.0")
     expect(page.get_by_role("heading", name="Filters")).to_be_visible()
-    expect(page.locator("#chips")).to_contain_text("Age: 90 – 10")
-    settle(page, lambda: page.get_by_role("button", name="Remove filter Age: 90 – 10").click())
+    expect(page.locator("#chips")).to_contain_text("Age at imaging (years): 90 – 10")
+    remove = page.get_by_role("button", name="Remove filter Age at imaging (years): 90 – 10")
+    settle(page, lambda: remove.click())
     expect(alert).to_be_hidden()
     assert page.locator("#results li.hit").count() > 0
 

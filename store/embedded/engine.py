@@ -9,7 +9,6 @@ million rows) and maps the matches back the same way.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,19 +18,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from imaging_hub.errors import QueryError
-from imaging_hub.schemas.fields import AGE_BUCKET_YEARS, FIELDS
-from imaging_hub.schemas.query import FilterValue, RangeFilter
-from imaging_hub.store.build import CODE_COLUMNS, indices, read_arrow
-from imaging_hub.store.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
+from imaging_hub.schemas.fields import (
+    FIELDS,
+    SERIES_COLUMNS,
+    TEXT_COLUMNS,
+)
+from imaging_hub.schemas.query import FilterValue, RangeFilter, Visibility
+from imaging_hub.schemas.text import parse_text
+from imaging_hub.store.arrowio import read_arrow
+from imaging_hub.store.embedded.build import CODE_COLUMNS, indices
+from imaging_hub.store.embedded.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
 
-UPPER_CASE_FIELDS = frozenset({"modality", "body_part", "sex"})
-KEYWORD_COLUMNS = ("source", "collection", "subject_id", "study_uid", "doi", "modality",
-                   "body_part", "sex", "manufacturer", "license", "access")
-TEXT_COLUMNS = ("study_description", "series_description")
-NUMERIC_COLUMNS = ("age", "study_year", "instances", "size_bytes")
-MULTI_FIELDS = ("disease_type", "primary_site", "species")
-SEQUESTERED = "sequestered"
+KEYWORD_COLUMNS = tuple(c.name for c in SERIES_COLUMNS
+                        if c.filter == "keyword" and c.name != "series_uid")
+NUMERIC_COLUMNS = tuple(n for n, f in FIELDS.items() if f.filter == "range")
+BOOLEAN_COLUMNS = tuple(n for n, f in FIELDS.items() if f.filter == "boolean")
+MULTI_FIELDS = tuple(n for n, f in FIELDS.items() if f.multi)
 
 Mask = np.ndarray | None  # None means "every row"
 
@@ -79,11 +81,7 @@ class Generation:
                           .to_numpy(zero_copy_only=False), np.float64)
             for n in NUMERIC_COLUMNS
         }
-        cu = self.table.column("commercial_use")
-        is_null = np.asarray(pc.is_null(cu).to_numpy(zero_copy_only=False), bool)
-        is_true = np.asarray(pc.fill_null(cu, False).to_numpy(zero_copy_only=False), bool)
-        self.boolean = {"commercial_use": Keyword(
-            np.where(is_null, 2, is_true.astype(np.int32)).astype(np.int32), [False, True])}
+        self.boolean = {n: _boolean(self.table, n) for n in BOOLEAN_COLUMNS}
         self.codes = {c: np.asarray(self.table.column(c).to_numpy(), np.int64)
                       for c in CODE_COLUMNS}  # int64: what bincount and indexing use
         self.n_datasets = self.collections.num_rows
@@ -92,11 +90,17 @@ class Generation:
         self.dataset = ds
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
         self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
-        access = self.keyword["access"]
-        hidden = access.code_of(SEQUESTERED)
-        # sequestered records (held back by their data holder) never reach any answer
-        self.visible: np.ndarray | None = None if hidden is None else access.codes != hidden
+        self._visible: dict[Visibility, np.ndarray | None] = {}
         self.series_index: tuple[np.ndarray, np.ndarray] | None = None  # see pages.py
+
+    def visible(self, vis: Visibility) -> np.ndarray | None:
+        """Rows ``vis`` may see (None = every row); the access policy decides ``vis``."""
+        if vis not in self._visible:
+            access = self.keyword["access"]
+            lut = np.array([v in vis.tiers for v in access.values] + [False], bool)
+            self._visible[vis] = None if lut[:-1].all() and not (
+                access.codes == len(access.values)).any() else lut[access.codes]
+        return self._visible[vis]
 
     # -- collection-level lists -------------------------------------------------------------
     def _incidence(self, name: str) -> tuple[list[str], np.ndarray]:
@@ -116,15 +120,6 @@ class Generation:
         return rows
 
     @cached_property
-    def source_types(self) -> dict[str, str]:
-        return {n: s["type"] for n, s in self.manifest["sources"].items()}
-
-    @cached_property
-    def link_params(self) -> dict[str, dict[str, str]]:
-        """Per source, what its links need at query time (WADO-RS root, viewer template)."""
-        return {n: dict(s.get("links") or {}) for n, s in self.manifest["sources"].items()}
-
-    @cached_property
     def _text_index(self) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
         """Rows grouped by their (series description, study description, dataset) triple.
 
@@ -132,7 +127,7 @@ class Generation:
         distinct string and once per triple, and mapped to rows with a single gather.
         Returns (triple code of each row, [(lower-cased dictionary, triple → entry)]).
         """
-        sd, st = self.text["series_description"], self.text["study_description"]
+        sd, st = (self.text[n] for n in ("series_description", "study_description"))
         n_ds = self.n_datasets + 1
         key = (sd.codes.astype(np.int64) * st.size + st.codes) * n_ds + self.dataset
         triples, row_triple = np.unique(key, return_inverse=True)
@@ -151,15 +146,12 @@ class Generation:
     def text_mask(self, text: str | None) -> Mask:
         """Rows whose series/study description or collection id/name contains every term
         (case-insensitive substring; quote a phrase to keep it together)."""
-        if not text or not text.strip():
+        query = parse_text(text)
+        if query.empty:
             return None
-        try:
-            terms = shlex.split(text)
-        except ValueError:
-            terms = text.split()
         row_triple, parts = self._text_index
         wanted: np.ndarray | None = None
-        for term in (t.lower() for t in terms if t.strip()):
+        for term in query.terms:
             hit = np.zeros(len(parts[0][1]), bool)
             for values, entry_of_triple in parts:
                 lut = np.fromiter((term in v for v in values), bool, len(values))
@@ -185,7 +177,7 @@ class Generation:
             hi = np.inf if flt.lte is None else flt.lte
             return (values >= lo) & (values <= hi)
         if spec.kind == "range":  # study_year given as a list of years
-            return np.isin(pick(self.numeric[name]), [_number(name, v) for v in flt])
+            return np.isin(pick(self.numeric[name]), [float(v) for v in flt])
         if name in self.multi:
             values_, inc = self.multi[name]
             wanted = [values_.index(str(v)) for v in flt if str(v) in values_]
@@ -200,73 +192,15 @@ class Generation:
         kw = self.boolean[name] if spec.kind == "boolean" else self.keyword[name]
         lut = np.zeros(kw.size, bool)
         for v in flt:
-            c = kw.code_of(coerce_value(name, spec.kind, v))
+            c = kw.code_of(v)
             if c is not None:
                 lut[c] = True
         return lut[pick(kw.codes)]
 
-    # -- facets -----------------------------------------------------------------------------
-    def facet_counts(self, name: str, rows: np.ndarray | None) -> list[tuple[Any, int]]:
-        """(value, series count) of one facet over ``rows`` (indices; None = all rows)."""
-        if rows is None:  # constant for the generation: computed once
-            if name not in self._all_facets:
-                self._all_facets[name] = self._facet_counts(name, None)
-            return self._all_facets[name]
-        return self._facet_counts(name, rows)
 
-    @cached_property
-    def _all_facets(self) -> dict[str, list[tuple[Any, int]]]:
-        return {}
-
-    def _facet_counts(self, name: str, rows: np.ndarray | None) -> list[tuple[Any, int]]:
-        if name == "age":
-            ages = self.numeric["age"] if rows is None else self.numeric["age"][rows]
-            ages = ages[~np.isnan(ages)]
-            buckets = np.minimum(ages // AGE_BUCKET_YEARS, 10).astype(np.int64)
-            counts = np.bincount(buckets, minlength=11)
-            return [(_age_label(i), int(c)) for i, c in enumerate(counts) if c]
-        if name == "study_year":
-            years = self.numeric["study_year"] if rows is None else self.numeric["study_year"][rows]
-            years = years[~np.isnan(years)].astype(np.int64)
-            if not len(years):
-                return []
-            lo = int(years.min())
-            counts = np.bincount(years - lo)
-            return [(lo + i, int(c)) for i, c in enumerate(counts) if c]
-        if name in self.multi:
-            values, inc = self.multi[name]
-            ds = self.dataset if rows is None else self.dataset[rows]
-            per_ds = np.bincount(ds, minlength=self.n_datasets + 1)
-            counts = per_ds @ inc
-            return [(v, int(c)) for v, c in zip(values, counts, strict=True) if c]
-        kw = self.boolean[name] if name in self.boolean else self.keyword[name]
-        codes = kw.codes if rows is None else kw.codes[rows]
-        counts = np.bincount(codes, minlength=kw.size)[:-1]
-        return [(kw.values[i], int(c)) for i in np.flatnonzero(counts) for c in [counts[i]]]
-
-
-def _age_label(bucket: int) -> str:
-    lo = bucket * AGE_BUCKET_YEARS
-    return f"{lo}+" if bucket >= 10 else f"{lo}-{lo + AGE_BUCKET_YEARS - 1}"
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise QueryError(f"filter {name!r} takes numbers, got {value!r}", name)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise QueryError(f"filter {name!r} takes numbers, got {value!r}", name) from None
-
-
-def coerce_value(name: str, kind: str, value: Any) -> Any:
-    """A filter value as stored: booleans parsed, coded fields upper-cased, text trimmed."""
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "false"):
-            return text == "true"
-        raise QueryError(f"filter {name!r} takes true or false, got {value!r}", name)
-    text = str(value).strip()
-    return text.upper() if name in UPPER_CASE_FIELDS else text
+def _boolean(table: pa.Table, name: str) -> Keyword:
+    col = table.column(name)
+    is_null = np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), bool)
+    is_true = np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), bool)
+    return Keyword(np.where(is_null, 2, is_true.astype(np.int32)).astype(np.int32),
+                   [False, True])

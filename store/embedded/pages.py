@@ -8,7 +8,6 @@ series, in index order (source, collection, study, series).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TypeAlias
 
 import numpy as np
@@ -21,30 +20,52 @@ from imaging_hub.schemas.query import (
     StudyHit,
     SubjectHit,
 )
-from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
-from imaging_hub.search_ui.links import collection_links, series_links, study_links
-from imaging_hub.store.engine import Generation
+from imaging_hub.store.embedded.engine import Generation
 
 Hit: TypeAlias = SeriesHit | StudyHit | SubjectHit | CollectionHit
 
 
 def series_hits(gen: Generation, rows: np.ndarray) -> list[Hit]:
-    """Full series records of ``rows`` with links and the hosts holding each series."""
+    """Full series records of ``rows`` with the hosts holding each series (links are the
+    query layer's)."""
     if not len(rows):
         return []
     records = gen.table.take(pa.array(rows)).to_pylist()
-    colls, types = gen.collection_rows, gen.source_types
+    colls = gen.collection_rows
     hits: list[Hit] = []
     for row, ds, code in zip(records, gen.codes["_dataset"][rows],
                              gen.codes["_series"][rows], strict=True):
         fields = series_fields(row, colls[ds] if ds >= 0 else None)
-        record = SeriesRecord.model_construct(**fields)
         hits.append(SeriesHit.model_construct(
-            **fields, level="series",
-            links=series_links(record, types.get(row["source"], ""),
-                               gen.link_params.get(row["source"])),
-            hosts=hosts_of_series(gen, int(code))))
+            **fields, level="series", links=[], hosts=hosts_of_series(gen, int(code))))
     return hits
+
+
+def first_of_each_series(gen: Generation, ordered: np.ndarray) -> np.ndarray:
+    """``ordered`` rows keeping only the first row of each series (a series held by several
+    sources is one hit); cheap when no series is held twice."""
+    dup = duplicated_rows(gen)
+    if dup is None:
+        return ordered
+    pos = np.flatnonzero(dup[ordered])
+    if not len(pos):
+        return ordered
+    codes = gen.codes["_series"][ordered[pos]]
+    _, first = np.unique(codes, return_index=True)
+    keep = np.ones(len(ordered), bool)
+    keep[pos] = False
+    keep[pos[first]] = True
+    return ordered[keep]
+
+
+def duplicated_rows(gen: Generation) -> np.ndarray | None:
+    """Per row: its series is held by more than one source (None when no series is)."""
+    if "dup" not in gen.orders:
+        codes = gen.codes["_series"]
+        per = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+        gen.orders["dup"] = per[codes] > 1 if (per > 1).any() else np.zeros(0, bool)
+    dup = gen.orders["dup"]
+    return dup if len(dup) else None
 
 
 def hosts_of_series(gen: Generation, code: int) -> list[str]:
@@ -114,10 +135,7 @@ def study_hits(gen: Generation, groups: list[np.ndarray]) -> list[Hit]:
             subject_id=first["subject_id"], collection=first["collection"], hosts=hosts,
             study_date=date.isoformat() if date else None,
             study_description=first["study_description"], modalities=modalities,
-            series=n_series, instances=instances,
-            links=study_links(first["study_uid"], modalities,
-                              [(gen.source_types.get(h, ""), gen.link_params.get(h, {}))
-                               for h in hosts]),
+            series=n_series, instances=instances, links=[],
         ))
     return hits
 
@@ -149,12 +167,8 @@ def collection_page(gen: Generation, rows: np.ndarray | None, start: int, size: 
     per_ds = np.bincount(ds, minlength=gen.n_datasets + 1)[:-1]
     matching = np.flatnonzero(per_ds)
     hits: list[Hit] = []
-    by_source: dict[str, str] = defaultdict(str, gen.source_types)
     for d in matching[start:start + size]:
         fields = collection_fields(gen.collection_rows[int(d)])
-        record = CollectionRecord.model_construct(**fields)
         hits.append(CollectionHit.model_construct(
-            **fields, level="collection", series=int(per_ds[d]),
-            links=collection_links(record, by_source[fields["source"]],
-                                   gen.link_params.get(fields["source"]))))
+            **fields, level="collection", series=int(per_ds[d]), links=[]))
     return len(matching), hits

@@ -14,7 +14,7 @@ from typing import SupportsFloat, SupportsInt
 import numpy as np
 
 from imaging_hub.schemas.query import CountBlock, CountValue
-from imaging_hub.store.engine import Generation
+from imaging_hub.store.embedded.engine import Generation
 
 
 @dataclass

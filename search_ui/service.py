@@ -1,0 +1,120 @@
+"""The query layer between callers (HTTP API, CLI) and the index store: it decides what a
+caller may see (``Visibility``) and adds the links back to the hosts, built from identifiers
+by ``search_ui.links``, to whatever the store returns. Backends never build links and never
+decide visibility; they apply it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeAlias
+
+from imaging_hub.schemas.query import (
+    DEFAULT_VISIBILITY,
+    CohortQuery,
+    CollectionHit,
+    CountResponse,
+    FacetsResponse,
+    IndexInfo,
+    Link,
+    RecordResponse,
+    SearchRequest,
+    SearchResponse,
+    SeriesHit,
+    SourcesResponse,
+    SourceVersion,
+    StoreHealth,
+    StudyHit,
+    SubjectHit,
+    Visibility,
+)
+from imaging_hub.schemas.records import SeriesIdentifiers, SeriesRecord
+from imaging_hub.search_ui import links
+from imaging_hub.store.base import IndexStore
+
+
+class QueryService:
+    """What the API and the CLI call; holds one ``IndexStore``."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+
+    def search(self, request: SearchRequest,
+               visibility: Visibility = DEFAULT_VISIBILITY) -> SearchResponse:
+        result = self.store.search(request, visibility)
+        hosts = _hosts(result.index)
+        result.hits = [_with_links(hit, hosts) for hit in result.hits]
+        return result
+
+    def count(self, query: CohortQuery,
+              visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
+        return self.store.count(query, visibility)
+
+    def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
+        return self.store.facets(visibility)
+
+    def record(self, record_id: str,
+               visibility: Visibility = DEFAULT_VISIBILITY) -> RecordResponse | None:
+        """One record with its links, or None when it does not exist or is not visible."""
+        index = self.store.index_info()
+        found = self.store.record(record_id, visibility)
+        if found is None:
+            return None
+        hosts = _hosts(index)
+        hit: SeriesHit | CollectionHit
+        if isinstance(found, SeriesRecord):
+            hit = SeriesHit(**found.model_dump(), hosts=[found.source])
+            hit = hit.model_copy(update={"links": series_hit_links(hit, hosts)})
+        else:
+            hit = CollectionHit(**found.model_dump())
+            hit = hit.model_copy(update={"links": _collection_links(hit, hosts)})
+        return RecordResponse(index=index, record=hit)
+
+    def sources(self) -> SourcesResponse:
+        return self.store.sources()
+
+    def health(self) -> StoreHealth:
+        return self.store.health()
+
+
+Hit: TypeAlias = SeriesHit | StudyHit | SubjectHit | CollectionHit
+
+
+def _with_links(hit: Hit, hosts: Mapping[str, SourceVersion]) -> Hit:
+    if isinstance(hit, SeriesHit):
+        return hit.model_copy(update={"links": series_hit_links(hit, hosts)})
+    if isinstance(hit, CollectionHit):
+        return hit.model_copy(update={"links": _collection_links(hit, hosts)})
+    if isinstance(hit, StudyHit):
+        return hit.model_copy(update={"links": links.study_links(
+            hit.study_uid, hit.modalities,
+            [(hosts[h].type, hosts[h].links) for h in hit.hosts if h in hosts])})
+    return hit
+
+
+def _hosts(index: IndexInfo) -> dict[str, SourceVersion]:
+    return {s.source: s for s in index.sources}
+
+
+def series_hit_links(hit: SeriesHit, hosts: Mapping[str, SourceVersion]) -> list[Link]:
+    """The hit's own source's links, then each other host's (a series held by several
+    platforms gets a way to each of them; duplicates dropped)."""
+    out: list[Link] = []
+    seen: set[tuple[str, str]] = set()
+    ids = hit.identifiers  # other hosts' own ids (GUIDs, folders) are not in this record
+    shared = hit.model_copy(update={"identifiers": SeriesIdentifiers(
+        study_uid=ids.study_uid, series_uid=ids.series_uid, doi=ids.doi)})
+    for name in [hit.source, *[h for h in hit.hosts if h != hit.source]]:
+        host = hosts.get(name)
+        if host is None:
+            continue
+        record = hit if name == hit.source else shared
+        for link in links.series_links(record, host.type, host.links):
+            if (link.rel, link.href) not in seen:
+                seen.add((link.rel, link.href))
+                out.append(link)
+    return out
+
+
+def _collection_links(hit: CollectionHit, hosts: Mapping[str, SourceVersion]) -> list[Link]:
+    host = hosts.get(hit.source)
+    return links.collection_links(hit, host.type if host else "", host.links if host else {})
