@@ -13,6 +13,7 @@ from imaging_hub.config import Settings
 from imaging_hub.harvest import run_harvest
 from imaging_hub.indexers.idc import IdcSource
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
+from imaging_hub.search_ui.service import QueryService
 from imaging_hub.sources import load_sources
 from imaging_hub.store.embedded import EmbeddedStore
 from tests.gen3_server import Commons, gen3_server
@@ -74,7 +75,7 @@ def test_hub_series_mirrored_from_idc_count_once(tmp_path: Path) -> None:
     assert mirrored_count["series"]["count"] == 3
     assert mirrored_count["subjects"]["count"] == len({s["PatientID"] for s in mirrored})
 
-    hits = EmbeddedStore(settings.index_dir).search(SearchRequest.model_validate(
+    hits = QueryService(EmbeddedStore(settings.index_dir)).search(SearchRequest.model_validate(
         {"filters": {"series_uid": uids[:1], "source": ["bih"]}})).hits
     assert len(hits) == 1
     hub = hits[0]
