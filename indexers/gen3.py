@@ -289,8 +289,11 @@ def build(name: str, config: Gen3Source, options: BuildOptions) -> Gen3Indexer:
     Raises ``ConfigError`` for a bad key file or mapping."""
     settings = HttpSettings(connect_timeout=config.connect_timeout,
                             read_timeout=config.read_timeout, max_attempts=config.max_attempts)
-    return make_indexer(name, config.url, config.credentials, config.model, settings,
-                        access=config.access, page_size=config.page_size)
+    try:
+        return make_indexer(name, config.url, config.credentials, config.model, settings,
+                            access=config.access, page_size=config.page_size)
+    except ConfigError as exc:  # name the source: the key file or mapping may be shared
+        raise ConfigError(f"sources.toml [sources.{name}]: {exc}") from exc
 
 
 SOURCE_TYPE = SourceType(

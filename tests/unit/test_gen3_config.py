@@ -45,3 +45,14 @@ def test_bad_gen3_entries_name_the_source_and_key(tmp_path: Path, body: str,
                                                   message: str) -> None:
     with pytest.raises(ConfigError, match=rf"\[sources\.m\].*{message}"):
         load_sources(write(tmp_path, f'[sources.m]\ntype = "gen3"\n{body}\n'))
+
+
+def test_a_missing_key_file_names_the_source_and_the_file(tmp_path: Path) -> None:
+    from imaging_hub.indexers.gen3 import build
+    from imaging_hub.source_types import BuildOptions
+
+    config = Gen3Source.model_validate({"type": "gen3", "url": "https://data.midrc.org",
+                                        "credentials": str(tmp_path / "absent.json")})
+    with pytest.raises(ConfigError, match=r"sources.toml \[sources.midrc\]: .*absent\.json: "
+                                          r"cannot read the Gen3 API key file"):
+        build("midrc", config, BuildOptions())
