@@ -91,6 +91,7 @@ class Tally:
     samples: list[Reject]
     warnings: dict[str, int]
     max_samples: int = 20
+    warning_samples: list[Reject] = field(default_factory=list)
 
     @classmethod
     def new(cls) -> Tally:
@@ -101,10 +102,16 @@ class Tally:
         if len(self.samples) < self.max_samples:
             self.samples.append(Reject(reason=reason, key=key, detail=detail))
 
-    def warn(self, kind: str, n: int = 1) -> None:
+    def warn(self, kind: str, n: int = 1, key: str | None = None,
+             detail: str | None = None) -> None:
+        """Count ``n`` warnings of ``kind``; with a ``key`` (e.g. the UID in conflict) the
+        first few are kept as samples."""
         self.warnings[kind] = self.warnings.get(kind, 0) + n
+        if key is not None and len(self.warning_samples) < self.max_samples:
+            self.warning_samples.append(Reject(reason=kind, key=key, detail=detail))
 
     def into(self, report: HarvestReport) -> None:
         report.rejected.update(self.rejected)
         report.reject_samples.extend(self.samples)
         report.warnings.update(self.warnings)
+        report.warning_samples.extend(self.warning_samples)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +28,7 @@ from pydicom.errors import InvalidDicomError
 
 from imaging_hub.errors import SourceUnavailable
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
+from imaging_hub.indexers.dicom_file import FileHeader, read_header
 from imaging_hub.indexers.dicom_values import Context, series_record
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, series_table
 from imaging_hub.schemas.query import Link
@@ -37,11 +37,6 @@ from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.search_ui.links import Params, folder
 from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
 
-KEYWORDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID",
-            "PatientSex", "PatientAge", "StudyDate", "StudyDescription", "SeriesDescription",
-            "Modality", "BodyPartExamined", "Manufacturer", "SpecificCharacterSet",
-            "SOPClassUID")
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 CHUNK = 64
 REPORTED_FILES = 10_000  # rejected paths listed in the report (all are counted)
 
@@ -54,100 +49,6 @@ class DicomFolderSource(SourceConfigBase):
     collection: str | None = Field(None, description="Collection id (default: folder name)")
     license: str | None = None
     workers: int | None = Field(None, ge=1, description="Processes (default: all cores)")
-
-
-@dataclass(frozen=True)
-class FileHeader:
-    """What a worker learned about one file: values by keyword, or why it was skipped."""
-
-    path: str
-    size: int
-    values: dict[str, str | None] | None = None
-    reject: str | None = None
-    detail: str | None = None
-    warnings: tuple[str, ...] = ()
-    dicomdir: bool = False
-
-
-def _text(ds: pydicom.Dataset, keyword: str, warnings: list[str]) -> str | None:
-    try:
-        value = ds.get(keyword)
-        if value is None or value == "":
-            return None
-        if isinstance(value, pydicom.multival.MultiValue):
-            value = value[0] if len(value) else None
-        return None if value is None else str(value)
-    except (UnicodeError, ValueError, TypeError, LookupError):
-        warnings.append(f"{keyword}_unreadable")
-        return None
-
-
-def _truncated(path: str, ds: pydicom.Dataset, size: int) -> bool:
-    """Whether the Pixel Data element announces more bytes than the file holds."""
-    offset = getattr(ds, "_pixel_data_offset", None)
-    if offset is None:
-        return False
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        head = fh.read(12)
-    if len(head) < 8:
-        return True
-    implicit, little = ds.original_encoding
-    little = True if little is None else little
-    fmt = "<" if little else ">"
-    group, element = struct.unpack(fmt + "HH", head[:4])
-    if (group, element) not in ((0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)):
-        return False  # not positioned on pixel data: nothing to check
-    if not implicit and head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"):
-        if len(head) < 12:
-            return True
-        length, start = struct.unpack(fmt + "I", head[8:12])[0], offset + 12
-    else:  # implicit VR (also seen for Pixel Data inside explicit-VR files)
-        length, start = struct.unpack(fmt + "I", head[4:8])[0], offset + 8
-    return length != 0xFFFFFFFF and start + length > size
-
-
-def read_header(path: str) -> FileHeader:
-    """Read one file's header; never raises (problems become a reject reason)."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-            pixel_offset = fh.tell()
-    except InvalidDicomError:
-        return FileHeader(path, _size(path), reject="not_dicom")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error,
-            NotImplementedError, AttributeError) as exc:
-        return FileHeader(path, _size(path), reject="unreadable",
-                          detail=f"{type(exc).__name__}: {str(exc)[:200]}")
-    if len(ds) == 0:  # pydicom stops quietly at EOF: an empty data set is a cut file
-        return FileHeader(path, size, reject="truncated",
-                          detail="no data set after the file meta information")
-    meta_class = str(getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
-    if meta_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
-        return FileHeader(path, size, dicomdir=True)
-    warnings: list[str] = []
-    values = {k: _text(ds, k, warnings) for k in KEYWORDS}
-    if "Rows" in ds and pixel_offset >= size:  # an image whose file ends before its pixels
-        return FileHeader(path, size, reject="truncated", detail="ends before its Pixel Data")
-    if "PixelData" not in ds and pixel_offset < size:
-        ds._pixel_data_offset = pixel_offset  # type: ignore[attr-defined]
-        try:
-            if _truncated(path, ds, size):
-                return FileHeader(path, size, reject="truncated",
-                                  detail="Pixel Data longer than the file")
-        except (OSError, struct.error, TypeError):
-            pass
-    if not values["SOPInstanceUID"]:
-        return FileHeader(path, size, reject="missing_sop_instance_uid")
-    return FileHeader(path, size, values=values, warnings=tuple(warnings))
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def read_chunk(paths: list[str]) -> list[FileHeader]:

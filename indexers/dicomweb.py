@@ -13,6 +13,7 @@ records are ``controlled`` unless ``access`` says otherwise.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,7 +81,10 @@ class QidoClient:
     page_size: int = 100
     settings: HttpSettings = field(default_factory=HttpSettings)
 
-    def _pages(self, path: str, params: dict[str, Any], key: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paged listing. An item repeated on a later page (a server that
+        ignores ``offset``, or reorders between pages) is given once; copies on one page
+        are all given (a server may list one UID twice, e.g. under two PatientIDs)."""
         seen: set[str] = set()
         offset = 0
         while True:
@@ -90,17 +94,13 @@ class QidoClient:
                 return
             if not isinstance(page, list) or not all(isinstance(i, dict) for i in page):
                 raise SourceFormatError(f"{path}: expected a JSON array of objects")
-            fresh = 0
-            for item in page:
-                uid = json_value(item, key)
-                if uid is None or uid not in seen:
-                    fresh += 1
-                    if uid is not None:
-                        seen.add(uid)
-                    yield item
-            if not page or (fresh == 0 and len(page) != self.page_size):
+            keys = [json.dumps(item, sort_keys=True) for item in page]
+            fresh = [item for item, k in zip(page, keys, strict=True) if k not in seen]
+            seen.update(keys)
+            yield from fresh
+            if not page or (not fresh and len(page) != self.page_size):
                 return  # the end; or a server ignoring offset whose answer was not cut short
-            if fresh == 0:  # the same full page again: offset ignored, more may exist
+            if not fresh:  # the same full page again: offset ignored, more may exist
                 raise SourceFormatError(
                     f"{path}: the server repeats the page at offset {offset}; it ignores "
                     f"'offset', so the listing cannot be completed (raise page_size above the "
@@ -111,16 +111,33 @@ class QidoClient:
         params: dict[str, Any] = {"includefield": list(STUDY_FIELDS)}
         if window is not None:
             params["StudyDate"] = window.qido()
-        return self._pages("studies", params, "StudyInstanceUID")
+        return self._pages("studies", params)
 
     def series(self, study_uid: str) -> list[dict[str, Any]]:
         return list(self._pages(f"studies/{study_uid}/series",
-                                {"includefield": list(SERIES_FIELDS)}, "SeriesInstanceUID"))
+                                {"includefield": list(SERIES_FIELDS)}))
+
+    def sop_uids(self, study_uid: str, series_uid: str) -> set[str]:
+        """Distinct SOPInstanceUIDs the server lists for a series (QIDO-RS instances)."""
+        items = self._pages(f"studies/{study_uid}/series/{series_uid}/instances",
+                            {"includefield": ["SOPInstanceUID"]})
+        return {uid for i in items if (uid := json_value(i, "SOPInstanceUID"))}
+
+
+# (study UID, the study's attribute values, one series entry) for every listed copy
+Copy = tuple[str, dict[str, str | None], dict[str, Any]]
 
 
 @dataclass
 class DicomwebIndexer:
-    """Harvest one DICOMweb server into series records."""
+    """Harvest one DICOMweb server into series records.
+
+    A server may list one UID more than once: Orthanc keeps a study or series sent under two
+    PatientIDs as two resources with the same UIDs. A study listed with several PatientIDs
+    takes the smallest (trimmed, non-empty first) and is warned ``study_uid_conflict``; a
+    series listed several times is one record whose instances are the distinct
+    SOPInstanceUIDs of all its copies (asked with QIDO-RS), warned ``series_uid_conflict``.
+    """
 
     name: str
     qido: QidoClient
@@ -143,56 +160,67 @@ class DicomwebIndexer:
                                source_version=ctx.source_version, started_at=now)
         tally = Tally.new()
         progress(f"{self.name}: listing studies", 0, 1)
-        studies = list(self.qido.studies(self.window))
-        records: list[SeriesRecord] = []
-        done = 0
+        studies = self._studies(list(self.qido.studies(self.window)), tally)
+        copies: dict[str, list[Copy]] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            futures = [(s, pool.submit(self._study_series, s)) for s in studies]
-            for study, future in futures:
-                records += self._normalise(study, future.result(), ctx, tally)
-                done += 1
+            listed = zip(studies, pool.map(self.qido.series, studies), strict=True)
+            for done, (study_uid, series) in enumerate(listed, start=1):
+                for item in series:
+                    key = json_value(item, "SeriesInstanceUID") or f"missing:{id(item)}"
+                    copies.setdefault(key, []).append((study_uid, studies[study_uid], item))
                 progress(f"{self.name}: studies", done, len(studies))
-        report.read = len(records) + sum(tally.rejected.values())
-        unique: dict[str, SeriesRecord] = {}
-        for r in records:
-            if r.id in unique:
-                tally.reject("duplicate_series_uid", r.identifiers.series_uid)
-            else:
-                unique[r.id] = r
+        report.read = sum(len(c) for c in copies.values()) + sum(tally.rejected.values())
+        records = [r for c in copies.values() if (r := self._record(c, ctx, tally))]
         tally.into(report)
-        report.series = len(unique)
+        report.series = len(records)
         return HarvestResult(
-            series=series_table(unique.values()), collections=COLLECTION_SCHEMA.empty_table(),
+            series=series_table(records), collections=COLLECTION_SCHEMA.empty_table(),
             report=report, scope=self.window, link_params=self.link_params)
 
-    def _study_series(self, study: dict[str, Any]) -> list[dict[str, Any]]:
-        uid = json_value(study, "StudyInstanceUID")
-        return self.qido.series(uid) if uid else []
-
     @staticmethod
-    def _normalise(study: dict[str, Any], series: list[dict[str, Any]], ctx: Context,
-                   tally: Tally) -> list[SeriesRecord]:
-        study_uid = json_value(study, "StudyInstanceUID")
-        if study_uid is None:
-            tally.reject("missing_study_uid", None, "study without StudyInstanceUID")
-            return []
-        out = []
-        study_values = {k: json_value(study, k) for k in STUDY_FIELDS}
-        for item in series:
-            values: dict[str, str | None] = {**study_values, "StudyInstanceUID": study_uid}
-            values.update({k: json_value(item, k) for k in (*SERIES_FIELDS, "SeriesInstanceUID")})
-            count = values.pop("NumberOfSeriesRelatedInstances")
-            try:
-                instances = int(count) if count is not None else 0
-            except ValueError:
-                tally.warn("instance_count_unparseable")
-                instances = 0
-            retrieve = json_value(item, "RetrieveURL")
-            record = series_record(values, instances, None, ctx, tally,
-                                   {"retrieve_url": retrieve} if retrieve else None)
-            if record is not None:
-                out.append(record)
+    def _studies(entries: list[dict[str, Any]], tally: Tally,
+                 ) -> dict[str, dict[str, str | None]]:
+        """Study values by StudyInstanceUID; several entries of one UID are merged."""
+        grouped: dict[str, list[dict[str, str | None]]] = {}
+        for entry in entries:
+            uid = json_value(entry, "StudyInstanceUID")
+            if uid is None:
+                tally.reject("missing_study_uid", None, "study without StudyInstanceUID")
+                continue
+            grouped.setdefault(uid, []).append({k: json_value(entry, k) for k in STUDY_FIELDS})
+        out = {}
+        for uid, values in grouped.items():
+            pids = sorted({(v["PatientID"] or "").strip() for v in values})
+            if len(pids) > 1:
+                tally.warn("study_uid_conflict", key=uid,
+                           detail=f"listed under PatientIDs {', '.join(map(repr, pids))}")
+            out[uid] = min(values, key=lambda v: (not (v["PatientID"] or "").strip(),
+                                                  (v["PatientID"] or "").strip()))
         return out
+
+    def _record(self, copies: list[Copy], ctx: Context, tally: Tally) -> SeriesRecord | None:
+        study_uid, study_values, item = copies[0]
+        values: dict[str, str | None] = {**study_values, "StudyInstanceUID": study_uid}
+        values.update({k: json_value(item, k) for k in (*SERIES_FIELDS, "SeriesInstanceUID")})
+        count = values.pop("NumberOfSeriesRelatedInstances")
+        try:
+            instances = int(count) if count is not None else 0
+        except ValueError:
+            tally.warn("instance_count_unparseable")
+            instances = 0
+        series_uid = values["SeriesInstanceUID"]
+        if series_uid and len(copies) > 1:  # one UID, several copies: count their instances
+            sops: set[str] = set()
+            for study in sorted({c[0] for c in copies}):
+                sops |= self.qido.sop_uids(study, series_uid)
+            tally.warn("series_uid_conflict", key=series_uid,
+                       detail=f"listed {len(copies)} times (studies "
+                              f"{', '.join(sorted({c[0] for c in copies}))}); "
+                              f"{len(sops)} distinct instances")
+            instances = len(sops)
+        retrieve = json_value(item, "RetrieveURL")
+        return series_record(values, instances, None, ctx, tally,
+                             {"retrieve_url": retrieve} if retrieve else None)
 
 
 # -- links -----------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class HarvestReport(BaseModel):
     warnings: dict[str, int] = Field(
         default_factory=dict, description="value normalised to null, by kind -> count"
     )
+    warning_samples: list[Reject] = Field(
+        default_factory=list, description="first few warnings that name a record (e.g. a "
+        "UID listed twice), with details")
     scope: str | None = Field(None, description="StudyDate window of an incremental run")
     added: int | None = Field(None, description="Series new since the last published run")
     updated: int | None = None

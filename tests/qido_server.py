@@ -28,6 +28,10 @@ def study(uid: str, patient: str, date: str = "20240105", age: str = "061Y",
             "00100040": element("CS", sex), "00081030": element("LO", "CT CHEST")}
 
 
+def instance(sop: str) -> dict[str, Any]:
+    return {"00080018": element("UI", sop)}
+
+
 def series(uid: str, modality: str = "CT", instances: int = 3) -> dict[str, Any]:
     return {"0020000E": element("UI", uid), "00080060": element("CS", modality),
             "00201209": element("IS", instances), "0008103E": element("LO", "axial")}
@@ -37,6 +41,7 @@ def series(uid: str, modality: str = "CT", instances: int = 3) -> dict[str, Any]
 class Behaviour:
     studies: list[dict[str, Any]] = field(default_factory=list)
     series: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by series UID
     cap: int | None = None  # the server's own maximum page size
     ignore_limit: bool = False
     ignore_offset: bool = False
@@ -69,7 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         parts = url.path.strip("/").split("/")
-        if parts[-1] == "studies":
+        if parts[-1] == "instances" and len(parts) >= 5:
+            self._json(self._window(b.instances.get(parts[-2], []), query))
+        elif parts[-1] == "studies":
             items = self._window(b.studies, query)
             self._json(items)
         elif parts[-1] == "series" and len(parts) >= 3:

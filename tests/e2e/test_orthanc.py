@@ -14,10 +14,23 @@ from typing import Any
 import httpx
 import pytest
 from pydicom.data import get_testdata_files
+from pydicom.uid import ExplicitVRLittleEndian
 
 from tests.conftest import VENV_BIN
+from tests.dicom_files import mr_image, write
 from tests.orthanc import Orthanc, start_orthanc
 from tests.qido_server import Behaviour, qido_server
+
+# One series sent under two PatientIDs (files written here): Orthanc keeps two resources
+# with the same Study/Series UIDs; 2 + 1 distinct instances.
+CONFLICT_STUDY, CONFLICT_SERIES = "2.25.7001", "2.25.7001.1"
+
+
+def conflict_files(folder: Path) -> list[Path]:
+    made = [(f"2.25.7001.1.{i}", patient) for i, patient in
+            enumerate(("CONFLICT-A", "CONFLICT-A", "CONFLICT-B"), start=1)]
+    return [write(mr_image(sop, ExplicitVRLittleEndian, CONFLICT_STUDY, CONFLICT_SERIES,
+                           patient=patient), folder / f"{sop}.dcm") for sop, patient in made]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +39,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     files = [Path(f) for f in get_testdata_files() if Path(f).is_file()]
     accepted, _refused = server.upload(files)
     assert accepted > 50
+    assert server.upload(conflict_files(tmp_path_factory.mktemp("conflict"))) == (3, 0)
     try:
         yield server
     finally:
@@ -48,21 +62,30 @@ def configure(home: Path, url: str, **extra: Any) -> None:
 
 def oracle(o: Orthanc) -> dict[str, Any]:
     """Counts from Orthanc's REST API (not QIDO), by DICOM identity: a SeriesInstanceUID is
-    one series however many Orthanc resources hold it; PatientID compared trimmed."""
+    one series however many Orthanc resources hold it, its instances the distinct
+    SOPInstanceUIDs of all of them; a study's subject is its smallest trimmed PatientID
+    (empty: one subject per study), the rule README documents."""
     series: dict[str, dict[str, Any]] = {}
-    studies, subjects, resources, study_resources = set(), set(), 0, set()
+    pids: dict[str, set[str]] = {}
+    resources, study_resources = 0, set()
     for sid in o.get("/series"):  # type: ignore[union-attr]
         s = o.get(f"/series/{sid}")
         st = o.get(f"/studies/{s['ParentStudy']}")  # type: ignore[index]
         resources += 1
         study_resources.add(s["ParentStudy"])  # type: ignore[index]
         uid = s["MainDicomTags"]["SeriesInstanceUID"]  # type: ignore[index]
-        n = len(s["Instances"])  # type: ignore[index]
-        series[uid] = {"instances": max(n, series.get(uid, {}).get("instances", 0)),
-                       "modality": (s["MainDicomTags"].get("Modality") or "").strip().upper()}  # type: ignore[index]
-        studies.add(st["MainDicomTags"]["StudyInstanceUID"])  # type: ignore[index]
-        subjects.add((st["PatientMainDicomTags"].get("PatientID") or "").strip())  # type: ignore[index]
-    return {"series": series, "studies": len(studies), "subjects": len(subjects),
+        sops = {i["MainDicomTags"]["SOPInstanceUID"] for i in o.get(f"/series/{sid}/instances")}  # type: ignore[index, union-attr]
+        entry = series.setdefault(uid, {"sops": set(), "modality": (
+            s["MainDicomTags"].get("Modality") or "").strip().upper()})  # type: ignore[index]
+        entry["sops"] |= sops
+        study = st["MainDicomTags"]["StudyInstanceUID"]  # type: ignore[index]
+        pids.setdefault(study, set()).add(
+            (st["PatientMainDicomTags"].get("PatientID") or "").strip())  # type: ignore[index]
+    subjects = {min(p - {""}) if p - {""} else f"(no PatientID) {study}"
+                for study, p in pids.items()}
+    for entry in series.values():
+        entry["instances"] = len(entry.pop("sops"))
+    return {"series": series, "studies": len(pids), "subjects": len(subjects),
             "resources": resources, "study_resources": len(study_resources)}
 
 
@@ -89,6 +112,24 @@ def test_harvest_counts_equal_orthanc(orthanc: Orthanc, tmp_path: Path) -> None:
         uid: s["instances"] for uid, s in want["series"].items()}
     assert all(h["modality"] == (want["series"][h["identifiers"]["series_uid"]]["modality"]
                                  or None) for h in hits)
+
+
+def test_uid_conflicts_are_reported_and_instances_counted_once(orthanc: Orthanc,
+                                                                tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    configure(home, orthanc.dicomweb)
+    done = ihub(home, "harvest", "pacs", "--json")
+    assert done.returncode == 0, done.stderr
+    (report,) = json.loads(done.stdout)
+    assert report["warnings"]["series_uid_conflict"] >= 1
+    assert report["warnings"]["study_uid_conflict"] >= 1
+    conflicts = {w["key"]: w["detail"] for w in report["warning_samples"]}
+    assert "listed 2 times" in conflicts[CONFLICT_SERIES]
+    assert "'CONFLICT-A', 'CONFLICT-B'" in conflicts[CONFLICT_STUDY]
+    hits = json.loads(ihub(home, "search", "--filter", f"series_uid={CONFLICT_SERIES}",
+                           "--json").stdout)["hits"]
+    (hit,) = hits
+    assert hit["instances"] == 3 and hit["subject_id"] == "CONFLICT-A"
 
 
 def test_wado_link_resolves_on_the_server(orthanc: Orthanc, tmp_path: Path) -> None:

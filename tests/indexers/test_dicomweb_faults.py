@@ -114,7 +114,7 @@ def test_exception_mid_harvest_publishes_nothing(tmp_path: Path,
         settings = Settings(home=tmp_path)
         run_harvest(settings, "pacs", cfg, full=True)
         calls = {"n": 0}
-        real = DicomwebIndexer._normalise
+        real = DicomwebIndexer._record
 
         def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
             calls["n"] += 1
@@ -122,7 +122,7 @@ def test_exception_mid_harvest_publishes_nothing(tmp_path: Path,
                 raise SourceUnavailable("connection lost half-way (simulated)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(DicomwebIndexer, "_normalise", staticmethod(boom))
+        monkeypatch.setattr(DicomwebIndexer, "_record", boom)
         b.studies.append(study("9.9.9", "P9"))
         b.series["9.9.9"] = [series("9.9.9.1")]
         with pytest.raises(SourceUnavailable, match="half-way"):
