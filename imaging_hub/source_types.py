@@ -8,7 +8,10 @@ indexer factories, schedules and freshness, ``harvest.plan`` and the link dispat
 ``imaging_hub.search_ui.links``. Nothing keeps a second table of types.
 
 Adding a source type: write ``indexers/<type>.py`` with its config model and
-``SOURCE_TYPE``, its tests, and one line in ``_load_registry`` below.
+``SOURCE_TYPE``, its tests, and one line in ``_load_registry`` below. A type with
+``windows=True`` configures with a ``WindowedConfig`` (``full_every_days``,
+``incremental_days``): ``harvest.plan`` reads those to choose full or incremental runs, and
+passes the window in ``BuildOptions`` (the type decides what its dates mean).
 
 ``REGISTRY`` is built on first use (module ``__getattr__``), because the source modules
 import this one for ``SourceType`` and ``SourceConfigBase``.
