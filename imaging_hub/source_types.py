@@ -97,13 +97,16 @@ class SourceType:
 
 def _load_registry() -> dict[str, SourceType]:
     # one line per source type (imported here, not at the top: they import this module)
-    from imaging_hub.indexers import dicom_folder, dicomweb, idc, tcia
+    from imaging_hub.indexers import catalog, dicom_folder, dicomweb, gen3, idc, tabular, tcia
 
     types = (
         idc.SOURCE_TYPE,
         dicomweb.SOURCE_TYPE,
         dicom_folder.SOURCE_TYPE,
         tcia.SOURCE_TYPE,
+        gen3.SOURCE_TYPE,
+        tabular.SOURCE_TYPE,
+        catalog.SOURCE_TYPE,
     )
     return {t.name: t for t in types}
 

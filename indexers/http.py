@@ -132,20 +132,35 @@ def _wait(settings: HttpSettings) -> Any:
 T = TypeVar("T")
 
 
-def _get(client: httpx.Client, path: str, params: dict[str, Any] | None,
-         settings: HttpSettings | None, accept: str,
-         decode: Callable[[httpx.Response], T]) -> T:
-    """GET with retries; ``decode`` turns a 2xx response into the result (it raises
+def _attempt(client: httpx.Client, method: str, path: str, params: dict[str, Any] | None,
+             body: Any, accept: str) -> httpx.Response:
+    """One request (``body`` sent as JSON); a transport error or a retryable status raises
+    ``RetryableError``."""
+    try:
+        response = client.request(method, path, params=params, json=body,
+                                  headers={"Accept": accept})
+    except httpx.TransportError as exc:  # connect/read timeouts, resets
+        raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code in RETRY_STATUS:
+        raise RetryableError(f"HTTP {response.status_code}", retry_after(response))
+    return response
+
+
+def _retrying(s: HttpSettings) -> Retrying:
+    return Retrying(stop=stop_after_attempt(s.max_attempts), wait=_wait(s),
+                    retry=retry_if_exception(lambda e: isinstance(e, RetryableError)),
+                    reraise=True)
+
+
+def _request(client: httpx.Client, method: str, path: str, params: dict[str, Any] | None,
+             body: Any, settings: HttpSettings | None, accept: str,
+             decode: Callable[[httpx.Response], T]) -> T:
+    """A request with retries; ``decode`` turns a 2xx response into the result (it raises
     ``RetryableError(malformed=True)`` for a body it cannot read)."""
     s = settings or HttpSettings()
 
     def attempt() -> T:
-        try:
-            response = client.get(path, params=params, headers={"Accept": accept})
-        except httpx.TransportError as exc:  # connect/read timeouts, resets
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code in RETRY_STATUS:
-            raise RetryableError(f"HTTP {response.status_code}", retry_after(response))
+        response = _attempt(client, method, path, params, body, accept)
         try:
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
@@ -154,16 +169,20 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any] | None,
                 f"{response.status_code}: {response.text[:200]}") from exc
         return decode(response)
 
-    retrying = Retrying(stop=stop_after_attempt(s.max_attempts), wait=_wait(s),
-                        retry=retry_if_exception(lambda e: isinstance(e, RetryableError)),
-                        reraise=True)
     try:
-        return retrying(attempt)
+        return _retrying(s)(attempt)
     except RetryableError as exc:
         url = client.base_url.join(path)
+        message = f"{method} {url}: {exc} after {s.max_attempts} attempts"
         if exc.malformed:
-            raise SourceFormatError(f"GET {url}: {exc} after {s.max_attempts} attempts") from exc
-        raise SourceUnavailable(f"GET {url}: {exc} after {s.max_attempts} attempts") from exc
+            raise SourceFormatError(message) from exc
+        raise SourceUnavailable(message) from exc
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, Any] | None,
+         settings: HttpSettings | None, accept: str,
+         decode: Callable[[httpx.Response], T]) -> T:
+    return _request(client, "GET", path, params, None, settings, accept, decode)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -200,3 +219,29 @@ def get_text(client: httpx.Client, path: str, params: dict[str, Any] | None = No
     """GET ``path`` as text, with the same retries and errors as ``get_json``; an empty
     body is ``None``."""
     return _get(client, path, params, settings, accept, _text)
+
+
+def request_json(client: httpx.Client, method: str, path: str, *,
+                 params: dict[str, Any] | None = None, body: Any = None,
+                 settings: HttpSettings | None = None,
+                 accept: str = "application/json") -> Any:
+    """``method path`` with ``body`` sent as JSON (a POST to a query API), decoded like
+    ``get_json`` and with the same retries and errors."""
+    return _request(client, method, path, params, body, settings, accept, _json)
+
+
+def send(client: httpx.Client, method: str, path: str, *,
+         params: dict[str, Any] | None = None, body: Any = None,
+         settings: HttpSettings | None = None,
+         accept: str = "application/json") -> httpx.Response:
+    """``method path`` (``body`` sent as JSON), retrying 429/5xx and transport errors; the
+    final response is returned whatever its status, for callers that read 4xx answers
+    themselves (an auth server's refusal, a GraphQL validation error). Raises
+    ``SourceUnavailable`` when attempts are exhausted."""
+    s = settings or HttpSettings()
+    try:
+        return _retrying(s)(_attempt, client, method, path, params, body, accept)
+    except RetryableError as exc:
+        url = client.base_url.join(path)
+        raise SourceUnavailable(
+            f"{method} {url}: {exc} after {s.max_attempts} attempts") from exc

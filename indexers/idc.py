@@ -311,7 +311,8 @@ SELECT
     l.commercial AS commercial_use,
     $version AS source_version,
     $at::TIMESTAMPTZ AS harvested_at,
-    $run AS run_id
+    $run AS run_id,
+    NULL::VARCHAR AS extra  -- IDC has no attributes beyond the fields
 FROM classified c
 LEFT JOIN age_map a ON c.PatientAge = a.raw
 LEFT JOIN sex_map s ON c.PatientSex = s.raw

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AccessTier = Literal["open", "registration", "controlled", "sequestered"]
 
@@ -42,8 +42,11 @@ class Access(_Model):
 class SeriesIdentifiers(_Model):
     """Persistent identifiers of a series; every link is built from these."""
 
-    study_uid: str = Field(description="DICOM StudyInstanceUID.")
-    series_uid: str = Field(description="DICOM SeriesInstanceUID.")
+    study_uid: str | None = Field(
+        description="DICOM StudyInstanceUID; null only on a subject-level record (a "
+        "metadata export row about a subject, without DICOM UIDs).")
+    series_uid: str | None = Field(
+        description="DICOM SeriesInstanceUID; null on a subject- or study-level record.")
     doi: str | None = Field(None, description="DOI of the dataset the series belongs to.")
     crdc_series_uuid: str | None = Field(None, description="CRDC/Gen3 GUID of the series.")
     drs_uri: str | None = Field(None, description="GA4GH DRS URI, e.g. drs://dg.4DFC:<uuid>.")
@@ -51,6 +54,12 @@ class SeriesIdentifiers(_Model):
     source_native: dict[str, str] = Field(
         default_factory=dict, description="Source-native ids (e.g. Orthanc series id)."
     )
+
+    @model_validator(mode="after")
+    def _series_in_a_study(self) -> SeriesIdentifiers:
+        if self.series_uid is not None and self.study_uid is None:
+            raise ValueError("a series_uid needs its study_uid")
+        return self
 
 
 class SeriesRecord(_Model):
@@ -76,6 +85,9 @@ class SeriesRecord(_Model):
     series_description: str | None = None
     instances: int = Field(ge=0)
     size_bytes: int | None = Field(None, ge=0)
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Source attributes without a field of their own "
+        "(e.g. an export's unmapped columns, Gen3 race/ethnicity), name -> value as text.")
     disease_type: list[str] = Field(
         default_factory=list, description="Inherited from the collection record."
     )
@@ -107,5 +119,8 @@ class CollectionRecord(_Model):
     updated: str | None = None
     doi: list[str] = Field(default_factory=list, description="DOIs of the collection's sources.")
     citation: str | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Facts without a field of their own (a catalogue "
+        "entry's modalities, image count, access requirement, date checked).")
     access: Access
     provenance: Provenance

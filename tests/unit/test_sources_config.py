@@ -46,7 +46,8 @@ path = "/data/trial"
     ("body", "message"),
     [
         ('[sources.x]\ntype = "ftp"\n',
-         r"\[sources.x\]: type: unknown source type 'ftp' \(known: dicom_folder, dicomweb, idc"),
+         r"\[sources.x\]: type: unknown source type 'ftp' \(known: catalog, dicom_folder, "
+         r"dicomweb, gen3, idc, tabular, tcia\)"),
         ('[sources.x]\npath = "/data"\n', r"\[sources.x\]: type: missing \(known: "),
         ('[sources.x]\ntype = 3\n', r"\[sources.x\]: type: missing"),
         ('[sources]\nx = 3\n', r"\[sources.x\]: expected a table"),
@@ -93,5 +94,6 @@ def test_the_registry_is_the_one_table_of_types() -> None:
         assert kind.config.model_fields["type"].annotation is not str  # a Literal per type
         assert kind.schedule_period_hours > 0 and kind.default_schedule.count(" ") == 4
     assert REGISTRY["dicomweb"].windows and not REGISTRY["idc"].windows
-    with pytest.raises(ConfigError, match="known: dicom_folder, dicomweb, idc"):
+    with pytest.raises(ConfigError, match="known: catalog, dicom_folder, dicomweb, gen3, "
+                                          "idc, tabular, tcia"):
         source_type("ftp")
