@@ -2,8 +2,9 @@
 # Set up everything imaging-hub needs on a fresh Debian machine with Python 3.11:
 # a virtual environment in .venv with the project installed (editable) and its extras.
 #   scripts/setup.sh            runtime only
-#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright)
-#                               and Debian packages orthanc, orthanc-dicomweb, chromium
+#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright,
+#                               deploy validators, dagster-postgres) and Debian packages
+#                               orthanc, orthanc-dicomweb, chromium, postgresql, openssl
 #   scripts/setup.sh test bench + benchmark peers (idc-index)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,10 @@ if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install "python${ver}-venv" || apt_install python3-venv
 fi
 
-# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium.
+# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium,
+# PostgreSQL (Dagster's storage), openssl (deploy/certs.sh).
 case ",$extras," in
-  *,test,*) apt_install orthanc orthanc-dicomweb chromium ;;
+  *,test,*) apt_install orthanc orthanc-dicomweb chromium postgresql openssl ;;
 esac
 
 if [ ! -x .venv/bin/python ]; then

@@ -117,6 +117,8 @@ def test_imaging_hub_services_speak_the_configuration_contract(compose: dict[str
     pg = compose["services"]["postgres"]["environment"]
     for name in ("dagster-migrate", "dagster-code", "dagster-webserver", "dagster-daemon"):
         url = urlsplit(services[name]["environment"]["IHUB_DAGSTER_POSTGRES_URL"])
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; dagster-postgres brings psycopg2
+        assert url.scheme == "postgresql+psycopg2"
         assert (url.hostname, url.username, url.password, url.path) == (
             "postgres", pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], "/" + pg["POSTGRES_DB"])
     assert "IHUB_DAGSTER_POSTGRES_URL" not in services["api"]["environment"]

@@ -40,8 +40,10 @@ def docs() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def secrets() -> dict[str, set[str]]:
     """Secrets the operator creates (secrets.example.yaml): name -> keys."""
-    return {d["metadata"]["name"]: set(d["stringData"])
-            for d in load_all(K8S / "secrets.example.yaml") if d["kind"] == "Secret"}
+    templates = [d for d in load_all(K8S / "secrets.example.yaml") if d["kind"] == "Secret"]
+    (pg,) = [d for d in templates if d["metadata"]["name"] == "dagster-postgres"]
+    assert urlsplit(pg["stringData"]["url"]).scheme == "postgresql+psycopg2"
+    return {d["metadata"]["name"]: set(d["stringData"]) for d in templates}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
