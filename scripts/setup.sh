@@ -4,7 +4,8 @@
 #   scripts/setup.sh            runtime only
 #   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright,
 #                               deploy validators, dagster-postgres) and Debian packages
-#                               orthanc, orthanc-dicomweb, chromium, postgresql, openssl
+#                               orthanc, orthanc-dicomweb, chromium, postgresql, openssl,
+#                               openjdk-17-jre-headless, maven, unzip
 #   scripts/setup.sh test bench + benchmark peers (idc-index)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,9 +39,11 @@ if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 # Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium,
-# PostgreSQL (Dagster's storage), openssl (deploy/certs.sh).
+# PostgreSQL (Dagster's storage), openssl (deploy/certs.sh), and what runs deploy/'s
+# OpenSearch configuration on real nodes from Maven Central (Java 17, maven, unzip).
 case ",$extras," in
-  *,test,*) apt_install orthanc orthanc-dicomweb chromium postgresql openssl ;;
+  *,test,*) apt_install orthanc orthanc-dicomweb chromium postgresql openssl \
+              openjdk-17-jre-headless maven unzip ;;
 esac
 
 if [ ! -x .venv/bin/python ]; then
