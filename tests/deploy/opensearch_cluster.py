@@ -21,7 +21,9 @@ from pathlib import Path
 from tests.conftest import free_port
 from tests.deploy.files import DEPLOY, env_example
 
-JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")  # OpenSearch 2.x runs on Java 17
+# OpenSearch 2.x runs on Java 17 (Debian's openjdk-17-jre-headless, scripts/setup.sh test)
+JAVA_HOME = next(iter(sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*"))),
+                 Path("/usr/lib/jvm/java-17-openjdk-amd64"))
 M2 = Path.home() / ".m2" / "repository"
 PASSWORDS = {"OPENSEARCH_INITIAL_ADMIN_PASSWORD": "Adm1n-Qx7!vLp2", "OPENSEARCH_USERNAME": "ihub",
              "OPENSEARCH_PASSWORD": "Ihub-Zr4#mKw9", "DASHBOARDS_PASSWORD": "Dash-Ty6$nPq3"}
