@@ -2,8 +2,9 @@
 # Set up everything imaging-hub needs on a fresh Debian machine with Python 3.11:
 # a virtual environment in .venv with the project installed (editable) and its extras.
 #   scripts/setup.sh            runtime only
-#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright)
-#                               and Debian packages orthanc, orthanc-dicomweb, chromium, plus
+#   scripts/setup.sh test       + test tools (pytest, schemathesis, ruff, mypy, playwright,
+#                               deploy validators, dagster-postgres) and Debian packages
+#                               orthanc, orthanc-dicomweb, chromium, postgresql, openssl, plus
 #                               what scripts/opensearch.sh and elasticsearch.sh need (Java 17,
 #                               maven, unzip, curl, acl)
 #   scripts/setup.sh test bench + benchmark peers (idc-index)
@@ -38,11 +39,12 @@ if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install "python${ver}-venv" || apt_install python3-venv
 fi
 
-# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium, and
-# the tools that fetch and run real OpenSearch/Elasticsearch nodes (scripts/engine-common.sh).
+# Real peers the tests run against: Orthanc with its DICOMweb plugin, Debian's Chromium,
+# PostgreSQL (Dagster's storage), openssl (deploy/certs.sh), and the tools that fetch and run
+# real OpenSearch/Elasticsearch nodes (scripts/engine-common.sh).
 case ",$extras," in
   *,test,*)
-    apt_install orthanc orthanc-dicomweb chromium
+    apt_install orthanc orthanc-dicomweb chromium postgresql openssl
     apt_install openjdk-17-jre-headless maven unzip curl acl ;;
 esac
 

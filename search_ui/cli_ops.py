@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -115,16 +114,27 @@ def orchestrate(
     env = {**os.environ, "DAGSTER_HOME": dagster_home, "IHUB_HOME": str(settings.home)}
     bin_dir = os.path.dirname(sys.executable)
     module = "imaging_hub.orchestration.definitions"
-    # create/upgrade Dagster's storage once, before webserver, daemon and code server all
-    # start on it (concurrent first-time schema creation on SQLite races)
-    subprocess.run([os.path.join(bin_dir, "dagster"), "instance", "migrate"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
-    daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-m", module],
-                              env=env)
-    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={dagster_home})")
-    try:
-        subprocess.run([os.path.join(bin_dir, "dagster-webserver"), "-m", module, "-h", host,
-                        "-p", str(port)], env=env, check=False)
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
+    from imaging_hub.orchestration.processes import Supervisor
+
+    # SIGTERM/SIGINT stop the webserver, the daemon and all they started (code servers, runs)
+    with Supervisor(env) as procs:
+        # create/upgrade Dagster's storage once, before webserver, daemon and code server all
+        # start on it (concurrent first-time schema creation on SQLite races)
+        procs.start("dagster instance migrate",
+                    [os.path.join(bin_dir, "dagster"), "instance", "migrate"], quiet=True)
+        migrated = procs.wait_for("dagster instance migrate")
+        if migrated:
+            _fail(f"dagster instance migrate exited with {migrated} (DAGSTER_HOME={dagster_home})")
+        ended = None
+        if procs.signalled is None:
+            procs.start("dagster-daemon",
+                        [os.path.join(bin_dir, "dagster-daemon"), "run", "-m", module])
+            procs.start("dagster-webserver", [os.path.join(bin_dir, "dagster-webserver"), "-m",
+                                              module, "-h", host, "-p", str(port)])
+            console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={dagster_home})")
+            ended = procs.wait_any()
+            if ended:
+                console.print(f"[red]{ended[0]} exited with {ended[1]}; stopping the rest[/red]")
+    if procs.signalled is not None:
+        raise typer.Exit(128 + procs.signalled)
+    raise typer.Exit(1 if ended else 0)
