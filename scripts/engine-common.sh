@@ -183,7 +183,8 @@ engine_fetch_zip() {  # $1 target zip: fetch it with mvn; print mvn's own error 
   tmp=$(mktemp -d "$E_CACHE/.fetch.XXXXXX")
   engine_msg "fetching $coords from Maven Central with mvn (once; cached in $E_CACHE)"
   # shellcheck disable=SC2086  # IHUB_MAVEN_ARGS is a list of extra mvn arguments
-  if ! out=$(mvn -B -q ${IHUB_MAVEN_ARGS:-} "$ENGINE_DEP_PLUGIN:copy" \
+  # -U: a failed lookup cached in the Maven repository would otherwise not be retried for a day.
+  if ! out=$(mvn -B -q -U ${IHUB_MAVEN_ARGS:-} "$ENGINE_DEP_PLUGIN:copy" \
         "-Dartifact=$coords" "-DoutputDirectory=$tmp" 2>&1 </dev/null); then
     rm -rf "$tmp"
     printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' >&2   # Maven 3.8 colours even with -B
