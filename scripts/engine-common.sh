@@ -329,27 +329,32 @@ engine_show_node_logs() {  # $1 index: the end of the node's launcher output and
   done
 }
 
-engine_health() {  # $1 nodes $2 port: 0 once all nodes joined and health is yellow or green
-  local body
-  body=$(curl -s --max-time 10 \
-    "http://127.0.0.1:$2/_cluster/health?wait_for_nodes=$1&wait_for_status=yellow&timeout=3s") \
-    || return 1
-  [[ $body == *'"timed_out":false'* ]]
+engine_health() {  # $1 port, then node indexes: 0 once those nodes joined, health >= yellow
+  local port=$1 body i
+  shift
+  for i in "$@"; do   # ask any of them: node-1 (the URL's) may be the one coming back
+    body=$(curl -s --max-time 10 "http://127.0.0.1:$((port + i - 1))/_cluster/health?wait_for_nodes=$#&wait_for_status=yellow&timeout=3s") \
+      || continue
+    [[ $body == *'"timed_out":false'* ]] && return 0
+    return 1
+  done
+  return 1
 }
 
-engine_wait() {  # $1 nodes $2 port: wait for the cluster, fail early if a node died
-  local n=$1 port=$2 i timeout=${IHUB_ENGINE_START_TIMEOUT:-240}
+engine_wait() {  # $1 port, then the node indexes that must be up: wait, fail early if one died
+  local port=$1 i timeout=${IHUB_ENGINE_START_TIMEOUT:-240}
   local deadline=$((SECONDS + timeout))
+  shift
   while :; do
-    for ((i = 1; i <= n; i++)); do
+    for i in "$@"; do
       engine_node_pids "$i" >/dev/null && continue
-      engine_msg "node-$i exited during start-up"
+      engine_msg "node-$i is not running (it exited during start-up)"
       engine_show_node_logs "$i"; return 1
     done
-    engine_health "$n" "$port" && return 0
+    engine_health "$port" "$@" && return 0
     if (( SECONDS >= deadline )); then
-      engine_msg "cluster not ready (all $n nodes joined, health yellow) after ${timeout}s"
-      for ((i = 1; i <= n; i++)); do engine_show_node_logs "$i"; done
+      engine_msg "cluster not ready ($# node(s) joined, health yellow or green) after ${timeout}s"
+      for i in "$@"; do engine_show_node_logs "$i"; done
       return 1
     fi
     sleep 1
@@ -448,7 +453,7 @@ engine_start_nodes() {  # $1 nodes $2 port $3 heap, then the indexes to launch
   engine_write_state "$nodes" "$port" "$E_HEAP"
   for i in "$@"; do engine_prepare_node "$i" "$nodes" "$port" "$E_HEAP"; done
   # Both show the failing node's logs.
-  if ! engine_launch_nodes "$@" || ! engine_wait "$nodes" "$port"; then
+  if ! engine_launch_nodes "$@" || ! engine_wait "$port" $(seq "$nodes"); then
     engine_kill_nodes "$@" || true
     engine_die "$E_LABEL did not start (node logs under $E_BASE/node-*/logs)"
   fi
@@ -473,7 +478,7 @@ engine_cmd_start() {
   for ((i = 1; i <= nodes; i++)); do engine_node_pids "$i" >/dev/null || missing+=("$i"); done
   if [ ${#missing[@]} -eq 0 ]; then
     engine_msg "already running: $nodes node(s) under $E_BASE"
-    engine_wait "$nodes" "$port" || engine_die "the running cluster is not healthy"
+    engine_wait "$port" $(seq "$nodes") || engine_die "the running cluster is not healthy"
   else
     [ ${#running[@]} -eq 0 ] || engine_msg "not running: node-${missing[*]}; starting it/them"
     engine_start_nodes "$nodes" "$port" "$heap" "${missing[@]}"
@@ -483,7 +488,7 @@ engine_cmd_start() {
 }
 
 engine_cmd_start_node() {  # $1 index: re-launch one node of the existing cluster
-  local i=${1:-}
+  local i=${1:-} up=()
   [[ $i =~ ^[1-9][0-9]*$ && $# -eq 1 ]] || engine_die "usage: start-node I (a node number)"
   [ -d "$E_BASE" ] || engine_die "no cluster under $E_BASE; run start first"
   engine_lock
@@ -497,7 +502,9 @@ engine_cmd_start_node() {  # $1 index: re-launch one node of the existing cluste
     engine_check_ports "$S_PORT" "$i"
     engine_ensure_tools; engine_fetch; engine_ensure_user
     engine_grant_search "$E_DIST"; engine_grant_search "$E_BASE"
-    if ! engine_launch_nodes "$i" || ! engine_wait "$S_NODES" "$S_PORT"; then
+    # Wait for the nodes running now plus this one (another may be down on purpose).
+    mapfile -t up < <({ engine_running_nodes "$S_NODES"; echo "$i"; } | sort -un)
+    if ! engine_launch_nodes "$i" || ! engine_wait "$S_PORT" "${up[@]}"; then
       engine_kill_nodes "$i" || true
       engine_die "node-$i did not start or did not join"
     fi
