@@ -139,8 +139,6 @@ def where_matches(r: SeriesRecord, expr: dict[str, object]) -> bool:
 def matches(r: SeriesRecord, filters: dict[str, object], text: str | None,
             where: dict[str, object] | None = None) -> bool:
     """Brute-force filter semantics: OR within a field, AND across, inclusive ranges."""
-    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
-        else None
     if not all(field_matches(r, name, flt) for name, flt in filters.items()):
         return False
     if where is not None and not where_matches(r, where):
