@@ -47,6 +47,9 @@ from imaging_hub.store.responses import (
     sources_response,
     unit_of,
 )
+from imaging_hub.store.rowless import facet_counts as rowless_facets
+from imaging_hub.store.rowless import matches as rowless_matches
+from imaging_hub.store.rowless import merge_counts
 
 
 class EmbeddedStore:
@@ -133,7 +136,13 @@ class EmbeddedStore:
             own = self._rows(universe, masks, skip=name) if name in masks else rows
             facets[name] = buckets(facet_counter.counts(name, own, unit),
                                    request.filters.get(name), name)
-        total, hits, nxt = self._page(gen, rows, request)
+        if unit == "collections" and request.facets:
+            extra = rowless_facets([gen.collection_rows[d] for d in pages.rowless_datasets(gen)],
+                                   request, visibility, request.facets)
+            facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
+                                               if b.count], extra[n]),
+                                 request.filters.get(n), n) for n in request.facets}
+        total, hits, nxt = self._page(gen, rows, request, visibility)
         counts = None
         if request.counts:
             overall = counter.overall(rows)
@@ -143,22 +152,26 @@ class EmbeddedStore:
                               total=total, hits=hits, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
 
-    def _page(self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
-              ) -> tuple[Total, list[pages.Hit], str | None]:
+    def _page(self, gen: Generation, rows: np.ndarray | None, req: SearchRequest,
+              vis: Visibility) -> tuple[Total, list[pages.Hit], str | None]:
         """The requested page at the requested level, and the token of the next one."""
         fp = paging.fingerprint(req)
         start = paging.decode_offset(req.page.after, gen.name, fp)
         size = req.page.size
         hits: list[pages.Hit]
         if req.level == "collection":
-            total, hits = pages.collection_page(gen, rows, start, size)
+            rowless = [d for d in pages.rowless_datasets(gen) if rowless_matches(
+                gen.collection_rows[d], req, vis)]
+            total, hits = pages.collection_page(gen, rows, start, size, rowless)
         elif req.level in ("study", "subject"):
             code = "_study" if req.level == "study" else "_subject"
-            total, groups = pages.group_page(gen, rows, code, start, size)
+            level_rows = gen.study_rows(rows) if req.level == "study" else rows
+            total, groups = pages.group_page(gen, level_rows, code, start, size)
             build = pages.study_hits if req.level == "study" else pages.subject_hits
             hits = build(gen, groups)
         else:
-            ordered = pages.first_of_each_series(gen, self._ordered(gen, rows, req.sort))
+            ordered = pages.first_of_each_series(
+                gen, self._ordered(gen, gen.series_rows(rows), req.sort))
             total = len(ordered)
             hits = pages.series_hits(gen, ordered[start:start + size])
         end = start + len(hits)

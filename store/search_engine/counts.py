@@ -22,9 +22,13 @@ class _Served(Protocol):
 
 def searches(served: _Served, prefix: str, clauses: list[JSON],
              breakdown: bool) -> list[tuple[str, JSON]]:
-    return [(served.index(prefix, level), {
-        "size": 0, "track_total_hits": True, "query": dsl.has_row(clauses),
-        "aggs": dsl.count_aggs(clauses, level, breakdown=True)}) for level in LEVELS]
+    out = []
+    for level in LEVELS:
+        mine = dsl.for_unit_index(clauses, level)
+        out.append((served.index(prefix, level), {
+            "size": 0, "track_total_hits": True, "query": dsl.has_row(mine),
+            "aggs": dsl.count_aggs(mine, level, breakdown=True)}))
+    return out
 
 
 def _per(answer: JSON, name: str) -> dict[str, JSON]:
@@ -49,8 +53,12 @@ def read(answers: list[JSON], breakdown: bool,
 def _breakdown(series: JSON, study: JSON, subject: JSON, name: str) -> dict[str, CountBlock]:
     s, st, sj = _per(series, name), _per(study, name), _per(subject, name)
     out: dict[str, CountBlock] = {}
-    for key in sorted(s):
-        b = s[key]
+    for key in sorted(sj):  # every record has a subject; not every one a series
+        b = s.get(key)
+        if b is None:
+            out[str(key)] = count_block(_doc_count(sj.get(key)), _doc_count(st.get(key)),
+                                        0, 0, 0, 0)
+            continue
         # per source a series is one record (rows are unique per source): rows' sums; per
         # collection, once per series: the series documents' sums
         sums: Any = b if name == "source" else b["e"]
