@@ -18,12 +18,14 @@ from imaging_hub.errors import NoIndexError, StoreError
 from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import collection_fields, series_fields
 from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
     CohortQuery,
     CountResponse,
     FacetsResponse,
     IndexInfo,
+    MissingExcluded,
     SearchCounts,
     SearchRequest,
     SearchResponse,
@@ -147,7 +149,9 @@ class EmbeddedStore:
         if request.counts:
             overall = counter.overall(rows)
             counts = SearchCounts(**overall.model_dump(),
-                                  by_source=counter.by_source(rows, overall))
+                                  by_source=counter.by_source(rows, overall),
+                                  missing_excluded=self._missing_excluded(
+                                      gen, counter, universe, masks, request))
         return SearchResponse(index=index_info(gen.name, gen.manifest["sources"]),
                               total=total, hits=hits, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
@@ -199,7 +203,25 @@ class EmbeddedStore:
             index=index_info(gen.name, gen.manifest["sources"]), **overall.model_dump(),
             by_source=counter.by_source(rows, overall),
             by_collection=counter.by_collection(rows),
+            missing_excluded=self._missing_excluded(gen, counter, universe, masks, query),
         )
+
+    def _missing_excluded(self, gen: Generation, counter: Counter,
+                          universe: np.ndarray | None, masks: dict[str, np.ndarray],
+                          q: CohortQuery) -> dict[str, MissingExcluded]:
+        """Per filter not selecting null: the records matching everything else that lack
+        the field."""
+        out = {}
+        for name, flt in q.filters.items():
+            if flt.missing:
+                continue
+            others = self._rows(universe, masks, skip=name)
+            lacking = gen.field_mask(name, FieldFilter(missing=True), others)
+            rows = np.flatnonzero(lacking) if others is None else others[lacking]
+            b = counter.overall(rows)
+            out[name] = MissingExcluded(subjects=b.subjects.count, studies=b.studies.count,
+                                        series=b.series.count)
+        return out
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
         gen, _, facet_counter = self._tools()

@@ -173,7 +173,8 @@ class SearchEngineStore:
                 "size": 0, "query": dsl.has_row(prefilter), "track_total_hits": False,
                 "aggs": dsl.facets_aggs(req, vis, dm, req.facets, unit)}))
         if req.counts:
-            searches += count_module.searches(served, self.prefix, clauses, breakdown=False)
+            searches += count_module.searches(served, self.prefix, clauses, breakdown=False,
+                                              missing=dsl.missing_clauses(req, vis, dm))
         answers = self.client.msearch(searches) if searches else []
         facets = {}
         if req.facets:
@@ -183,7 +184,8 @@ class SearchEngineStore:
         counts = None
         if req.counts:
             overall, by_source, _ = count_module.read(answers, breakdown=False)
-            counts = SearchCounts(**overall.model_dump(), by_source=by_source)
+            counts = SearchCounts(**overall.model_dump(), by_source=by_source,
+                                  missing_excluded=count_module.missing_excluded(answers))
         if unit == "collections" and req.facets:
             extra = rowless_facets(served.rowless, req, vis, req.facets)
             facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
@@ -297,12 +299,14 @@ class SearchEngineStore:
         def run(served: _Served) -> CountResponse:
             dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
-            answers = self.client.msearch(
-                count_module.searches(served, self.prefix, clauses, breakdown=True))
+            answers = self.client.msearch(count_module.searches(
+                served, self.prefix, clauses, breakdown=True,
+                missing=dsl.missing_clauses(query, visibility, dm)))
             overall, by_source, by_collection = count_module.read(answers, breakdown=True)
             return CountResponse(index=index_info(served.generation, served.meta["sources"]),
                                  **overall.model_dump(), by_source=by_source,
-                                 by_collection=by_collection)
+                                 by_collection=by_collection,
+                                 missing_excluded=count_module.missing_excluded(answers))
         return self._run(run)
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:

@@ -121,6 +121,14 @@ def has_row(clauses: list[JSON], inner_hits: JSON | None = None) -> JSON:
     return {"nested": nested}
 
 
+def missing_clauses(q: CohortQuery, vis: Visibility,
+                    datasets_matching: Mapping[str, list[str]]) -> dict[str, list[JSON]]:
+    """Per filter not selecting null: the other conditions, and "lacks the field"."""
+    return {name: [*row_filter(q, vis, datasets_matching, skip=name),
+                   {"bool": {"must_not": {"exists": {"field": f(name)}}}}]
+            for name, flt in q.filters.items() if not flt.missing}
+
+
 # -- facets -----------------------------------------------------------------------------------
 def _age_ranges() -> list[JSON]:
     out = []
