@@ -97,6 +97,12 @@ class EmbeddedStore:
                 return gen, Counter(gen), FacetCounter(gen)
             return gen, self._counter, self._facets
 
+    def generation_name(self) -> str:
+        name = layout.current_name(self.index_dir)
+        if name is None:
+            raise NoIndexError(f"no index published under {self.index_dir}; run 'ihub harvest'")
+        return name
+
     def index_info(self) -> IndexInfo:
         return index_info(self.generation().name, self.generation().manifest["sources"])
 

@@ -151,6 +151,9 @@ class SearchEngineStore:
                 raise
         return fn(self._current(refresh=True))
 
+    def generation_name(self) -> str:
+        return self._current().generation
+
     def index_info(self) -> IndexInfo:
         served = self._current()
         return index_info(served.generation, served.meta["sources"])
