@@ -174,18 +174,29 @@ def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: 
     meta = {"generation": gen, "created_at": datetime.now(UTC).isoformat(),
             "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
     actions.append([{"_index": names["meta"], "_id": "meta", "_source": meta}])
-    failed: Counter[str] = Counter()
     for stream in actions:
-        for ok, item in client.bulk(stream):
-            if not ok:
-                info = next(iter(item.values())) if isinstance(item, dict) else {}
-                err = info.get("error") if isinstance(info, dict) else None
-                failed[(err or {}).get("type", str(err)[:80]) if isinstance(err, dict)
-                       else str(err or item)[:80]] += 1
-    if failed:
-        raise StoreError(f"bulk load of generation {gen} failed for {sum(failed.values())} "
-                         f"documents: {dict(failed)}; the served generation is unchanged")
+        _bulk(client, stream, gen)
+
     _finish(client, names, expected, replicas)
+
+
+def _bulk(client: EngineClient, stream: Iterable[JSON], gen: str) -> None:
+    """Load one stream; stop at the first chunk with failed items (the generation is then
+    dropped, so loading more is pointless) and raise, counting failures by reason."""
+    failed: Counter[str] = Counter()
+    for ok, item in client.bulk(stream):
+        if ok:
+            if failed:
+                break
+            continue
+        info = next(iter(item.values())) if isinstance(item, dict) else {}
+        err = info.get("error") if isinstance(info, dict) else None
+        failed[(err or {}).get("type", str(err)[:80]) if isinstance(err, dict)
+               else str(err or item)[:80]] += 1
+    if failed:
+        raise StoreError(f"bulk load of generation {gen} failed for at least "
+                         f"{sum(failed.values())} documents: {dict(failed)}; the served "
+                         f"generation is unchanged")
 
 
 def _counting(stream: Iterator[JSON], expected: dict[str, int], kind: str) -> Iterator[JSON]:
