@@ -333,12 +333,38 @@ class SourcesResponse(BaseModel):
     backend: StoreHealth | None = None
 
 
-class Visibility(BaseModel):
-    """Which records a query may see. The access policy builds it; every backend applies it
-    to every answer (hits, counts, facets, lookups), so nothing outside it leaks."""
+class Grant(BaseModel):
+    """Records of one access tier a caller may see, optionally only those of some sources
+    or collections (a token scope such as ``controlled,source:midrc``)."""
 
     model_config = ConfigDict(frozen=True)
-    tiers: frozenset[AccessTier] = frozenset({"open", "registration", "controlled"})
+    tier: AccessTier
+    sources: frozenset[str] | None = None
+    collections: frozenset[str] | None = None
+
+
+class Visibility(BaseModel):
+    """Which records an answer may draw on: those a grant covers. The access policy builds
+    it; every backend applies it to every answer (hits, counts, facets, lookups), so nothing
+    outside it leaks."""
+
+    model_config = ConfigDict(frozen=True)
+    grants: frozenset[Grant] = frozenset(
+        Grant(tier=t) for t in ("open", "registration", "controlled"))
+
+    @classmethod
+    def of_tiers(cls, *tiers: AccessTier) -> Visibility:
+        return cls(grants=frozenset(Grant(tier=t) for t in tiers))
+
+    @property
+    def tiers(self) -> frozenset[str]:
+        """Tiers some grant covers (entirely or in part)."""
+        return frozenset(g.tier for g in self.grants)
+
+    def allows(self, tier: str, source: str, collection: str) -> bool:
+        return any(g.tier == tier and (g.sources is None or source in g.sources)
+                   and (g.collections is None or collection in g.collections)
+                   for g in self.grants)
 
 
 DEFAULT_VISIBILITY = Visibility()
