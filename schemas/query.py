@@ -227,6 +227,11 @@ class Total(BaseModel):
     unit: Level
 
 
+class TierCount(BaseModel):
+    series: int = 0
+    collections: int = 0
+
+
 class SourceVersion(BaseModel):
     source: str
     version: str
@@ -235,6 +240,9 @@ class SourceVersion(BaseModel):
     type: str = Field("", description="Source type (idc, dicomweb, ...): which links it gets.")
     links: dict[str, str] = Field(
         default_factory=dict, description="What the source's links need (e.g. WADO-RS root).")
+    # internal (never serialised): the source's published records per access tier, from
+    # the manifest (None: published before tiers were recorded); read by imaging_hub.access
+    tiers: dict[AccessTier, TierCount] | None = Field(None, exclude=True)
 
 
 class IndexInfo(BaseModel):

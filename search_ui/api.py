@@ -1,17 +1,20 @@
 """HTTP API (FastAPI): ``/api/v1/...`` over an ``IndexStore``, plus the web UI at ``/``.
 
 Bad input never reaches a 500: validation problems are 422 with a JSON body naming the field,
-malformed JSON or bodies that are not UTF-8 are 400, stale paging tokens 409, an index that
-is not built yet 503. Responses are serialised by pydantic directly (fast path), while the
-declared response models keep ``/openapi.json`` exact.
+malformed JSON or bodies that are not UTF-8 are 400, a bad bearer token 401, stale paging
+tokens 409, an index that is not built yet (or an audit log that cannot be written) 503.
+Every ``/api/v1`` endpoint resolves its caller (``search_ui.auth``) and asks through
+``GuardedQueries`` (``search_ui.guard``), which applies the access policy. Responses are
+serialised by pydantic directly (fast path), while the declared response models keep
+``/openapi.json`` exact.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,7 +22,17 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging_hub import __version__
-from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, StoreError
+from imaging_hub.access import Caller
+from imaging_hub.audit import AuditLog
+from imaging_hub.config import Settings
+from imaging_hub.errors import (
+    AuditError,
+    InvalidToken,
+    NoIndexError,
+    QueryError,
+    StaleCursorError,
+    StoreError,
+)
 from imaging_hub.schemas.query import (
     CohortQuery,
     CountResponse,
@@ -32,13 +45,16 @@ from imaging_hub.schemas.query import (
     SourcesResponse,
     StoreHealth,
 )
+from imaging_hub.search_ui.auth import bearer_caller, www_authenticate
+from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
+from imaging_hub.tokens import TokenStore
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 1_000_000
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 503)
 }
 
 
@@ -51,10 +67,12 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
     return _json(ErrorBody(error=code, message=message, details=details or []), status)
 
 
-def create_app(store: IndexStore) -> FastAPI:
-    """The API over ``store`` (any backend); the UI's static files are served from
-    ``search_ui/static``."""
+def create_app(store: IndexStore, settings: Settings) -> FastAPI:
+    """The API over ``store`` (any backend), with tokens and the audit log under
+    ``settings.home``; the UI's static files are served from ``search_ui/static``."""
     service = QueryService(store)
+    guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
+    Who = Annotated[Caller, Depends(bearer_caller(TokenStore(settings.tokens_dir)))]
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
@@ -70,39 +88,39 @@ def create_app(store: IndexStore) -> FastAPI:
         return await call_next(request)
 
     @app.post("/api/v1/search", response_model=SearchResponse, tags=["search"])
-    def search(request: SearchRequest) -> Response:
+    def search(request: SearchRequest, caller: Who) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
-        return _json(service.search(request))
+        return _json(guarded.search(request, caller))
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
-    def cohort_count(query: CohortQuery) -> Response:
+    def cohort_count(query: CohortQuery, caller: Who) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
-        return _json(service.count(query))
+        return _json(guarded.count(query, caller))
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
-    def facets() -> Response:
+    def facets(caller: Who) -> Response:
         """Searchable fields and their unfiltered value counts."""
-        return _json(service.facets())
+        return _json(guarded.facets(caller))
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
-    def sources() -> Response:
+    def sources(caller: Who) -> Response:
         """Published sources: version, last harvest, counts, rejects and warnings; the
         index store backend's health."""
-        return _json(service.sources())
+        return _json(guarded.sources(caller))
 
     @app.get("/api/v1/records/{record_id}", response_model=RecordResponse, tags=["search"])
-    def record(record_id: str) -> Response:
+    def record(record_id: str, caller: Who) -> Response:
         """One record by id (``idc:<SeriesInstanceUID>``, ``idc:collection:<id>``), with
         links and the index generation it was read from."""
-        found = service.record(record_id)
+        found = guarded.record(record_id, caller)
         if found is None:
             return _error(404, "not_found", f"no record with id {record_id!r}")
         return _json(found)
 
     @app.get("/api/v1/health", response_model=StoreHealth, tags=["operations"])
-    def health() -> Response:
+    def health(caller: Who) -> Response:
         """Liveness: the index store backend's state and the generation it serves (503
         when the backend cannot answer)."""
         state = service.health()
@@ -120,6 +138,7 @@ def create_app(store: IndexStore) -> FastAPI:
 PLAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ValueError: (400, "bad_request"),
     StaleCursorError: (409, "stale_cursor"),
+    AuditError: (503, "audit_unavailable"),
     NoIndexError: (503, "no_index"),
     StoreError: (503, "store_unavailable"),
 }
@@ -146,6 +165,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else ErrorDetail(problem="invalid request")
         where = f" at '{first.field}'" if first.field else ""
         return _error(422, "invalid_request", f"{first.problem}{where}", details)
+
+    @app.exception_handler(InvalidToken)
+    async def unauthorized(_: Request, exc: InvalidToken) -> Response:
+        response = _error(401, "invalid_token", str(exc))
+        response.headers["WWW-Authenticate"] = www_authenticate(exc)
+        return response
 
     @app.exception_handler(QueryError)
     async def bad_query(_: Request, exc: QueryError) -> Response:
