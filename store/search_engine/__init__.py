@@ -295,11 +295,11 @@ class SearchEngineStore:
             if ":collection:" in record_id:
                 for c in served.collections:
                     if c["id"] == record_id:
-                        if c["access"] not in visibility.tiers:
+                        if not visibility.allows(c["access"], c["source"], c["collection"]):
                             return None
                         return CollectionRecord(**collection_from_doc(c))
             clauses = [{"term": {dsl.f("id"): record_id}},
-                       {"terms": {dsl.f("access"): sorted(visibility.tiers)}}]
+                       dsl.visibility_clause(visibility)]
             got = self.client.search(served.index(self.prefix, "series"), {
                 "size": 1, "_source": ["hosts"],
                 "query": dsl.has_row(clauses, {"size": 1, "_source": True})})
