@@ -172,36 +172,44 @@ def covers(vis: Visibility, tier: str, source: str) -> bool:
                and (g.sources is None or source in g.sources) for g in vis.grants)
 
 
-def touches(vis: Visibility, tier: str, source: str) -> bool:
-    """Whether ``vis`` may cover some record of ``tier`` at ``source`` (a grant of that
-    tier for all sources or naming this one, possibly narrowed to collections)."""
-    return any(g.tier == tier and (g.sources is None or source in g.sources)
-               for g in vis.grants)
-
-
 # -- source listings: what a caller learns about sources ------------------------------------
 # A source is named to a caller (in /api/v1/sources and in every answer's ``index.sources``)
 # only when the caller may count some of its records: sources whose records are all
 # sequestered are never named without a sequestered grant reaching them. The numbers shown
 # for a listed source are its records in the tiers the caller may count in full.
+#
+# ``reached``: sources in which the caller's collection-narrowed grants (only sequestered
+# ones widen ``counts``) see some record. Whether a source holds a collection is not in the
+# manifest, so the query layer asks the store (``narrowed_grants``) and passes the answer.
 
-def source_listed(version: SourceVersion, caller: Caller) -> bool:
+def narrowed_grants(caller: Caller) -> Visibility | None:
+    """The caller's count grants narrowed to collections, if any (see ``reached``)."""
+    grants = frozenset(g for g in caller.counts.grants if g.collections is not None)
+    return Visibility(grants=grants) if grants else None
+
+
+def source_listed(version: SourceVersion, caller: Caller,
+                  reached: frozenset[str] = frozenset()) -> bool:
     """Whether ``caller`` may learn that ``version.source`` exists."""
+    if version.source in reached:
+        return True
     if version.tiers is None:  # published before tiers were recorded: tiers unknown
         return covers(caller.counts, "sequestered", version.source)
-    return any(touches(caller.counts, tier, version.source)
+    return any(covers(caller.counts, tier, version.source)
                for tier, n in version.tiers.items() if n.series or n.collections)
 
 
-def visible_index(index: IndexInfo, caller: Caller) -> IndexInfo:
+def visible_index(index: IndexInfo, caller: Caller,
+                  reached: frozenset[str] = frozenset()) -> IndexInfo:
     """``index`` naming only the sources ``caller`` may learn of."""
-    kept = [s for s in index.sources if source_listed(s, caller)]
+    kept = [s for s in index.sources if source_listed(s, caller, reached)]
     if len(kept) == len(index.sources):
         return index
     return index.model_copy(update={"sources": kept})
 
 
-def visible_listing(listing: SourcesResponse, caller: Caller) -> SourcesResponse:
+def visible_listing(listing: SourcesResponse, caller: Caller,
+                    reached: frozenset[str] = frozenset()) -> SourcesResponse:
     """The source listing as ``caller`` may see it: unlisted sources dropped, and each
     listed source's series and collections counted over the tiers it may count in full."""
     if listing.index is None:
@@ -210,7 +218,7 @@ def visible_listing(listing: SourcesResponse, caller: Caller) -> SourcesResponse
     out: list[SourceStatus] = []
     for status in listing.sources:
         version = versions.get(status.source)
-        if version is None or not source_listed(version, caller):
+        if version is None or not source_listed(version, caller, reached):
             continue
         if version.tiers is not None:
             counted = [n for tier, n in version.tiers.items()
@@ -219,8 +227,8 @@ def visible_listing(listing: SourcesResponse, caller: Caller) -> SourcesResponse
                 "series": sum(n.series for n in counted),
                 "collections": sum(n.collections for n in counted)})
         out.append(status)
-    return listing.model_copy(update={"index": visible_index(listing.index, caller),
-                                      "sources": out})
+    return listing.model_copy(update={
+        "index": visible_index(listing.index, caller, reached), "sources": out})
 
 
 def visible_hosts(hit: SeriesHit, index: IndexInfo, caller: Caller) -> SeriesHit:

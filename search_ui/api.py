@@ -12,9 +12,9 @@ serialised by pydantic directly (fast path), while the declared response models 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging_hub import __version__
-from imaging_hub.access import Caller
 from imaging_hub.audit import AuditLog
 from imaging_hub.config import Settings
 from imaging_hub.errors import (
@@ -45,7 +44,7 @@ from imaging_hub.schemas.query import (
     SourcesResponse,
     StoreHealth,
 )
-from imaging_hub.search_ui.auth import bearer_caller, www_authenticate
+from imaging_hub.search_ui.auth import Who, www_authenticate
 from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
@@ -72,12 +71,12 @@ def create_app(store: IndexStore, settings: Settings) -> FastAPI:
     ``settings.home``; the UI's static files are served from ``search_ui/static``."""
     service = QueryService(store)
     guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
-    Who = Annotated[Caller, Depends(bearer_caller(TokenStore(settings.tokens_dir)))]
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
         "faceted search, exact cohort counts, links back to the hosts.",
     )
+    app.state.tokens = TokenStore(settings.tokens_dir)
     _install_error_handlers(app)
 
     @app.middleware("http")

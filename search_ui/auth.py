@@ -1,5 +1,5 @@
 """Who is calling the HTTP API: the ``Authorization: Bearer <token>`` header, resolved to a
-``Caller`` by a FastAPI dependency that every ``/api/v1`` endpoint takes.
+``Caller`` by a FastAPI dependency (``Who``) that every ``/api/v1`` endpoint takes.
 
 No header: an anonymous caller (open scope). A header that is not ``Bearer <token>``, an
 empty, malformed, unknown or revoked token: ``InvalidToken``, which the API answers with
@@ -9,10 +9,9 @@ dependency runs before the body is validated, so a bad token learns nothing else
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from imaging_hub.access import Caller, anonymous
@@ -32,23 +31,24 @@ def www_authenticate(exc: InvalidToken) -> str:
     return f'Bearer realm="imaging-hub", error="invalid_token", error_description="{detail}"'
 
 
-def bearer_caller(tokens: TokenStore) -> Callable[..., Caller]:
-    """The dependency resolving a request's caller against ``tokens``."""
+def current_caller(request: Request, _: Declared) -> Caller:
+    """The request's caller, checked against the app's token store
+    (``app.state.tokens``). Raises ``InvalidToken``."""
+    origin = request.client.host if request.client else None
+    headers = request.headers.getlist("authorization")
+    if not headers:
+        return anonymous(origin)
+    if len(headers) > 1:
+        raise InvalidToken("more than one Authorization header")
+    scheme, _sep, token = headers[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise InvalidToken("Authorization header must be 'Bearer <token>'")
+    token = token.strip()
+    if not token:
+        raise InvalidToken("empty bearer token")
+    tokens: TokenStore = request.app.state.tokens
+    record, scope = tokens.verify(token)
+    return Caller(record.name, scope, origin)
 
-    def caller(request: Request, _: Declared) -> Caller:
-        origin = request.client.host if request.client else None
-        headers = request.headers.getlist("authorization")
-        if not headers:
-            return anonymous(origin)
-        if len(headers) > 1:
-            raise InvalidToken("more than one Authorization header")
-        scheme, _sep, token = headers[0].strip().partition(" ")
-        if scheme.lower() != "bearer":
-            raise InvalidToken("Authorization header must be 'Bearer <token>'")
-        token = token.strip()
-        if not token:
-            raise InvalidToken("empty bearer token")
-        record, scope = tokens.verify(token)
-        return Caller(record.name, scope, origin)
 
-    return caller
+Who = Annotated[Caller, Depends(current_caller)]

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from imaging_hub.access import Caller, visible_hosts, visible_index, visible_listing
+from imaging_hub.access import (
+    Caller,
+    narrowed_grants,
+    visible_hosts,
+    visible_index,
+    visible_listing,
+)
 from imaging_hub.audit import AuditLog
 from imaging_hub.schemas.query import (
     CohortQuery,
@@ -74,13 +80,13 @@ class GuardedQueries:
     def count(self, query: CohortQuery, caller: Caller) -> CountResponse:
         self.audit.record(caller, "count", query)
         result = self.service.count(query, counts_view(caller))
-        result = result.model_copy(update={"index": visible_index(result.index, caller)})
+        result = result.model_copy(update={"index": self._index(result.index, caller)})
         return protect_counts(result, caller)
 
     def facets(self, caller: Caller) -> FacetsResponse:
         self.audit.record(caller, "facets", None)
         result = self.service.facets(counts_view(caller))
-        result = result.model_copy(update={"index": visible_index(result.index, caller)})
+        result = result.model_copy(update={"index": self._index(result.index, caller)})
         return protect_counts(result, caller)
 
     def record(self, record_id: str, caller: Caller) -> RecordResponse | None:
@@ -89,14 +95,14 @@ class GuardedQueries:
         found = self.service.record(record_id, caller.hits)
         if found is None:
             return None
-        return found.model_copy(update={"index": visible_index(found.index, caller)})
+        return found.model_copy(update={"index": self._index(found.index, caller)})
 
     def sources(self, caller: Caller) -> SourcesResponse:
         self.audit.record(caller, "sources", None)
-        return protect_counts(visible_listing(self.service.sources(), caller), caller)
+        listing = visible_listing(self.service.sources(), caller, self._reached(caller))
+        return protect_counts(listing, caller)
 
-    @staticmethod
-    def _visible(result: SearchResponse, caller: Caller) -> SearchResponse:
+    def _visible(self, result: SearchResponse, caller: Caller) -> SearchResponse:
         """Series hits naming (and linking to) only hosts the caller may see; the index
         naming only sources the caller may learn of."""
         hosts = {s.source: s for s in result.index.sources}
@@ -107,5 +113,18 @@ class GuardedQueries:
                 if kept is not hit:
                     hit = kept.model_copy(update={"links": series_hit_links(kept, hosts)})
             hits.append(hit)
-        index: IndexInfo = visible_index(result.index, caller)
-        return result.model_copy(update={"hits": hits, "index": index})
+        return result.model_copy(update={"hits": hits,
+                                         "index": self._index(result.index, caller)})
+
+    def _index(self, index: IndexInfo, caller: Caller) -> IndexInfo:
+        return visible_index(index, caller, self._reached(caller))
+
+    def _reached(self, caller: Caller) -> frozenset[str]:
+        """Sources where the caller's collection-narrowed grants see a record (one facet
+        query, only for callers holding such grants)."""
+        narrowed = narrowed_grants(caller)
+        if narrowed is None:
+            return frozenset()
+        found = self.service.search(SearchRequest.model_validate(
+            {"facets": ["source"], "page": {"size": 0}}), narrowed)
+        return frozenset(str(b.value) for b in found.facets["source"] if b.count)
