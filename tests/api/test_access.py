@@ -168,3 +168,23 @@ def test_queries_over_gated_data_are_audited_and_open_ones_are_not(setup: Setup)
     assert lines[1]["query"] == {"id": "alpha:9.1.3"}
     logged = "".join(p.read_text() for p in (home / "audit").rglob("*.jsonl"))
     assert all(t not in logged for t in issued.values() if t)
+
+
+def test_the_small_count_seam_draws_numbers_apart_from_hits(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When counts_view widens to caller.counts (small-count protection), hits stay within
+    caller.hits while facets and counts draw on the wider view (sequestered still out)."""
+    from imaging_hub.search_ui import guard
+
+    client, everything, _, _ = setup
+    monkeypatch.setattr(guard, "counts_view", lambda caller: caller.counts)
+    got = client.post("/api/v1/search", json={
+        "facets": ["access"], "counts": True, "page": {"size": 1000}}).json()
+    assert {h["access"]["tier"] for h in got["hits"]} == {"open"}
+    assert got["total"]["count"] == len(got["hits"])
+    countable = [r for r in everything if r.access.tier != "sequestered"]
+    assert {b["value"]: b["count"] for b in got["facets"]["access"] if b["count"]} == {
+        t: len({r.identifiers.series_uid for r in countable if r.access.tier == t})
+        for t in ("open", "registration", "controlled")}
+    assert got["counts"]["series"]["count"] == len(
+        {r.identifiers.series_uid for r in countable})
