@@ -1,7 +1,8 @@
 """HTTP API (FastAPI): ``/api/v1/...`` over an ``IndexStore``, plus the web UI at ``/``.
 
 Bad input never reaches a 500: validation problems are 422 with a JSON body naming the field,
-malformed JSON or bodies that are not UTF-8 are 400, a bad bearer token 401, stale paging
+malformed JSON or bodies that are not UTF-8 are 400 (so is a Gen3 Guppy filter naming an
+operator or field imaging-hub does not support), a bad bearer token 401, stale paging
 tokens 409, an index that is not built yet (or an audit log that cannot be written) 503.
 Every ``/api/v1`` endpoint resolves its caller (``search_ui.auth``) and asks through
 ``GuardedQueries`` (``search_ui.guard``), which applies the access policy. Responses are
@@ -32,6 +33,7 @@ from imaging_hub.errors import (
     StaleCursorError,
     StoreError,
 )
+from imaging_hub.schemas.guppy import GuppyFilterError
 from imaging_hub.schemas.query import (
     CohortQuery,
     CountResponse,
@@ -156,6 +158,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             if e.get("type") in ("json_invalid", "value_error.jsondecode"):
                 malformed = True
+            if isinstance(guppy := e.get("ctx", {}).get("error"), GuppyFilterError):
+                return _error(400, guppy.code, str(guppy),
+                              [ErrorDetail(field=guppy.path, problem=str(guppy))])
             loc = [str(p) for p in e.get("loc", ()) if p != "body"]
             msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
             details.append(ErrorDetail(field=".".join(loc) or None, problem=msg))

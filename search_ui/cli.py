@@ -21,7 +21,7 @@ from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
 from imaging_hub.search_ui.cli_access import ScopeOpt, TokenOpt, cli_caller, guarded_queries
-from imaging_hub.search_ui.filters import parse_filters
+from imaging_hub.search_ui.filters import guppy_filters, parse_filters
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.sources import load_sources
 from imaging_hub.store.factory import open_store
@@ -33,6 +33,8 @@ console = Console(stderr=True)
 FilterOpt = Annotated[list[str] | None, typer.Option(
     "--filter", "-f", help="FIELD=V1,V2 (values OR) or FIELD=LO..HI (range); repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON response.")]
+GuppyOpt = Annotated[str | None, typer.Option(
+    "--guppy", help="Gen3 Guppy filter JSON (inline or @FILE) instead of --filter.")]
 
 
 def _settings() -> Settings:
@@ -150,12 +152,14 @@ def search(
     as_json: JsonOpt = False,
     token: TokenOpt = None,
     scope: ScopeOpt = None,
+    guppy: GuppyOpt = None,
 ) -> None:
     """Search: hits with links, facet counts, totals (as operator, or as --token's holder)."""
     try:
         caller = cli_caller(_settings(), token, scope)
         request = SearchRequest.model_validate({
-            "text": text, "filters": parse_filters(filter or []), "level": level,
+            "text": text, "level": level, "filters": guppy_filters(guppy, filter) if guppy
+            else parse_filters(filter or []),
             "facets": facet if facet is not None else list(DEFAULT_FACETS),
             "page": {"size": size, "after": after}})
         result = guarded_queries(_settings()).search(request, caller)
@@ -187,12 +191,14 @@ def count(
     as_json: JsonOpt = False,
     token: TokenOpt = None,
     scope: ScopeOpt = None,
+    guppy: GuppyOpt = None,
 ) -> None:
     """Exact cohort counts: subjects, studies, series, instances, bytes (as operator, or as
     --token's holder)."""
     try:
         caller = cli_caller(_settings(), token, scope)
-        query = CohortQuery.model_validate({"text": text, "filters": parse_filters(filter or [])})
+        query = CohortQuery.model_validate({"text": text, "filters": guppy_filters(
+            guppy, filter) if guppy else parse_filters(filter or [])})
         result = guarded_queries(_settings()).count(query, caller)
     except (IhubError, ValueError) as exc:
         _fail(_describe(exc))
