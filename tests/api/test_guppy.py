@@ -163,3 +163,29 @@ def test_unsupported_guppy_filters_are_400s_naming_the_culprit(
         body = got.json()
         assert body["error"] == code and named in body["message"]
         assert body["details"][0]["field"].startswith("filters.")
+
+
+def test_cli_takes_a_guppy_filter_inline_or_from_a_file(idc_home: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    from tests.conftest import VENV_BIN
+
+    def count(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(VENV_BIN / "ihub"), "count", "--json", *args],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "IHUB_HOME": str(idc_home)})
+
+    guppy = {"AND": [{"IN": {"Modality": ["CT", "PT"]}}, {">=": {"PatientAge": 50}}]}
+    (tmp_path / "f.json").write_text(json.dumps(guppy))
+    native = count("-f", "modality=CT,PT", "-f", "age=50..")
+    inline = count("--guppy", json.dumps(guppy))
+    from_file = count("--guppy", f"@{tmp_path / 'f.json'}")
+    assert native.returncode == inline.returncode == from_file.returncode == 0, inline.stderr
+    assert json.loads(native.stdout)["series"] == json.loads(inline.stdout)["series"] == \
+        json.loads(from_file.stdout)["series"]
+    bad = count("--guppy", json.dumps({"IN": {"race": ["Asian"]}}))
+    assert bad.returncode == 2 and "race" in bad.stderr
+    both = count("--guppy", json.dumps(guppy), "-f", "modality=CT")
+    assert both.returncode == 2 and "not both" in both.stderr
