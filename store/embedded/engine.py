@@ -25,10 +25,10 @@ from imaging_hub.schemas.fields import (
 )
 from imaging_hub.schemas.filters import All, Expr, FieldFilter, Match, Not, RangeFilter
 from imaging_hub.schemas.query import Visibility
-from imaging_hub.schemas.text import parse_text
 from imaging_hub.store.arrowio import read_arrow
 from imaging_hub.store.embedded.build import CODE_COLUMNS, indices
 from imaging_hub.store.embedded.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
+from imaging_hub.store.embedded.text import TextIndex
 
 KEYWORD_COLUMNS = tuple(c.name for c in SERIES_COLUMNS
                         if c.filter == "keyword" and c.name != "series_uid")
@@ -136,44 +136,13 @@ class Generation:
         return rows
 
     @cached_property
-    def _text_index(self) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
-        """Rows grouped by their (series description, study description, dataset) triple.
-
-        A million rows hold ~140k distinct triples in IDC, so a term is matched once per
-        distinct string and once per triple, and mapped to rows with a single gather.
-        Returns (triple code of each row, [(lower-cased dictionary, triple → entry)]).
-        """
-        sd, st = (self.text[n] for n in ("series_description", "study_description"))
-        n_ds = self.n_datasets + 1
-        key = (sd.codes.astype(np.int64) * st.size + st.codes) * n_ds + self.dataset
-        triples, row_triple = np.unique(key, return_inverse=True)
-        ds_of, rest = triples % n_ds, triples // n_ds
-        ids = self.collections.column("collection").to_pylist()
-        names = self.collections.column("name").to_pylist()
-        coll_text = [f"{i} {n}".lower() for i, n in zip(ids, names, strict=True)] + [""]
-        parts = [
-            ([v.lower() for v in sd.values] + [""], rest // st.size),
-            ([v.lower() for v in st.values] + [""], rest % st.size),
-            (coll_text, ds_of),
-        ]
-        return row_triple.astype(np.int32), parts
+    def _text(self) -> TextIndex:
+        return TextIndex(self)
 
     # -- masks ------------------------------------------------------------------------------
     def text_mask(self, text: str | None) -> Mask:
-        """Rows whose series/study description or collection id/name contains every term
-        (case-insensitive substring; quote a phrase to keep it together)."""
-        query = parse_text(text)
-        if query.empty:
-            return None
-        row_triple, parts = self._text_index
-        wanted: np.ndarray | None = None
-        for term in query.terms:
-            hit = np.zeros(len(parts[0][1]), bool)
-            for values, entry_of_triple in parts:
-                lut = np.fromiter((term in v for v in values), bool, len(values))
-                hit |= lut[entry_of_triple]
-            wanted = hit if wanted is None else wanted & hit
-        return None if wanted is None else wanted[row_triple]
+        """Rows matching a free-text query (``schemas/text.py``)."""
+        return self._text.mask(text)
 
     def field_mask(
         self, name: str, flt: FieldFilter, rows: np.ndarray | None = None

@@ -27,22 +27,22 @@ def f(name: str) -> str:
     return f"{NESTED}.{name}"
 
 
-def _wildcard_escape(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
-
-
 def text_clauses(text: str | None, datasets_matching: Mapping[str, list[str]]) -> list[JSON]:
-    """One clause per term (schemas/text.py): the term is a substring of the record's series
-    or study description, or of its collection's id and name (``datasets_matching`` maps a
-    term to the datasets whose collection text holds it; the backend computes it)."""
-    out = []
-    for term in parse_text(text).terms:
-        pattern = f"*{_wildcard_escape(term)}*"
-        should: list[JSON] = [{"wildcard": {f("sd"): {"value": pattern}}},
-                              {"wildcard": {f("st"): {"value": pattern}}}]
-        if datasets_matching.get(term):
-            should.append({"terms": {f("dataset"): datasets_matching[term]}})
-        out.append({"bool": {"should": should, "minimum_should_match": 1}})
+    """One clause per clause of the query (schemas/text.py): any alternative occurs in the
+    record's normalised text (``tx``) or in its collection's (``datasets_matching`` maps a
+    pattern's needle to the datasets whose collection text holds it; the backend computes
+    it); a negated clause must not."""
+    out: list[JSON] = []
+    for clause in parse_text(text).clauses:
+        should: list[JSON] = []
+        for p in clause.alternatives:
+            should.append({"wildcard": {f("tx"): {"value": f"*{p.needle}*"}}})
+            if datasets_matching.get(p.needle):
+                should.append({"terms": {f("dataset"): datasets_matching[p.needle]}})
+        if clause.negated:
+            out.append({"bool": {"must_not": should}})
+        else:
+            out.append({"bool": {"should": should, "minimum_should_match": 1}})
     return out
 
 

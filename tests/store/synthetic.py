@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -16,6 +17,7 @@ from imaging_hub.schemas.records import (
     SeriesRecord,
 )
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.schemas.text import parse_text, record_matches
 
 AT = datetime(2026, 1, 2, tzinfo=UTC)
 COLLECTIONS = {
@@ -35,11 +37,13 @@ def prov(source: str, run: str = "run-1") -> Provenance:
 def series(source: str, collection: str, subject: str, study: str, uid: str, *,
            modality: str = "CT", sex: str | None = "F", age: float | None = 65.0,
            description: str | None = None, instances: int = 10, license: str = "CC BY 4.0",
-           year: int | None = 2001, run: str = "run-1") -> SeriesRecord:
+           year: int | None = 2001, run: str = "run-1", body_part: str | None = None,
+           ) -> SeriesRecord:
     return SeriesRecord(
         id=f"{source}:{uid}", source=source, collection=collection, subject_id=subject,
         identifiers=SeriesIdentifiers(study_uid=study, series_uid=uid, doi=f"10.1/{collection}"),
         modality=modality, sex=sex, age=age, series_description=description,
+        body_part=body_part,
         study_date=date(year, 6, 1) if year else None, study_year=year, instances=instances,
         size_bytes=instances * 1000,
         access=Access(tier="open", license=license, commercial_use="NC" not in license),
@@ -79,7 +83,8 @@ def random_records(seed: int, n: int = 400) -> dict[str, list[SeriesRecord]]:
             age=rng.choice([None, rng.randrange(0, 95) + 0.5 * rng.randrange(2)]),
             description=rng.choice(DESCRIPTIONS), instances=rng.randrange(1, 300),
             license=rng.choice(["CC BY 4.0", "CC BY-NC 4.0"]),
-            year=rng.choice([None, 1999, 2001, 2010, 2020])))
+            year=rng.choice([None, 1999, 2001, 2010, 2020]),
+            body_part=rng.choice([None, "CHEST", "HEAD", "BREAST", "WHOLEBODY"])))
     mirror = [r.model_copy(update={"id": f"mirror:{r.identifiers.series_uid}",
                                    "source": "mirror", "provenance": prov("mirror")})
               for r in alpha if rng.random() < 0.33]
@@ -134,17 +139,29 @@ def where_matches(r: SeriesRecord, expr: dict[str, object]) -> bool:
 def matches(r: SeriesRecord, filters: dict[str, object], text: str | None,
             where: dict[str, object] | None = None) -> bool:
     """Brute-force filter semantics: OR within a field, AND across, inclusive ranges."""
-    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
-        else None
     if not all(field_matches(r, name, flt) for name, flt in filters.items()):
         return False
     if where is not None and not where_matches(r, where):
         return False
     if text:
-        hay = [r.series_description or "", r.study_description or "",
-               f"{r.collection} {coll[0] if coll else ''}"]
-        return all(any(t.lower() in h.lower() for h in hay) for t in text.split())
+        return record_matches(parse_text(text), record_texts(r))
     return True
+
+
+def _norm(value: str | None) -> str:
+    """Words of a value, by regular-expression word boundaries (the oracle's own reading)."""
+    found = re.findall(r"[A-Za-z0-9]+", value or "")
+    return " " + " ".join(w.lower() for w in found) + " " if found else ""
+
+
+def record_texts(r: SeriesRecord) -> list[str]:
+    """A record's searchable texts: its own fields, then its collection record's."""
+    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
+        else None
+    values = [r.series_description, r.study_description, r.body_part, r.collection]
+    if coll:
+        values += [coll[0], *coll[1], *coll[2]]
+    return [_norm(v) for v in values]
 
 
 def person_of(everything: list[SeriesRecord]) -> dict[tuple[str, str], tuple[str, str]]:
