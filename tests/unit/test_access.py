@@ -80,3 +80,18 @@ def test_audited_callers_are_those_who_may_see_gated_records() -> None:
     assert not Caller("t", parse_scope("open")).audited
     assert Caller("t", parse_scope("registration")).audited
     assert Caller("t", parse_scope("sequestered,collection:x")).audited
+
+
+def test_a_source_without_a_tier_summary_is_named_only_to_full_sequestered_scopes() -> None:
+    from imaging_hub.access import source_listed
+    from imaging_hub.schemas.query import SourceVersion, TierCount
+
+    legacy = SourceVersion(source="old", version="1", harvested_at="t", run_id="r")
+    assert not source_listed(legacy, anonymous())
+    assert not source_listed(legacy, Caller("t", parse_scope("sequestered,source:other")))
+    assert source_listed(legacy, Caller("t", parse_scope("sequestered")))
+    assert source_listed(legacy, Caller("t", parse_scope("sequestered,source:old")))
+    mixed = legacy.model_copy(update={"tiers": {
+        "open": TierCount(series=0, collections=0), "sequestered": TierCount(series=3)}})
+    assert not source_listed(mixed, anonymous())  # an empty tier does not count
+    assert source_listed(mixed, anonymous(), reached=frozenset({"old"}))
