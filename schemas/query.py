@@ -195,6 +195,13 @@ class IndexInfo(BaseModel):
     sources: list[SourceVersion]
 
 
+class Suggestion(BaseModel):
+    field: str
+    label: str
+    value: str
+    count: int = Field(description="Series with this value (visible to the caller).")
+
+
 class SearchResponse(BaseModel):
     index: IndexInfo
     total: Total
@@ -203,6 +210,9 @@ class SearchResponse(BaseModel):
     facet_unit: Unit = Field("series", description="What the facet counts count.")
     counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(
+        default_factory=list, description="When text matched nothing: facet values holding "
+        "its words, with their counts (series).")
     next: str | None = None
 
 
@@ -221,14 +231,30 @@ class CountBlock(BaseModel):
     bytes: CountValue
 
 
+class MissingExcluded(BaseModel):
+    """Records a filter excludes only because they lack the field: they match everything
+    else asked (``sex = F`` also excludes the series with no sex recorded)."""
+
+    subjects: int
+    studies: int
+    series: int
+
+
+MISSING_EXCLUDED = Field(
+    default_factory=dict, description="Per active filter that does not select null: how "
+    "many records it excludes for lacking the field, in each unit.")
+
+
 class SearchCounts(CountBlock):
     by_source: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = MISSING_EXCLUDED
 
 
 class CountResponse(CountBlock):
     index: IndexInfo
     by_source: dict[str, CountBlock]
     by_collection: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = MISSING_EXCLUDED
 
 
 class RecordResponse(BaseModel):

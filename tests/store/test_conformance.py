@@ -108,6 +108,15 @@ def test_counts_are_exact_and_dedup_series_across_hosts(
                                               "bytes")} == syn.oracle_counts(hits, records)
     # a patient mirrored at two hosts is one subject overall, one per source in by_source
     assert all(getattr(got, k).exact for k in ("subjects", "studies", "series"))
+    selecting_null = {n for n, v in filters.items() if isinstance(v, list) and None in v}
+    assert set(got.missing_excluded) == set(filters) - selecting_null
+    for name, excluded in got.missing_excluded.items():  # matched the rest, lack the field
+        others = {k: v for k, v in filters.items() if k != name}
+        lacking = [r for r in records if syn.matches(r, others, text)
+                   and syn.field_matches(r, name, [None])]
+        want = syn.oracle_counts(lacking, records)
+        assert (excluded.subjects, excluded.studies, excluded.series) == (
+            want["subjects"], want["studies"], want["series"]), name
     for source in ("alpha", "mirror"):
         mine = [r for r in hits if r.source == source]
         if mine:
