@@ -70,6 +70,7 @@ class Page(_Strict):
                               description="'next' token of a prior page.")
 
 
+RELEVANCE = "relevance"
 Level = Literal["series", "study", "subject", "collection"]
 Unit = Literal["series", "studies", "subjects", "collections"]
 
@@ -87,7 +88,9 @@ class SearchRequest(CohortQuery):
         False, description="Also return exact cohort counts (overall and by source)."
     )
     sort: str | None = Field(
-        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending."
+        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending; or "
+        "'relevance': series whose fields match the text best first (BM25 on the search "
+        "engines, a tf-idf over the same fields on the embedded store; ties in index order)."
     )
 
     @field_validator("facets")
@@ -101,8 +104,11 @@ class SearchRequest(CohortQuery):
     @field_validator("sort")
     @classmethod
     def _known_sort(cls, sort: str | None) -> str | None:
+        if sort == RELEVANCE:
+            return sort
         if sort is not None and sort.lstrip("-") not in SORT_FIELDS:
-            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}")
+            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}, "
+                             f"or {RELEVANCE!r} (best text matches first)")
         return sort
 
 
@@ -240,21 +246,22 @@ class MissingExcluded(BaseModel):
     series: int
 
 
-MISSING_EXCLUDED = Field(
-    default_factory=dict, description="Per active filter that does not select null: how "
-    "many records it excludes for lacking the field, in each unit.")
+MISSING_EXCLUDED_DOC = ("Per active filter that does not select null: how many records it "
+                        "excludes for lacking the field, in each unit.")
 
 
 class SearchCounts(CountBlock):
     by_source: dict[str, CountBlock]
-    missing_excluded: dict[str, MissingExcluded] = MISSING_EXCLUDED
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class CountResponse(CountBlock):
     index: IndexInfo
     by_source: dict[str, CountBlock]
     by_collection: dict[str, CountBlock]
-    missing_excluded: dict[str, MissingExcluded] = MISSING_EXCLUDED
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class RecordResponse(BaseModel):

@@ -12,6 +12,7 @@ serialised by pydantic directly (fast path), while the declared response models 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging_hub import __version__
+from imaging_hub.access import Caller
 from imaging_hub.audit import AuditLog
 from imaging_hub.config import Settings
 from imaging_hub.errors import (
@@ -47,6 +49,7 @@ from imaging_hub.schemas.query import (
     StoreHealth,
 )
 from imaging_hub.search_ui.auth import Who, www_authenticate
+from imaging_hub.search_ui.cache import AnswerCache
 from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
@@ -68,11 +71,44 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
     return _json(ErrorBody(error=code, message=message, details=details or []), status)
 
 
-def create_app(store: IndexStore, settings: Settings) -> FastAPI:
+def app_from_env() -> FastAPI:
+    """The app over the store the environment configures (``IHUB_STORE``, ...): what each
+    worker process of ``ihub serve --workers N`` builds for itself."""
+    from imaging_hub.store.factory import open_store
+
+    settings = Settings.from_env()
+    return create_app(open_store(settings), settings)
+
+
+def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> FastAPI:
     """The API over ``store`` (any backend), with tokens and the audit log under
-    ``settings.home``; the UI's static files are served from ``search_ui/static``."""
+    ``settings.home``; the UI's static files are served from ``search_ui/static``.
+    ``cache``: repeated questions are answered from the answers kept for the generation
+    being served (``search_ui/cache.py``), per caller scope, and still audited."""
     service = QueryService(store)
     guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
+    answers = AnswerCache() if cache else None
+
+    def cached(kind: str, body: BaseModel | None, caller: Caller,
+               compute: Callable[[], Any]) -> Response:
+        """``compute()`` (a guarded query: it audits) or the answer kept for the same
+        question asked with the same scope (then audited here, before it is sent)."""
+        computed = False
+
+        def run() -> tuple[bytes, str]:
+            nonlocal computed
+            computed = True
+            result = compute()
+            return result.model_dump_json().encode(), result.index.generation
+
+        if answers is None:
+            return Response(run()[0], media_type="application/json")
+        key = (kind, body.model_dump_json() if body else "", str(caller.scope))
+        data = answers.get_or_compute(key, run, store.generation_name())
+        if not computed:
+            guarded.audit.record(caller, kind, body)
+        return Response(data, media_type="application/json")
+
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
@@ -80,6 +116,7 @@ def create_app(store: IndexStore, settings: Settings) -> FastAPI:
     )
     app.state.tokens = TokenStore(settings.tokens_dir)
     _install_error_handlers(app)
+    app.state.answers = answers
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
@@ -92,18 +129,18 @@ def create_app(store: IndexStore, settings: Settings) -> FastAPI:
     def search(request: SearchRequest, caller: Who) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
-        return _json(guarded.search(request, caller))
+        return cached("search", request, caller, lambda: guarded.search(request, caller))
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
     def cohort_count(query: CohortQuery, caller: Who) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
-        return _json(guarded.count(query, caller))
+        return cached("count", query, caller, lambda: guarded.count(query, caller))
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
     def facets(caller: Who) -> Response:
         """Searchable fields and their unfiltered value counts."""
-        return _json(guarded.facets(caller))
+        return cached("facets", None, caller, lambda: guarded.facets(caller))
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
     def sources(caller: Who) -> Response:

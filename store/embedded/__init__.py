@@ -21,6 +21,7 @@ from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
+    RELEVANCE,
     CohortQuery,
     CountResponse,
     FacetsResponse,
@@ -96,6 +97,12 @@ class EmbeddedStore:
             if self._counter.gen is not gen:  # a reload raced us: use matching helpers
                 return gen, Counter(gen), FacetCounter(gen)
             return gen, self._counter, self._facets
+
+    def generation_name(self) -> str:
+        name = layout.current_name(self.index_dir)
+        if name is None:
+            raise NoIndexError(f"no index published under {self.index_dir}; run 'ihub harvest'")
+        return name
 
     def index_info(self) -> IndexInfo:
         return index_info(self.generation().name, self.generation().manifest["sources"])
@@ -175,7 +182,7 @@ class EmbeddedStore:
             hits = build(gen, groups)
         else:
             ordered = pages.first_of_each_series(
-                gen, self._ordered(gen, gen.series_rows(rows), req.sort))
+                gen, self._ordered(gen, gen.series_rows(rows), req.sort, req.text))
             total = len(ordered)
             hits = pages.series_hits(gen, ordered[start:start + size])
         end = start + len(hits)
@@ -183,9 +190,14 @@ class EmbeddedStore:
         return Total(count=total, unit=req.level), hits, nxt
 
     @staticmethod
-    def _ordered(gen: Generation, rows: np.ndarray | None, sort: str | None) -> np.ndarray:
-        if not sort:
+    def _ordered(gen: Generation, rows: np.ndarray | None, sort: str | None,
+                 text: str | None = None) -> np.ndarray:
+        if not sort or (sort == RELEVANCE and not text):
             return np.arange(gen.n) if rows is None else rows
+        if sort == RELEVANCE:
+            chosen = np.arange(gen.n) if rows is None else rows
+            score = gen.text_scores(text)[chosen]
+            return chosen[np.argsort(-score, kind="stable")]
         order = gen_order(gen, sort)
         if rows is None:
             return order

@@ -160,6 +160,10 @@ class Generation:
         """Rows matching a free-text query (``schemas/text.py``)."""
         return self._text.mask(text)
 
+    def text_scores(self, text: str | None) -> np.ndarray:
+        """Per row, how well it matches ``text`` (for ``sort: relevance``)."""
+        return self._text.scores(text)
+
     def field_mask(
         self, name: str, flt: FieldFilter, rows: np.ndarray | None = None
     ) -> np.ndarray:

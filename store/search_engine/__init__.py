@@ -21,6 +21,7 @@ from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
+    RELEVANCE,
     CohortQuery,
     CountResponse,
     FacetsResponse,
@@ -151,6 +152,9 @@ class SearchEngineStore:
                 raise
         return fn(self._current(refresh=True))
 
+    def generation_name(self) -> str:
+        return self._current().generation
+
     def index_info(self) -> IndexInfo:
         served = self._current()
         return index_info(served.generation, served.meta["sources"])
@@ -210,9 +214,10 @@ class SearchEngineStore:
                                                     else None)}
         if kind == "series":
             clauses = dsl.for_unit_index(clauses, "series")
-            body["sort"] = hit_module.level_sort(clauses, req.sort)
+            body["sort"] = hit_module.level_sort(clauses, req.sort, req.text)
             body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
-                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]})
+                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]},
+                relevance=req.text if req.sort == RELEVANCE else None)
             body["_source"] = ["hosts"]
         else:
             body.update(query=dsl.has_row(clauses), _source=False, docvalue_fields=["key"])

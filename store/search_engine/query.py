@@ -113,9 +113,17 @@ def for_unit_index(clauses: list[JSON], index: str) -> list[JSON]:
     return [*clauses, IS_SERIES] if index == "series" else clauses
 
 
-def has_row(clauses: list[JSON], inner_hits: JSON | None = None) -> JSON:
-    """Documents with at least one record meeting ``clauses``."""
-    nested: JSON = {"path": NESTED, "query": {"bool": {"filter": clauses}}, "score_mode": "none"}
+def has_row(clauses: list[JSON], inner_hits: JSON | None = None,
+            relevance: str | None = None) -> JSON:
+    """Documents with at least one record meeting ``clauses``; with ``relevance`` (a text)
+    scored by BM25 of the text's words on the records' analysed text (best record)."""
+    inner: JSON = {"bool": {"filter": clauses}}
+    if relevance:
+        wanted = " ".join(parse_text(relevance).words)
+        if wanted:
+            inner["bool"]["should"] = [{"match": {f("text"): {"query": wanted}}}]
+    nested: JSON = {"path": NESTED, "query": inner,
+                    "score_mode": "max" if relevance else "none"}
     if inner_hits is not None:
         nested["inner_hits"] = inner_hits
     return {"nested": nested}

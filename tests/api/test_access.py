@@ -211,3 +211,29 @@ def test_sequestered_records_do_not_change_what_others_count(tmp_path: Path) -> 
         update={"tier": "sequestered"})}) for r in vault]))
     after = client.post("/api/v1/cohort/count", json={}).json()["subjects"]["count"]
     assert before == after == 2
+
+
+def test_kept_answers_are_per_scope_and_every_request_is_audited(tmp_path: Path) -> None:
+    publish(tmp_path)
+    settings = Settings(home=tmp_path)
+    token = TokenStore(settings.tokens_dir).create("kept", parse_scope("controlled"))
+    app = create_app(EmbeddedStore(settings.index_dir), settings)
+    client = AsgiClient(app)
+    body = {"facets": ["access"], "counts": True, "page": {"size": 3}}
+    anon = [client.post("/api/v1/search", json=body).content for _ in range(2)]
+    mine = [client.post("/api/v1/search", token, json=body).content for _ in range(2)]
+    assert anon[0] == anon[1] and mine[0] == mine[1] and anon[0] != mine[0]
+    assert (app.state.answers.hits, app.state.answers.misses) == (2, 2)
+    lines = AuditLog(settings.audit_dir).lines()
+    assert [(x["caller"], x["action"]) for x in lines] == [("kept", "search")] * 2
+
+
+def test_an_unwritable_audit_log_refuses_audited_queries_only(tmp_path: Path) -> None:
+    publish(tmp_path)
+    settings = Settings(home=tmp_path)
+    token = TokenStore(settings.tokens_dir).create("blocked", parse_scope("registration"))
+    settings.audit_dir.write_text("a file where the audit folder belongs")
+    client = AsgiClient(create_app(EmbeddedStore(settings.index_dir), settings))
+    got = client.post("/api/v1/cohort/count", token, json={})
+    assert got.status_code == 503 and got.json()["error"] == "audit_unavailable"
+    assert client.post("/api/v1/cohort/count", json={}).status_code == 200

@@ -351,3 +351,22 @@ def test_a_patient_at_two_hosts_is_one_subject(make_store: StoreFactory) -> None
     assert got.by_source["mirror"].subjects.count == 1
     subjects = store.search(SearchRequest.model_validate({"level": "subject"})).hits
     assert sorted(h.hosts for h in subjects) == [["alpha"], ["alpha", "mirror"]]  # type: ignore[union-attr]
+
+
+def test_relevance_sort_pages_every_text_match_once(
+    loaded: tuple[IndexStore, list[SeriesRecord]],
+) -> None:
+    store, records = loaded
+    text = "chest OR lung OR brain"
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.search(SearchRequest.model_validate(
+            {"text": text, "sort": "relevance", "page": {"size": 13, "after": after}}))
+        seen += [h.identifiers.series_uid for h in page.hits]  # type: ignore[union-attr]
+        if page.next is None:
+            break
+        after = page.next
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {r.identifiers.series_uid for r in records
+                         if syn.matches(r, {}, text)}
