@@ -105,8 +105,22 @@ def merge(old_series: pa.Table, old_colls: pa.Table, old_sources: dict[str, Any]
         **changes})
     sources = dict(old_sources)
     sources[src] = {"type": source_type, "report": report.model_dump(mode="json"),
-                    "links": dict(result.link_params)}
+                    "links": dict(result.link_params),
+                    "tiers": tier_summary(series, colls, src)}
     return Merged(series, colls, report, sources)
+
+
+def tier_summary(series: pa.Table, colls: pa.Table, source: str) -> dict[str, dict[str, int]]:
+    """Per access tier, the source's published series and collection records: the access
+    policy lists a source, and its counts, only to callers who may count those tiers."""
+    out: dict[str, dict[str, int]] = {}
+    for kind, table in (("series", series), ("collections", colls)):
+        tiers = table.column("access").filter(pa.array(of_source(table, source)))
+        for pair in pc.value_counts(tiers).to_pylist():
+            if pair["values"] is not None:
+                out.setdefault(pair["values"], {"series": 0, "collections": 0})[kind] = \
+                    pair["counts"]
+    return out
 
 
 def missing_collections(series: pa.Table, colls: pa.Table) -> pa.Table:
