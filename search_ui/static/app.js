@@ -3,19 +3,30 @@
 //   firstRender  ms from navigation start until results, facets and counts are in the DOM
 //   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
 //                new counts are in the DOM; also performance.measure("ihub:<cause>")
+//   charts[]     {cause, ms} from the same start until the cohort charts are drawn
+// Three requests run in parallel per search: the hits and facets (POST /api/v1/search), the
+// exact counts with by_source and by_collection (POST /api/v1/cohort/count) and the charts'
+// subject-counted facets (POST /api/v1/search, no hits), which never hold up the first two.
+import { chartsUnavailable, renderCharts } from "./charts.js";
+import { copyLink, renderCounts, renderDatasets, renderStickyCounts } from "./cohort.js";
+import { plainProblems } from "./errors.js";
 import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
 import { renderHits } from "./hits.js";
-import { levelTotals, readRange, renderChips, renderCounts, renderFacets, renderTabs,
-  el, fmt, tabKeys } from "./render.js";
-import { LEVELS, configure, countBody, parseUrl, searchBody, toUrl, toggleBucket, withFilter }
-  from "./state.js";
+import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
+  from "./render.js";
+import { LEVELS, chartBody, configure, countBody, labelOf, parseUrl, searchBody, toUrl,
+  toggleBucket, withFilter } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 // The URL is the state: new states are built from it (also after a failed search, so a
 // query that could not run stays what the user asked for until they change it).
 const current = () => parseUrl(location.search);
-const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [] });
-const view = { state: null, res: null, hits: [], next: null, seq: 0, controller: null };
+const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [],
+  charts: [] });
+const view = { state: null, res: null, counts: null, hits: [], next: null, seq: 0, controller: null };
+// Datasets are few (IDC: 179): their level loads them all at once, so the cards can be
+// sorted by matches.
+const PAGE = { collection: 1000 };
 let done = 0;
 let focusAfter = null;   // data-key (or element id) to focus once the next render is in
 
@@ -44,22 +55,26 @@ async function api(path, body, signal) {
   return data;
 }
 
-function describe(err) {
+function describe(err, problems) {
   if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
   if (err.status === 0) return err.message;
   if (err.status === 409) return `The index was replaced while you browsed: ${err.message}`;
   if (err.status === 503) return `The index is not available: ${err.message}`;
   if (err.status >= 500) return `The server failed (HTTP ${err.status}): ${err.message}`;
+  if (problems.length === 1) return `This search could not run. ${problems[0].text}.`;
+  if (problems.length) return "This search could not run:";
   return `This search could not run: ${err.message}`;
 }
 
 function showError(err, retry) {
   const box = $("error");
-  const extra = (err.details || []).filter((d) => d.problem && !err.message.includes(d.problem));
+  const problems = err.status === 422 ? plainProblems(err.details, { label: labelOf, state: current() }) : [];
   const transient = err.status === 0 || err.status >= 500 || err.status === 409;
   box.replaceChildren(...[
-    el("p", {}, el("strong", {}, "Problem: "), describe(err)),
-    extra.length ? el("ul", {}, extra.map((d) => el("li", {}, d.field ? `${d.field}: ${d.problem}` : d.problem))) : null,
+    el("p", {}, el("strong", {}, "Problem: "), describe(err, problems)),
+    problems.length > 1 ? el("ul", {}, problems.map((p) => el("li", {}, p.text))) : null,
+    problems.length ? el("details", { class: "small" }, el("summary", {}, "What the server said"),
+      el("code", {}, err.message)) : null,
     view.res ? el("p", { class: "small" }, "The results below are from the previous search.")
       : el("p", { class: "small" }, transient ? "No results yet." : "Fix the part named above, or remove it with the × on its chip."),
     el("div", { class: "alert-actions" },
@@ -69,10 +84,11 @@ function showError(err, retry) {
   box.hidden = false;
   if (!view.res) {
     $("cohort-summary").textContent = "No counts: the search did not run.";
+    renderStickyCounts($("sticky-counts"), null);
     $("results").replaceChildren();
   }
   for (const name of ["age", "study_year"]) {
-    const bad = err.status === 422 && new RegExp(`'${name}'`).test(err.message);
+    const bad = problems.some((p) => p.field === name);
     for (const b of ["gte", "lte"]) $(`${name}_${b}`)?.setAttribute("aria-invalid", String(bad));
   }
   $("main").classList.toggle("stale", Boolean(view.res));
@@ -101,15 +117,19 @@ async function load(cause, t0 = performance.now()) {
   syncForm(state);
   document.body.dataset.state = "loading";
   $("results").setAttribute("aria-busy", "true");
+  const charts = loadCharts(state, seq, cause, t0, controller.signal);
   try {
     const f0 = performance.now();
-    const res = await api("/api/v1/search", searchBody(state), controller.signal);
+    const [res, counts] = await Promise.all([
+      api("/api/v1/search", searchBody(state, { counts: false, size: PAGE[state.level] }), controller.signal),
+      api("/api/v1/cohort/count", countBody(state), controller.signal)]);
     const fetchMs = performance.now() - f0;
     if (seq !== view.seq) return;
-    Object.assign(view, { state, res, hits: res.hits, next: res.next });
+    Object.assign(view, { state, res, counts, hits: res.hits, next: res.next });
     clearError();
     render();
     record(cause, t0, fetchMs);
+    await charts;
   } catch (err) {
     if (err.name === "AbortError" || seq !== view.seq) return;
     renderFrame(state, view.res ? null : {});
@@ -119,6 +139,23 @@ async function load(cause, t0 = performance.now()) {
       $("results").removeAttribute("aria-busy");
       document.body.dataset.done = String(++done);
     }
+  }
+}
+
+/** The cohort charts: their own request, drawn whenever it answers (after the counts, or
+ * before them: the panel is there either way). */
+async function loadCharts(state, seq, cause, t0, signal) {
+  $("charts").setAttribute("aria-busy", "true");
+  try {
+    const res = await api("/api/v1/search", chartBody(state), signal);
+    if (seq !== view.seq) return;
+    renderCharts($("charts"), res.facets, state, facetHandlers);
+    timings.charts.push({ cause, ms: performance.now() - t0 });
+  } catch (err) {
+    if (err.name === "AbortError" || seq !== view.seq) return;
+    chartsUnavailable($("charts"), err.status === 422 ? "the search could not run." : err.message);
+  } finally {
+    if (seq === view.seq) $("charts").removeAttribute("aria-busy");
   }
 }
 
@@ -152,8 +189,13 @@ function render() {
     $("facets").prepend(el("p", { class: "alert small", role: "status" },
       `Counts for ${res.facets_timed_out.join(", ")} took too long and are left out of this answer.`));
   }
-  renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], res.counts);
-  renderTabs($("levels"), state, levelTotals(res, state), (level) => navigate({ ...current(), level }, "level"));
+  const counts = view.counts;
+  renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
+  renderStickyCounts($("sticky-counts"), counts);
+  renderDatasets($("cohort-datasets"), counts.by_collection, (collection) =>
+    navigate(withFilter(current(), "collection", [collection]), "dataset"));
+  renderTabs($("levels"), state, levelTotals(counts), (level) => navigate({ ...current(), level }, "level"));
+  exportable(counts.series.count);
   renderList();
   const ix = res.index;
   $("index-info").textContent = `Index ${ix.generation} · ` + ix.sources
@@ -174,7 +216,7 @@ function renderFrame(state, facets) {
 
 function renderList() {
   const { state, res, hits, next } = view;
-  renderHits($("results"), state.level, hits, res.facets, drill);
+  renderHits($("results"), state.level, hits, res.facets, drill, view.counts?.by_collection);
   $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
   const unit = LEVELS.find((l) => l.id === state.level).unit;
   $("shown").textContent = res.total.count
@@ -244,9 +286,22 @@ async function more() {
   }
 }
 
+/** Export buttons only when there is something to export. */
+function exportable(series) {
+  const none = !series;
+  document.querySelectorAll("[data-export]").forEach((b) => {
+    b.disabled = none;
+    if (none) b.setAttribute("aria-describedby", "export-status"); else b.removeAttribute("aria-describedby");
+  });
+  const status = $("export-status");
+  if (none) status.textContent = "Nothing to export: no series match this search.";
+  else if (status.textContent.startsWith("Nothing to export")) status.textContent = "";
+}
+
 async function exportManifest(format) {
   const state = current();
   const status = $("export-status");
+  if (!view.counts?.series.count) return;
   const buttons = document.querySelectorAll("[data-export]");
   buttons.forEach((b) => { b.disabled = true; });
   try {
@@ -266,6 +321,7 @@ async function exportManifest(format) {
     showError(err, () => exportManifest(format));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
+    exportable(view.counts?.series.count);
   }
 }
 
@@ -284,6 +340,7 @@ $("search").addEventListener("submit", (ev) => {
 });
 $("sort").addEventListener("change", (ev) => navigate({ ...current(), sort: ev.target.value || null }, "sort"));
 $("clear-all").addEventListener("click", clearAll);
+$("copy-link").addEventListener("click", () => copyLink($("copy-link"), $("copy-status")));
 $("more").addEventListener("click", more);
 document.querySelectorAll("[data-export]").forEach((b) =>
   b.addEventListener("click", () => exportManifest(b.dataset.export)));

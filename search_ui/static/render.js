@@ -26,12 +26,6 @@ export function bytes(n) {
   return `${x >= 100 || i === 0 ? Math.round(x) : x.toFixed(1)} ${units[i]}`;
 }
 
-// "≥": a lower bound (some matching series have no value, e.g. no size from QIDO-RS);
-// "≈": an estimate. Neither: exact.
-const exactMark = (c) => (c.missing ? "≥" : c.exact ? "" : "≈");
-const markTitle = (c) => (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
-  : c.exact ? "exact" : "estimate");
-
 // --- facets ------------------------------------------------------------------------------
 
 const FACET_SHOWN = 8;
@@ -154,32 +148,12 @@ export function readRange(name) {
 
 // --- cohort panel, tabs, chips --------------------------------------------------------------
 
-export function renderCounts(summary, tbody, counts) {
-  const kinds = ["subjects", "studies", "series", "instances"];
-  const one = { subjects: "subject", studies: "study", series: "series", instances: "instance" };
-  const allExact = [...kinds, "bytes"].every((k) => counts[k].exact && !counts[k].missing);
-  summary.textContent = kinds.map((k) => `${exactMark(counts[k])}${fmt(counts[k].count)} `
-    + `${counts[k].count === 1 ? one[k] : k}`).join(" · ")
-    + ` · ${exactMark(counts.bytes)}${bytes(counts.bytes.count)}`
-    + (allExact ? " — exact counts" : " — ≥ marks lower bounds, ≈ estimates");
-  const row = (name, block, cls) => el("tr", { dataset: { source: name }, class: cls },
-    el("th", { scope: "row" }, name === "all" ? "All sources" : name),
-    ...kinds.map((k) => el("td", { dataset: { count: k, value: block[k].count, exact: block[k].exact },
-      title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count))),
-    el("td", { dataset: { count: "bytes", value: block.bytes.count }, title: markTitle(block.bytes) },
-      exactMark(block.bytes) + bytes(block.bytes.count)));
-  tbody.replaceChildren(row("all", counts, "total"),
-    ...Object.entries(counts.by_source).map(([s, b]) => row(s, b)));
-}
-
-/** Totals per level: datasets from the collection facet, the others from the counts. */
-export function levelTotals(res, state) {
-  const selected = Array.isArray(state.filters.collection) ? new Set(state.filters.collection) : null;
-  const datasets = (res.facets.collection || [])
-    .filter((b) => b.count > 0 && (!selected || selected.has(String(b.value)))).length;
-  const c = res.counts;
-  return { collection: datasets, subject: c?.subjects.count, study: c?.studies.count,
-    series: c?.series.count };
+/** Totals per level, from the cohort counts: datasets with matching series, subjects,
+ * studies, series. */
+export function levelTotals(counts) {
+  if (!counts) return {};
+  return { collection: Object.keys(counts.by_collection || {}).length,
+    subject: counts.subjects.count, study: counts.studies.count, series: counts.series.count };
 }
 
 export function renderTabs(root, state, totals, onLevel) {
@@ -216,7 +190,7 @@ export function renderChips(root, state, onRemove, onClear) {
   root.replaceChildren(...chips);
 }
 
-const chip = (text, remove) => el("span", { class: "chip" }, text,
+const chip = (text, remove) => el("span", { class: "chip" }, el("span", { class: "chip-text" }, text),
   el("button", { type: "button", "aria-label": `Remove filter ${text}`, title: "Remove", onclick: remove }, "×"));
 
 export { RANGE_FIELDS };

@@ -134,6 +134,23 @@ export function countBody(state) {
   return { text: state.text, filters: apiFilters(state) };
 }
 
+// The cohort's charts: these facets counted in subjects, no hits, no counts.
+export const CHART_FIELDS = ["age", "sex", "modality"];
+
+/** POST /api/v1/search body for the cohort charts of a state. */
+export function chartBody(state) {
+  return { text: state.text, filters: apiFilters(state), facets: CHART_FIELDS,
+    facet_unit: "subjects", counts: false, page: { size: 0 } };
+}
+
+/** by_collection entries ([id, counts]) most matching subjects first, then series, then
+ * id; a suppressed count (null) sorts as unknown, after every known one. */
+export function byMatches(byCollection) {
+  const n = (block, kind) => block?.[kind]?.count ?? -1;
+  return Object.entries(byCollection || {}).sort(([a, x], [b, y]) =>
+    n(y, "subjects") - n(x, "subjects") || n(y, "series") - n(x, "series") || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export function withFilter(state, name, values) {
   const filters = { ...state.filters };
   if (values === null || (Array.isArray(values) && !values.length)) delete filters[name];

@@ -49,3 +49,29 @@ def test_age_buckets_become_inclusive_ranges(page: Page) -> None:
         assert run(page, f"return S.toggleBucket({args});") == expected, args
     assert run(page, "return ['50-59', '60-69', '100+'].map(b => S.bucketCovered(b, {gte: 60}))"
                ) == [False, True, True]
+
+
+def test_datasets_rank_by_matching_subjects_then_series_suppressed_last(page: Page) -> None:
+    open_page(page)
+    ranked = run(page, """
+        const c = (s, n) => ({subjects: {count: s}, studies: {count: 1}, series: {count: n}});
+        return S.byMatches({b: c(5, 10), a: c(5, 10), z: c(9, 1), y: c(5, 20),
+                            hidden: {subjects: {count: null, suppressed: true},
+                                     series: {count: null}}}).map(([id]) => id);""")
+    assert ranked == ["z", "y", "a", "b", "hidden"]
+    assert run(page, "return S.chartBody(S.parseUrl('?q=lung&sex=F'));") == {
+        "text": "lung", "filters": {"sex": ["F"]}, "facets": ["age", "sex", "modality"],
+        "facet_unit": "subjects", "counts": False, "page": {"size": 0}}
+
+
+def test_chart_bars_say_whether_they_are_inside_the_filter(page: Page) -> None:
+    open_page(page)
+    rows = page.evaluate("""async () => {
+        const S = await import('/static/state.js');
+        const C = await import('/static/charts.js');
+        const age = [{value: '60-69', count: 5}, {value: '70-79', count: 3},
+                     {value: '80-89', count: 2}];
+        const state = S.parseUrl('?age=60..75');
+        return C.chartRows('age', age, state).filter(r => r.count)
+          .map(r => [r.value, r.status, r.selected]); }""")
+    assert rows == [["60-69", "in", True], ["70-79", "part", False], ["80-89", "out", False]]

@@ -1,0 +1,93 @@
+// The cohort panel: exact counts (overall, by source, by dataset), the counts line that stays
+// in view at the top of the filters, and the copy-link button. DOM only, no fetching; the
+// counts are POST /api/v1/cohort/count's answer.
+import { bytes, el, fmt } from "./render.js";
+import { byMatches } from "./state.js";
+
+const KINDS = ["subjects", "studies", "series", "instances"];
+const ONE = { subjects: "subject", studies: "study", series: "series", instances: "instance" };
+const DATASETS_SHOWN = 5;
+const ui = { allDatasets: false };
+
+// "≥": a lower bound (some matching series have no value, e.g. no size from QIDO-RS);
+// "≈": an estimate. Neither: exact.
+const exactMark = (c) => (c.missing ? "≥" : c.exact ? "" : "≈");
+const markTitle = (c) => (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
+  : c.exact ? "exact" : "estimate");
+const plural = (n, kind) => (n === 1 ? ONE[kind] : kind);
+
+/** The summary line and the by-source table. */
+export function renderCounts(summary, tbody, counts) {
+  const allExact = [...KINDS, "bytes"].every((k) => counts[k].exact && !counts[k].missing);
+  summary.textContent = KINDS.map((k) => `${exactMark(counts[k])}${fmt(counts[k].count)} `
+    + `${plural(counts[k].count, k)}`).join(" · ")
+    + ` · ${exactMark(counts.bytes)}${bytes(counts.bytes.count)}`
+    + (allExact ? " — exact counts" : " — ≥ marks lower bounds, ≈ estimates");
+  const row = (name, block, cls) => el("tr", { dataset: { source: name }, class: cls },
+    el("th", { scope: "row" }, name === "all" ? "All sources" : name),
+    ...KINDS.map((k) => el("td", { dataset: { count: k, value: block[k].count, exact: block[k].exact },
+      title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count))),
+    el("td", { dataset: { count: "bytes", value: block.bytes.count }, title: markTitle(block.bytes) },
+      exactMark(block.bytes) + bytes(block.bytes.count)));
+  tbody.replaceChildren(row("all", counts, "total"),
+    ...Object.entries(counts.by_source).map(([s, b]) => row(s, b)));
+}
+
+/** The short counts line at the top of the filter panel (sticky: in view while filtering). */
+export function renderStickyCounts(root, counts) {
+  if (!counts) {
+    root.replaceChildren(el("span", { class: "muted" }, "No counts: the search did not run."));
+    return;
+  }
+  const parts = ["subjects", "studies", "series"].map((k) => el("span", { class: "n",
+    dataset: { count: k, value: counts[k].count } },
+  `${exactMark(counts[k])}${fmt(counts[k].count)} ${plural(counts[k].count, k)}`));
+  root.replaceChildren(el("span", { class: "what" }, "Cohort: "),
+    ...parts.flatMap((p, i) => (i ? [" · ", p] : [p])), " ",
+    el("a", { href: "#cohort", class: "small" }, "details"));
+}
+
+/** Matching subjects, studies and series per dataset, most subjects first; the first few
+ * rows, then all of them on request. `onPick(collection)` narrows the search to one. */
+export function renderDatasets(root, byCollection, onPick) {
+  const rows = byMatches(byCollection);
+  if (!rows.length) {
+    root.replaceChildren(el("p", { class: "muted small" }, "No dataset has matching series."));
+    return;
+  }
+  const shown = ui.allDatasets ? rows : rows.slice(0, DATASETS_SHOWN);
+  const cell = (block, k) => el("td", { dataset: { count: k, value: block[k].count },
+    title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count));
+  const table = el("table", { id: "datasets-table", class: "counts" },
+    el("caption", {}, `Matching datasets: ${fmt(rows.length)}`,
+      el("span", { class: "muted" }, " — most matching subjects first")),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Dataset"),
+      ...["Subjects", "Studies", "Series"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, shown.map(([id, block]) => el("tr", { dataset: { collection: id } },
+      el("th", { scope: "row" }, el("button", { type: "button", class: "linkish coll",
+        "aria-label": `Only the dataset ${id}`, title: "Narrow the search to this dataset",
+        onclick: () => onPick(id) }, id)),
+      cell(block, "subjects"), cell(block, "studies"), cell(block, "series")))));
+  const toggle = rows.length > DATASETS_SHOWN ? el("button", { type: "button", class: "linkish small",
+    "aria-expanded": String(ui.allDatasets), dataset: { key: "datasets:all" },
+    onclick: () => { ui.allDatasets = !ui.allDatasets; renderDatasets(root, byCollection, onPick); } },
+  ui.allDatasets ? "Show fewer" : `Show all ${fmt(rows.length)} datasets`) : null;
+  root.replaceChildren(table, toggle);
+}
+
+/** Copy the page's address (the whole search is in it); says what happened in `status`.
+ * Where the clipboard is refused, the address is shown selected for Ctrl+C. */
+export async function copyLink(button, status) {
+  const url = location.href;
+  button.dataset.copied = url;
+  try {
+    await navigator.clipboard.writeText(url);
+    status.textContent = "Link copied: it opens this search with the same filters.";
+  } catch {
+    const box = el("input", { type: "text", readonly: true, value: url, class: "copy-url",
+      "aria-label": "Link to this search" });
+    status.replaceChildren("Copy this link (Ctrl+C): ", box);
+    box.focus();
+    box.select();
+  }
+}
