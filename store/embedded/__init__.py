@@ -104,6 +104,9 @@ class EmbeddedStore:
         visible = gen.visible(vis)
         if visible is not None:
             text = visible if text is None else text & visible
+        if q.where is not None:
+            where = gen.where_mask(q.where)
+            text = where if text is None else text & where
         universe = None if text is None else np.flatnonzero(text)
         return universe, {n: gen.field_mask(n, f, universe) for n, f in q.filters.items()}
 
@@ -200,7 +203,7 @@ class EmbeddedStore:
             hit = pc.indices_nonzero(pc.equal(gen.collections.column("id"), record_id))
             if len(hit):
                 row = gen.collections.slice(hit[0].as_py(), 1).to_pylist()[0]
-                if row["access"] not in visibility.tiers:
+                if not visibility.allows(row["access"], row["source"], row["collection"]):
                     return None
                 return CollectionRecord(**collection_fields(row))
         hit = pc.indices_nonzero(pc.equal(gen.table.column("id"), record_id))

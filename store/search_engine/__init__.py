@@ -34,6 +34,7 @@ from imaging_hub.schemas.query import (
     Visibility,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.schemas.text import collection_texts, normalise, parse_text
 from imaging_hub.store import paging
 from imaging_hub.store.merge import Published
 from imaging_hub.store.responses import (
@@ -63,17 +64,19 @@ class _Served:
     meta: JSON
     collections: list[JSON]
     at: float = field(default_factory=time.monotonic)
+    _texts: list[tuple[str, str]] | None = None
 
     def index(self, prefix: str, kind: str) -> str:
         return mapping.index_name(prefix, kind, self.generation)
 
-    def datasets_matching(self, terms: tuple[str, ...]) -> dict[str, list[str]]:
-        """For each text term, the datasets whose collection id or name contains it."""
-        out: dict[str, list[str]] = {}
-        for term in terms:
-            out[term] = sorted(c["dataset"] for c in self.collections
-                               if term in f"{c['collection']} {c.get('name') or ''}".lower())
-        return out
+    def datasets_matching(self, text: str | None) -> dict[str, list[str]]:
+        """For each pattern of a free-text query (by needle), the datasets whose collection
+        text holds it."""
+        if self._texts is None:
+            self._texts = [(c["dataset"], normalise(*collection_texts(c)))
+                           for c in self.collections]
+        return {needle: sorted(d for d, t in self._texts if needle in t)
+                for needle in parse_text(text).terms}
 
 
 class SearchEngineStore:
@@ -150,9 +153,7 @@ class SearchEngineStore:
         return self._run(lambda served: self._search(served, request, visibility))
 
     def _search(self, served: _Served, req: SearchRequest, vis: Visibility) -> SearchResponse:
-        from imaging_hub.schemas.text import parse_text
-
-        dm = served.datasets_matching(parse_text(req.text).terms)
+        dm = served.datasets_matching(req.text)
         clauses = dsl.row_filter(req, vis, dm)
         unit = req.facet_unit or unit_of(req.level)
         searches: list[tuple[str, JSON]] = []
@@ -272,9 +273,7 @@ class SearchEngineStore:
     def count(self, query: CohortQuery,
               visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
         def run(served: _Served) -> CountResponse:
-            from imaging_hub.schemas.text import parse_text
-
-            dm = served.datasets_matching(parse_text(query.text).terms)
+            dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
             answers = self.client.msearch(
                 count_module.searches(served, self.prefix, clauses, breakdown=True))
@@ -295,11 +294,11 @@ class SearchEngineStore:
             if ":collection:" in record_id:
                 for c in served.collections:
                     if c["id"] == record_id:
-                        if c["access"] not in visibility.tiers:
+                        if not visibility.allows(c["access"], c["source"], c["collection"]):
                             return None
                         return CollectionRecord(**collection_from_doc(c))
             clauses = [{"term": {dsl.f("id"): record_id}},
-                       {"terms": {dsl.f("access"): sorted(visibility.tiers)}}]
+                       dsl.visibility_clause(visibility)]
             got = self.client.search(served.index(self.prefix, "series"), {
                 "size": 1, "_source": ["hosts"],
                 "query": dsl.has_row(clauses, {"size": 1, "_source": True})})

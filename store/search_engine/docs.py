@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.schemas.columnar import INHERITED, collection_fields
-from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.fields import FIELDS, TEXT_COLUMNS
+from imaging_hub.schemas.text import normalise
 from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
 
 BATCH = 20_000
@@ -62,8 +63,7 @@ class RowBuilder:
         out["dataset"] = key
         out["subject_key"] = subject_key
         out["study_description"] = (raw["study_description"] or "")[:MAX_TEXT] or None
-        out["sd"] = (raw["series_description"] or "").lower()[:MAX_TEXT] or None
-        out["st"] = (raw["study_description"] or "").lower()[:MAX_TEXT] or None
+        out["tx"] = normalise(*(raw[c] for c in TEXT_COLUMNS))[:MAX_TEXT] or None
         if full:
             out["text"] = " ".join(filter(None, (
                 raw["series_description"], raw["study_description"], raw["collection"],
