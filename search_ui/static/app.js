@@ -8,14 +8,15 @@
 // exact counts with by_source and by_collection (POST /api/v1/cohort/count) and the charts'
 // subject-counted facets (POST /api/v1/search, no hits), which never hold up the first two.
 import { chartsUnavailable, renderCharts } from "./charts.js";
-import { copyLink, renderCounts, renderDatasets, renderStickyCounts } from "./cohort.js";
+import { copyLink, exclusions, renderCounts, renderDatasets, renderExclusions, renderStickyCounts }
+  from "./cohort.js";
 import { plainProblems } from "./errors.js";
 import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
 import { renderHits } from "./hits.js";
 import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
   from "./render.js";
-import { LEVELS, chartBody, configure, countBody, labelOf, parseUrl, searchBody, toUrl,
-  toggleBucket, withFilter } from "./state.js";
+import { LEVELS, chartBody, configure, countBody, formatRange, labelOf, parseUrl, searchBody,
+  toUrl, toggleBucket, withFilter, withRange } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 // The URL is the state: new states are built from it (also after a failed search, so a
@@ -192,6 +193,9 @@ function render() {
   const counts = view.counts;
   renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
   renderStickyCounts($("sticky-counts"), counts);
+  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.facets, res.facet_unit),
+    res.facet_unit);
+  $("facet-unit").textContent = { collections: "datasets" }[res.facet_unit] || res.facet_unit;
   renderDatasets($("cohort-datasets"), counts.by_collection, (collection) =>
     navigate(withFilter(current(), "collection", [collection]), "dataset"));
   renderTabs($("levels"), state, levelTotals(counts), (level) => navigate({ ...current(), level }, "level"));
@@ -245,8 +249,8 @@ const facetHandlers = {
     navigate(withFilter(state, "age", toggleBucket(label, state.filters.age, checked)), "facet", t0);
   },
   range(name, range) {
-    const empty = range.gte === undefined && range.lte === undefined;
-    navigate(withFilter(current(), name, empty ? null : range), "range");
+    const state = current();
+    navigate(withFilter(state, name, withRange(state.filters[name], range)), "range");
   },
   refacet() {
     const active = document.activeElement?.dataset?.key;
@@ -332,9 +336,11 @@ $("search").addEventListener("submit", (ev) => {
   let state = current();
   state = { ...state, text: $("q").value.trim() || null };
   for (const name of ["age", "study_year"]) {
-    if (!$(`${name}_gte`)) continue;
+    const form = document.querySelector(`form[data-range="${name}"]`);
+    if (!form) continue;
     const r = readRange(name);
-    state = withFilter(state, name, r.gte === undefined && r.lte === undefined ? null : r);
+    // an untouched form (e.g. empty beside ticked decades) leaves the filter as it is
+    if (formatRange(r) !== form.dataset.shown) state = withFilter(state, name, withRange(state.filters[name], r));
   }
   navigate(state, "text");
 });

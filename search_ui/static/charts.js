@@ -6,7 +6,7 @@
 // by it, like the checkbox in the filter panel). One tab stop per chart: the arrow keys,
 // Home and End move between its bars.
 import { el, fmt } from "./render.js";
-import { CHART_FIELDS, FACETS, bucketBounds, bucketCovered, labelOf } from "./state.js";
+import { CHART_FIELDS, FACETS, bucketCovered, bucketTouched, itemKey, labelOf } from "./state.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const WIDTH = 290, LABEL_W = 92, BAR_W = 145, ROW = 16, BAR_H = 11;
@@ -71,24 +71,21 @@ function display(f, value) {
 
 function status(name, value, filter) {
   if (filter === undefined) return "in";
-  if (Array.isArray(filter)) {
-    const chosen = filter.map((v) => (v === null ? null : String(v)));
-    return chosen.includes(value === null ? null : String(value)) ? "in" : "out";
+  const items = Array.isArray(filter) ? filter : [filter];
+  if (value === null || name !== "age") {
+    return items.map(itemKey).includes(itemKey(value)) ? "in" : "out";
   }
-  if (name !== "age" || value === null) return value === null ? "out" : "in";
-  if (bucketCovered(String(value), filter)) return "in";
-  const { lo, hi } = bucketBounds(String(value));
-  const gte = typeof filter.gte === "number" ? filter.gte : -Infinity;
-  const lte = typeof filter.lte === "number" ? filter.lte : Infinity;
-  return hi < gte || lo > lte ? "out" : "part";
+  if (bucketCovered(String(value), items)) return "in";
+  return bucketTouched(String(value), items) ? "part" : "out";
 }
 
 function chart(name, buckets, state, on) {
   const id = `chart-${name}`;
   const label = labelOf(name);
   let rows = chartRows(name, buckets, state);
-  const more = name === "modality" && rows.length > MODALITIES_SHOWN ? rows.length - MODALITIES_SHOWN : 0;
-  if (more) rows = rows.slice(0, MODALITIES_SHOWN);
+  const known = rows.filter((r) => r.value !== null);
+  const more = name === "modality" ? Math.max(0, known.length - MODALITIES_SHOWN) : 0;
+  if (more) rows = [...known.slice(0, MODALITIES_SHOWN), ...rows.filter((r) => r.value === null)];
   const fig = el("figure", { class: "chart", dataset: { chart: name } },
     el("figcaption", { id: `${id}-h` }, label, el("span", { class: "muted" }, " · subjects")));
   if (!rows.some((r) => r.count > 0)) {

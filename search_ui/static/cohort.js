@@ -1,8 +1,8 @@
 // The cohort panel: exact counts (overall, by source, by dataset), the counts line that stays
 // in view at the top of the filters, and the copy-link button. DOM only, no fetching; the
 // counts are POST /api/v1/cohort/count's answer.
-import { bytes, el, fmt } from "./render.js";
-import { byMatches } from "./state.js";
+import { bytes, el, fmt, label } from "./render.js";
+import { FACETS, byMatches, labelOf } from "./state.js";
 
 const KINDS = ["subjects", "studies", "series", "instances"];
 const ONE = { subjects: "subject", studies: "study", series: "series", instances: "instance" };
@@ -45,6 +45,39 @@ export function renderStickyCounts(root, counts) {
   root.replaceChildren(el("span", { class: "what" }, "Cohort: "),
     ...parts.flatMap((p, i) => (i ? [" · ", p] : [p])), " ",
     el("a", { href: "#cohort", class: "small" }, "details"));
+}
+
+const UNITS = { series: "series", studies: "studies", subjects: "subjects", collections: "datasets" };
+const noun = (name) => labelOf(name).replace(/\s*\(.*\)$/, "").toLowerCase();
+
+/** What each active filter drops for lacking its field: the "not recorded" bucket of the
+ * field's own facet. Facets are disjunctive (a field's counts ignore its own filter), so that
+ * bucket counts exactly the records matching every other filter that have no value there.
+ * [{field, text, count}], in the facet unit; none for a filter that lists "not recorded". */
+export function exclusions(state, facets, unit) {
+  const out = [];
+  for (const [name, v] of Object.entries(state.filters)) {
+    const items = Array.isArray(v) ? v : [v];
+    const none = (facets?.[name] || []).find((b) => b.value === null);
+    if (items.includes(null) || !none?.count) continue;
+    const f = FACETS.find((x) => x.name === name);
+    const chosen = items.map((x) => (typeof x === "object" ? formatItem(x) : label(f, x))).join(" or ");
+    out.push({ field: name, count: none.count,
+      text: `${labelOf(name)} = ${chosen} also excludes ${fmt(none.count)} ${UNITS[unit] || unit}`
+        + ` with no ${noun(name)} recorded` });
+  }
+  return out;
+}
+
+const formatItem = (r) => `${r.gte ?? ""}–${r.lte ?? ""}`;
+
+/** The exclusions under the counts, and in short in the sticky counts line. */
+export function renderExclusions(list, short, found, unit) {
+  list.replaceChildren(...found.map((x) => el("li", { dataset: { field: x.field, count: x.count } }, x.text)));
+  list.hidden = !found.length;
+  short.textContent = found.length ? `Also left out for having no value: ${found
+    .map((x) => `${noun(x.field)} ${fmt(x.count)}`).join(" · ")} ${UNITS[unit] || unit}` : "";
+  short.hidden = !found.length;
 }
 
 /** Matching subjects, studies and series per dataset, most subjects first; the first few

@@ -1,5 +1,6 @@
 // Rendering: facets, cohort counts, level tabs, grouped hits. DOM only, no fetching.
-import { FACETS, LEVELS, RANGE_FIELDS, bucketCovered, formatRange, labelOf } from "./state.js";
+import { FACETS, LEVELS, NONE, RANGE_FIELDS, bucketCovered, formRange, formatRange, itemKey,
+  labelOf } from "./state.js";
 
 const nf = new Intl.NumberFormat("en-US");
 export const fmt = (n) => (n === null || n === undefined ? "–" : nf.format(n));
@@ -46,9 +47,9 @@ function facetBox(f, buckets, state, on) {
   const box = el("fieldset", { class: "facet", dataset: { facet: f.name } },
     el("legend", {}, f.label));
   if (f.control === "buckets") box.append(rangeForm(f.name, state, on, RANGE_LIMITS[f.name] || {}));
-  const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(String));
-  const ticked = (b) => (f.control === "buckets"
-    ? bucketCovered(String(b.value), state.filters[f.name]) : chosen.has(String(b.value)));
+  const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(itemKey));
+  const ticked = (b) => (b.value !== null && f.control === "buckets"
+    ? bucketCovered(String(b.value), state.filters[f.name]) : chosen.has(itemKey(b.value)));
   if (!buckets?.length) {
     box.append(el("p", { class: "muted small" },
       buckets ? "no values among the matches" : "counts unavailable"));
@@ -58,8 +59,11 @@ function facetBox(f, buckets, state, on) {
   const open = ui.expanded.has(f.name);
   const needle = (ui.find[f.name] || "").toLowerCase();
   let shown = buckets;
-  if (long && !open) shown = buckets.filter((b, i) => i < FACET_SHOWN || ticked(b));
-  if (f.range) shown = [...buckets].sort((a, b) => Number.parseInt(a.value, 10) - Number.parseInt(b.value, 10));
+  // "not recorded" (null) is always shown, last: the records a filter on this field drops
+  if (long && !open) shown = buckets.filter((b, i) => i < FACET_SHOWN || ticked(b) || b.value === null);
+  if (f.range) shown = [...buckets].sort((a, b) => (a.value === null) - (b.value === null)
+    || Number.parseInt(a.value, 10) - Number.parseInt(b.value, 10));
+  shown = [...shown.filter((b) => b.value !== null), ...shown.filter((b) => b.value === null)];
   if (long && open) {
     box.append(el("input", { type: "search", class: "find", placeholder: `find a ${f.label.toLowerCase()}`,
       "aria-label": `Find ${f.label} values`, value: ui.find[f.name] || "",
@@ -69,12 +73,12 @@ function facetBox(f, buckets, state, on) {
   const list = el("ul", { class: "values" });
   const top = Math.max(1, ...buckets.map((b) => b.count));
   for (const b of shown) {
-    const value = String(b.value);
+    const value = itemKey(b.value);
     const input = el("input", { type: "checkbox", value, checked: ticked(b),
       dataset: { facet: f.name, key: `f:${f.name}:${value}` },
-      onchange: (ev) => (f.range ? on.bucket(value, ev.target.checked)
-        : on.toggle(f.name, value, ev.target.checked)) });
-    list.append(el("li", { class: b.count ? "" : "zero",
+      onchange: (ev) => (b.value === null ? on.toggle(f.name, null, ev.target.checked)
+        : f.range ? on.bucket(value, ev.target.checked) : on.toggle(f.name, value, ev.target.checked)) });
+    list.append(el("li", { class: [b.count ? "" : "zero", b.value === null ? "none" : ""].join(" ").trim() || null,
       style: `--bar: ${Math.round((1000 * b.count) / top) / 10}%` }, el("label", {},
       input, el("span", { class: "v" }, label(f, b.value)),
       el("span", { class: "count", dataset: { count: b.count } }, fmt(b.count)))));
@@ -109,7 +113,9 @@ function filterValues(box, needle) {
   none.hidden = Boolean(visible);
 }
 
-function label(f, value) {
+/** How the page names a facet value ("not recorded" for the API's null). */
+export function label(f, value) {
+  if (value === null || value === NONE) return "not recorded";
   const name = f.names?.[String(value)];
   return name ? `${name}${f.name === "sex" ? ` (${value})` : ""}` : String(value);
 }
@@ -121,13 +127,13 @@ function rangeBox(name, legend, state, on, limits) {
 
 /** Two number inputs; Enter or "Apply" sets the range (either bound may be empty). */
 function rangeForm(name, state, on, { min, max, step }) {
-  const r = state.filters[name] || {};
+  const r = formRange(state.filters[name]);
   const what = name === "age" ? "age in years" : name.replace("_", " ");
   const input = (bound, text) => el("label", { class: "bound" }, text,
     el("input", { type: "number", id: `${name}_${bound}`, name: `${name}_${bound}`, min, max, step,
       "aria-label": `${bound === "gte" ? "minimum" : "maximum"} ${what}`,
       inputmode: "decimal", value: r[bound] ?? "", dataset: { key: `range:${name}:${bound}` } }));
-  return el("form", { class: "range", dataset: { range: name },
+  return el("form", { class: "range", dataset: { range: name, shown: formatRange(r) },
     onsubmit: (ev) => { ev.preventDefault(); on.range(name, readRange(name)); } },
   input("gte", "from"), input("lte", "to"),
   el("button", { type: "submit", "aria-label": `Apply ${what} range`, dataset: { key: `apply:${name}` } }, "Apply"));
@@ -183,7 +189,10 @@ export function renderChips(root, state, onRemove, onClear) {
   const chips = [];
   if (state.text) chips.push(chip(`text: ${state.text}`, () => onRemove("text")));
   for (const [name, v] of Object.entries(state.filters)) {
-    const text = Array.isArray(v) ? v.join(" or ") : formatRange(v).replace("..", " – ");
+    const f = FACETS.find((x) => x.name === name);
+    const say = (x) => (x === null ? "not recorded" : typeof x === "object"
+      ? formatRange(x).replace("..", " – ") : f ? label(f, x) : String(x));
+    const text = (Array.isArray(v) ? v : [v]).map(say).join(" or ");
     chips.push(chip(`${labelOf(name)}: ${text}`, () => onRemove(name)));
   }
   if (chips.length > 1) chips.push(el("button", { type: "button", class: "linkish", onclick: onClear }, "Clear all"));

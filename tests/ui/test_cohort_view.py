@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.ui.conftest import VIEWPORT, api_counts, open_page, settle, shown_counts
+from tests.ui.conftest import VIEWPORT, api_counts, facet_map, open_page, settle, shown_counts
 
 
 def in_viewport(page: Page, locator: Locator) -> bool:
@@ -110,12 +110,15 @@ def test_charts_count_subjects_like_the_api_and_work_by_keyboard(page: Page,
     api = subject_facets(client, {"modality": ["CT"]})
     shown_age = bars(page, "age")
     assert {v: n for v, n in shown_age.items() if n} == {
-        str(b["value"]): b["count"] for b in api["age"] if b["count"] and b["value"] is not None}
+        v: n for v, n in facet_map(api["age"], none="").items() if n}
     assert list(shown_age)[:3] == ["0-9", "10-19", "20-29"]  # decades in order, gaps at 0
-    assert bars(page, "sex") == {str(b["value"]): b["count"] for b in api["sex"]
-                                 if b["value"] is not None}
-    top = sorted(api["modality"], key=lambda b: -b["count"])[:8]
-    assert bars(page, "modality") == {str(b["value"]): b["count"] for b in top}
+    assert "" in shown_age  # "not recorded" is a bar too, the last one
+    assert list(shown_age)[-1] == ""
+    assert bars(page, "sex") == facet_map(api["sex"], none="")
+    known = [b for b in api["modality"] if b["value"] is not None]
+    top = sorted(known, key=lambda b: -b["count"])[:8] + [
+        b for b in api["modality"] if b["value"] is None]
+    assert bars(page, "modality") == facet_map(top, none="")
     # subjects, not series: the CT bar is the cohort's subject count
     assert bars(page, "modality")["CT"] == api_counts(client, None, {"modality": ["CT"]})[
         "subjects"]
@@ -140,8 +143,8 @@ def test_charts_count_subjects_like_the_api_and_work_by_keyboard(page: Page,
     expect(page.locator("figure[data-chart=sex] g.bar[aria-pressed=false]").first
            ).to_have_attribute("data-status", "out")
     narrowed = subject_facets(client, {"modality": ["CT"], "sex": [value]})
-    assert bars(page, "age") == {**{k: 0 for k in bars(page, "age")}, **{
-        str(b["value"]): b["count"] for b in narrowed["age"] if b["value"] is not None}}
+    assert bars(page, "age") == {**{k: 0 for k in bars(page, "age")},
+                                 **facet_map(narrowed["age"], none="")}
 
 
 @pytest.mark.parametrize("text", ["x" * 500, ("pulmonary nodule " * 40)[:500]],
