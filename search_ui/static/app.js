@@ -16,7 +16,7 @@ import { renderHits } from "./hits.js";
 import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
   from "./render.js";
 import { LEVELS, chartBody, configure, countBody, formatRange, labelOf, parseUrl, searchBody,
-  toUrl, toggleBucket, withFilter, withRange } from "./state.js";
+  toUrl, toggleBucket, withFilter, withNotRecorded, withRange } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 // The URL is the state: new states are built from it (also after a failed search, so a
@@ -119,6 +119,9 @@ async function load(cause, t0 = performance.now()) {
   document.body.dataset.state = "loading";
   $("results").setAttribute("aria-busy", "true");
   const charts = loadCharts(state, seq, cause, t0, controller.signal);
+  const wider = withNotRecorded(state);
+  const widened = wider ? api("/api/v1/cohort/count", countBody(wider), controller.signal) : null;
+  widened?.catch(() => {});  // a failure only leaves the total out
   try {
     const f0 = performance.now();
     const [res, counts] = await Promise.all([
@@ -126,11 +129,11 @@ async function load(cause, t0 = performance.now()) {
       api("/api/v1/cohort/count", countBody(state), controller.signal)]);
     const fetchMs = performance.now() - f0;
     if (seq !== view.seq) return;
-    Object.assign(view, { state, res, counts, hits: res.hits, next: res.next });
+    Object.assign(view, { state, res, counts, hits: res.hits, next: res.next, leftOut: null });
     clearError();
     render();
     record(cause, t0, fetchMs);
-    await charts;
+    await Promise.all([charts, leftOut(widened, counts, seq)]);
   } catch (err) {
     if (err.name === "AbortError" || seq !== view.seq) return;
     renderFrame(state, view.res ? null : {});
@@ -141,6 +144,24 @@ async function load(cause, t0 = performance.now()) {
       document.body.dataset.done = String(++done);
     }
   }
+}
+
+/** What all the filters leave out for missing values: the widened cohort minus this one. */
+async function leftOut(widened, counts, seq) {
+  if (!widened) return;
+  try {
+    const wide = await widened;
+    if (seq !== view.seq) return;
+    view.leftOut = { series: wide.series.count - counts.series.count,
+      subjects: wide.subjects.count - counts.subjects.count };
+    renderLeftOut();
+  } catch { /* the per-filter lines stay; the total is left out */ }
+}
+
+function renderLeftOut() {
+  const { state, res } = view;
+  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.facets, res.facet_unit),
+    res.facet_unit, view.leftOut);
 }
 
 /** The cohort charts: their own request, drawn whenever it answers (after the counts, or
@@ -193,8 +214,7 @@ function render() {
   const counts = view.counts;
   renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
   renderStickyCounts($("sticky-counts"), counts);
-  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.facets, res.facet_unit),
-    res.facet_unit);
+  renderLeftOut();
   $("facet-unit").textContent = { collections: "datasets" }[res.facet_unit] || res.facet_unit;
   renderDatasets($("cohort-datasets"), counts.by_collection, (collection) =>
     navigate(withFilter(current(), "collection", [collection]), "dataset"));

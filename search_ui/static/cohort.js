@@ -69,15 +69,27 @@ export function exclusions(state, facets, unit) {
   return out;
 }
 
-const formatItem = (r) => `${r.gte ?? ""}–${r.lte ?? ""}`;
+const formatItem = (r) => (r.gte === undefined ? `≤ ${r.lte}` : r.lte === undefined ? `≥ ${r.gte}`
+  : `${r.gte}–${r.lte}`);
 
-/** The exclusions under the counts, and in short in the sticky counts line. */
-export function renderExclusions(list, short, found, unit) {
-  list.replaceChildren(...found.map((x) => el("li", { dataset: { field: x.field, count: x.count } }, x.text)));
-  list.hidden = !found.length;
-  short.textContent = found.length ? `Also left out for having no value: ${found
-    .map((x) => `${noun(x.field)} ${fmt(x.count)}`).join(" · ")} ${UNITS[unit] || unit}` : "";
-  short.hidden = !found.length;
+/** The exclusions under the counts, and in short in the sticky counts line. `total` is what
+ * all the filters together leave out for missing values ({subjects, series}: the cohort with
+ * "not recorded" accepted everywhere, minus the cohort), or null until it is known. Records
+ * lacking two filtered fields are in the total but in neither field's own line. */
+export function renderExclusions(list, short, found, unit, total) {
+  // at the series level the lines above are series too: the rest lack two or more fields
+  const several = unit === "series" && total ? total.series - found.reduce((n, x) => n + x.count, 0) : 0;
+  const all = total && total.series > 0 ? el("li", { class: "total", dataset: { field: "*",
+    count: total.series, subjects: total.subjects, several } }, "In all, accepting “not recorded” in "
+    + `these filters would add ${fmt(total.series)} series of ${fmt(total.subjects)} subjects`
+    + (several > 0 ? `; ${fmt(several)} of them lack more than one of these fields.` : ".")) : null;
+  list.replaceChildren(...found.map((x) => el("li", { dataset: { field: x.field, count: x.count } }, x.text)),
+    ...(all ? [all] : []));
+  list.hidden = !found.length && !all;
+  short.textContent = all ? `Also left out for having no value: ${fmt(total.series)} series`
+    : found.length ? `Also left out for having no value: ${found.map((x) => `${noun(x.field)} `
+      + `${fmt(x.count)}`).join(" · ")} ${UNITS[unit] || unit}` : "";
+  short.hidden = !short.textContent;
 }
 
 /** Matching subjects, studies and series per dataset, most subjects first; the first few

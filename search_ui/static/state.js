@@ -31,6 +31,7 @@ let KEYWORD_FIELDS = [];
 export let FIELD_ORDER = [];
 export let SORTS = [];
 export let DEFAULT_FACETS = [];
+let MISSABLE = [];                // fields some record lacks (the index's "not recorded" buckets)
 
 /** A field's label; before configure(), its name made readable ("study_uid" → "Study uid"). */
 export function labelOf(name) {
@@ -51,6 +52,8 @@ export function configure(meta) {
   FIELD_ORDER = [...KEYWORD_FIELDS, ...RANGE_FIELDS];
   SORTS = (meta.sort_fields || []).flatMap((s) => [s, `-${s}`]);
   DEFAULT_FACETS = meta.default_facets || [];
+  MISSABLE = Object.entries(meta.facets || {})
+    .filter(([, buckets]) => buckets.some((b) => b.value === null && b.count > 0)).map(([name]) => name);
 }
 
 /** State from a query string (location.search). Unknown parameters are ignored. */
@@ -139,6 +142,21 @@ export function withFilter(state, name, values) {
   if (values === null || (Array.isArray(values) && !values.length)) delete filters[name];
   else filters[name] = values;
   return { ...state, filters };
+}
+
+/** The state with "not recorded" (null) added to every filter on a field some record lacks,
+ * or null when no filter can leave a record out for lacking its value. The cohort count of
+ * this state minus the cohort's own is what the filters leave out for missing values. */
+export function withNotRecorded(state) {
+  let changed = false;
+  const filters = {};
+  for (const [name, v] of Object.entries(state.filters)) {
+    const items = Array.isArray(v) ? v : [v];
+    const add = MISSABLE.includes(name) && !items.includes(null);
+    filters[name] = add ? [...items, null] : v;
+    changed ||= add;
+  }
+  return changed ? { ...state, filters } : null;
 }
 
 /** The single range a range field's from/to form shows ({} when it has none or several). */

@@ -37,6 +37,12 @@ CASES: list[tuple[dict[str, Any], dict[str, Any], str]] = [
      "Modality: a value is too long (at most 512 characters)"),
     ({"text": LONG}, {"text": LONG}, "Search text: at most 500 characters (this one has 600)"),
     ({"sort": "bogus"}, {}, "Sort: “bogus” is not an order this index offers"),
+    ({"filters": {"age": [5]}}, {},
+     "Age at imaging (years): give a from–to range, not single values"),
+    ({"filters": {"age": {"gte": 1, "gt": 2}}}, {},
+     "Age at imaging (years): give one lower and one upper bound"),
+    ({"filters": {"age": [{"gte": 9, "lte": 1}, {"gte": 1}]}}, {},
+     "Age at imaging (years): from 9 is after to 1"),
 ]
 API_WORDS = re.compile(r"\b(gte|lte|inverted|Input should|Value error|String should)\b|filter '")
 

@@ -79,14 +79,27 @@ def test_each_filter_says_what_it_leaves_out_for_lacking_a_value(page: Page,
         "age": api_counts(client, None, {"sex": ["M"], "age": [None]})["series"]}
     assert any(left_out.values())
     shown = {str(li.get_attribute("data-field")): int(str(li.get_attribute("data-count")))
-             for li in page.locator("#cohort-excluded li").all()}
+             for li in page.locator("#cohort-excluded li:not(.total)").all()}
     assert shown == {k: n for k, n in left_out.items() if n}
     if left_out["sex"]:
         expect(page.locator("#cohort-excluded")).to_contain_text(
             f"Sex = male (M) also excludes {left_out['sex']:,} series with no sex recorded")
     expect(page.locator("#cohort-excluded")).to_contain_text(
-        f"also excludes {left_out['age']:,} series with no age at imaging recorded")
-    expect(page.locator("#sticky-excluded")).to_contain_text(f"age at imaging {left_out['age']:,}")
+        f"Age at imaging (years) = ≥ 60 also excludes {left_out['age']:,} series with no age at "
+        "imaging recorded")
+    # in all: the cohort with "not recorded" accepted in both filters, minus the cohort
+    wide = api_counts(client, None, {"sex": ["M", None], "age": [{"gte": 60}, None]})
+    cohort = api_counts(client, None, filters)
+    total = page.locator("#cohort-excluded li.total")
+    assert int(str(total.get_attribute("data-count"))) == wide["series"] - cohort["series"]
+    assert int(str(total.get_attribute("data-subjects"))) == \
+        wide["subjects"] - cohort["subjects"]
+    several = wide["series"] - cohort["series"] - sum(left_out.values())
+    assert int(str(total.get_attribute("data-several"))) == several
+    # the records without sex and without age: in the total, in neither line
+    assert several == api_counts(client, None, {"sex": [None], "age": [None]})["series"]
+    expect(page.locator("#sticky-excluded")).to_contain_text(
+        f"{wide['series'] - cohort['series']:,} series")
     # choosing "not recorded" as well ends that exclusion
     settle(page, lambda: page.get_by_role("group", name="Age at imaging (years)").get_by_role(
         "checkbox", name=re.compile("^not recorded")).check())
