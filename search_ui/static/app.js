@@ -4,9 +4,13 @@
 //   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
 //                new counts are in the DOM; also performance.measure("ihub:<cause>")
 //   charts[]     {cause, ms} from the same start until the cohort charts are drawn
-// Three requests run in parallel per search: the hits and facets (POST /api/v1/search), the
-// exact counts with by_source and by_collection (POST /api/v1/cohort/count) and the charts'
-// subject-counted facets (POST /api/v1/search, no hits), which never hold up the first two.
+// Per search, first (in parallel): hits, facets and exact counts (POST /api/v1/search) and the
+// charts' subject-counted facets (POST /api/v1/search, no hits; cheap). Once the counts are on
+// screen: matches per dataset (POST /api/v1/cohort/count, by_collection; at the dataset level
+// it is awaited with the search, the cards are sorted by it) and what the filters leave out
+// for missing values (a count with "not recorded" accepted). The later two never hold up the
+// counts on a 2-core server.
+import { ApiError, api } from "./api.js";
 import { chartsUnavailable, renderCharts } from "./charts.js";
 import { copyLink, exclusions, renderCounts, renderDatasets, renderExclusions, renderStickyCounts }
   from "./cohort.js";
@@ -24,37 +28,14 @@ const $ = (id) => document.getElementById(id);
 const current = () => parseUrl(location.search);
 const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [],
   charts: [] });
-const view = { state: null, res: null, counts: null, hits: [], next: null, seq: 0, controller: null };
+const view = { state: null, res: null, byCollection: null, leftOut: null, hits: [], next: null, seq: 0,
+  controller: null };
 // Datasets are few (IDC: 179): their level loads them all at once, so the cards can be
 // sorted by matches.
 const PAGE = { collection: 1000 };
 let done = 0;
 let focusAfter = null;   // data-key (or element id) to focus once the next render is in
 
-class ApiError extends Error {
-  constructor(status, message, details = []) { super(message); this.status = status; this.details = details; }
-}
-
-/** fetch() wrapper: JSON in and out; every failure becomes an ApiError with a readable text. */
-async function api(path, body, signal) {
-  let r;
-  try {
-    r = await fetch(path, body === undefined ? { signal } : {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal });
-  } catch (e) {
-    if (e.name === "AbortError") throw e;
-    throw new ApiError(0, `Cannot reach the imaging-hub server at ${location.origin} (${e.message}). `
-      + "Check that `ihub serve` is running, then retry.");
-  }
-  let data = null;
-  try { data = await r.json(); } catch { /* not JSON: reported below */ }
-  if (!r.ok) {
-    throw new ApiError(r.status, data?.message || `the server answered HTTP ${r.status} ${r.statusText}`.trim(),
-      data?.details || []);
-  }
-  if (data === null) throw new ApiError(r.status, "The server's answer was not JSON.");
-  return data;
-}
 
 function describe(err, problems) {
   if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
@@ -119,21 +100,20 @@ async function load(cause, t0 = performance.now()) {
   document.body.dataset.state = "loading";
   $("results").setAttribute("aria-busy", "true");
   const charts = loadCharts(state, seq, cause, t0, controller.signal);
-  const wider = withNotRecorded(state);
-  const widened = wider ? api("/api/v1/cohort/count", countBody(wider), controller.signal) : null;
-  widened?.catch(() => {});  // a failure only leaves the total out
+  const cards = state.level === "collection";
   try {
     const f0 = performance.now();
-    const [res, counts] = await Promise.all([
-      api("/api/v1/search", searchBody(state, { counts: false, size: PAGE[state.level] }), controller.signal),
-      api("/api/v1/cohort/count", countBody(state), controller.signal)]);
+    const [res, count] = await Promise.all([
+      api("/api/v1/search", searchBody(state, { size: PAGE[state.level] }), controller.signal),
+      cards ? api("/api/v1/cohort/count", countBody(state), controller.signal) : null]);
     const fetchMs = performance.now() - f0;
     if (seq !== view.seq) return;
-    Object.assign(view, { state, res, counts, hits: res.hits, next: res.next, leftOut: null });
+    Object.assign(view, { state, res, hits: res.hits, next: res.next, leftOut: null,
+      byCollection: count?.by_collection ?? null });
     clearError();
     render();
     record(cause, t0, fetchMs);
-    await Promise.all([charts, leftOut(widened, counts, seq)]);
+    await Promise.all([charts, loadDatasets(state, seq, controller.signal), leftOut(state, seq, controller.signal)]);
   } catch (err) {
     if (err.name === "AbortError" || seq !== view.seq) return;
     renderFrame(state, view.res ? null : {});
@@ -147,15 +127,35 @@ async function load(cause, t0 = performance.now()) {
 }
 
 /** What all the filters leave out for missing values: the widened cohort minus this one. */
-async function leftOut(widened, counts, seq) {
-  if (!widened) return;
+async function leftOut(state, seq, signal) {
+  const wider = withNotRecorded(state);
+  if (!wider) return;
   try {
-    const wide = await widened;
+    const wide = (await api("/api/v1/search", searchBody(wider, { facets: [], size: 0 }), signal)).counts;
     if (seq !== view.seq) return;
+    const counts = view.res.counts;
     view.leftOut = { series: wide.series.count - counts.series.count,
       subjects: wide.subjects.count - counts.subjects.count };
     renderLeftOut();
   } catch { /* the per-filter lines stay; the total is left out */ }
+}
+
+/** Matching subjects, studies and series per dataset (unless the search brought them). */
+async function loadDatasets(state, seq, signal) {
+  try {
+    if (!view.byCollection) {
+      const count = await api("/api/v1/cohort/count", countBody(state), signal);
+      if (seq !== view.seq) return;
+      view.byCollection = count.by_collection;
+    }
+    renderDatasets($("cohort-datasets"), view.byCollection, (collection) =>
+      navigate(withFilter(current(), "collection", [collection]), "dataset"));
+  } catch (err) {
+    if (err.name === "AbortError" || seq !== view.seq) return;
+    $("cohort-datasets").replaceChildren(el("p", { class: "muted small" }, `Matches per dataset unavailable: ${err.message}`));
+  } finally {
+    if (seq === view.seq) $("cohort-datasets").removeAttribute("aria-busy");
+  }
 }
 
 function renderLeftOut() {
@@ -211,14 +211,13 @@ function render() {
     $("facets").prepend(el("p", { class: "alert small", role: "status" },
       `Counts for ${res.facets_timed_out.join(", ")} took too long and are left out of this answer.`));
   }
-  const counts = view.counts;
+  const counts = res.counts;
   renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
   renderStickyCounts($("sticky-counts"), counts);
   renderLeftOut();
   $("facet-unit").textContent = { collections: "datasets" }[res.facet_unit] || res.facet_unit;
-  renderDatasets($("cohort-datasets"), counts.by_collection, (collection) =>
-    navigate(withFilter(current(), "collection", [collection]), "dataset"));
-  renderTabs($("levels"), state, levelTotals(counts), (level) => navigate({ ...current(), level }, "level"));
+  $("cohort-datasets").setAttribute("aria-busy", "true");
+  renderTabs($("levels"), state, levelTotals(res, state), (level) => navigate({ ...current(), level }, "level"));
   exportable(counts.series.count);
   renderList();
   const ix = res.index;
@@ -240,7 +239,7 @@ function renderFrame(state, facets) {
 
 function renderList() {
   const { state, res, hits, next } = view;
-  renderHits($("results"), state.level, hits, res.facets, drill, view.counts?.by_collection);
+  renderHits($("results"), state.level, hits, res.facets, drill, view.byCollection);
   $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
   const unit = LEVELS.find((l) => l.id === state.level).unit;
   $("shown").textContent = res.total.count
@@ -325,7 +324,7 @@ function exportable(series) {
 async function exportManifest(format) {
   const state = current();
   const status = $("export-status");
-  if (!view.counts?.series.count) return;
+  if (!view.res?.counts?.series.count) return;
   const buttons = document.querySelectorAll("[data-export]");
   buttons.forEach((b) => { b.disabled = true; });
   try {
@@ -345,7 +344,7 @@ async function exportManifest(format) {
     showError(err, () => exportManifest(format));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
-    exportable(view.counts?.series.count);
+    exportable(view.res?.counts?.series.count);
   }
 }
 

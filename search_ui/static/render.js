@@ -154,12 +154,15 @@ export function readRange(name) {
 
 // --- cohort panel, tabs, chips --------------------------------------------------------------
 
-/** Totals per level, from the cohort counts: datasets with matching series, subjects,
- * studies, series. */
-export function levelTotals(counts) {
-  if (!counts) return {};
-  return { collection: Object.keys(counts.by_collection || {}).length,
-    subject: counts.subjects.count, study: counts.studies.count, series: counts.series.count };
+/** Totals per level: datasets from the collection facet (values with matches), the others
+ * from the counts. */
+export function levelTotals(res, state) {
+  const selected = Array.isArray(state.filters.collection) ? new Set(state.filters.collection) : null;
+  const datasets = (res.facets.collection || [])
+    .filter((b) => b.count > 0 && b.value !== null && (!selected || selected.has(String(b.value)))).length;
+  const c = res.counts;
+  return { collection: datasets, subject: c?.subjects.count, study: c?.studies.count,
+    series: c?.series.count };
 }
 
 export function renderTabs(root, state, totals, onLevel) {
