@@ -4,6 +4,8 @@
 //   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
 //                new counts are in the DOM; also performance.measure("ihub:<cause>")
 //   charts[]     {cause, ms} from the same start until the cohort charts are drawn
+//   complete[]   {cause, ms} from the same start until every part is in (charts, matches per
+//                dataset, what the filters leave out)
 // Per search, first (in parallel): hits, facets and exact counts (POST /api/v1/search) and the
 // charts' subject-counted facets (POST /api/v1/search, no hits; cheap). Once the counts are on
 // screen: matches per dataset (POST /api/v1/cohort/count, by_collection; at the dataset level
@@ -27,7 +29,7 @@ const $ = (id) => document.getElementById(id);
 // query that could not run stays what the user asked for until they change it).
 const current = () => parseUrl(location.search);
 const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [],
-  charts: [] });
+  charts: [], complete: [] });
 const view = { state: null, res: null, byCollection: null, leftOut: null, hits: [], next: null, seq: 0,
   controller: null };
 // Datasets are few (IDC: 179): their level loads them all at once, so the cards can be
@@ -114,6 +116,7 @@ async function load(cause, t0 = performance.now()) {
     render();
     record(cause, t0, fetchMs);
     await Promise.all([charts, loadDatasets(state, seq, controller.signal), leftOut(state, seq, controller.signal)]);
+    if (seq === view.seq) timings.complete.push({ cause, ms: performance.now() - t0 });
   } catch (err) {
     if (err.name === "AbortError" || seq !== view.seq) return;
     renderFrame(state, view.res ? null : {});
