@@ -134,8 +134,8 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("harvested_at", "timestamp", "provenance.harvested_at", provenance=True),
     _c("run_id", "keyword", "provenance.run_id", provenance=True),
     # source attributes without a field of their own (an export's unmapped columns, Gen3
-    # race/ethnicity, a hub row's platform); stored, not yet searchable
-    _c("extra", "json"),
+    # race/ethnicity, a hub row's platform); searchable as free text (names and values)
+    _c("extra", "json", text=True),
 )
 
 # Stored per collection record.
@@ -164,7 +164,7 @@ COLLECTION_COLUMNS: tuple[Column, ...] = (
     _c("source_version", "keyword", "provenance.source_version", provenance=True),
     _c("harvested_at", "timestamp", "provenance.harvested_at", provenance=True),
     _c("run_id", "keyword", "provenance.run_id", provenance=True),
-    _c("extra", "json"),  # a catalogue entry's modalities, images, access requirement, ...
+    _c("extra", "json", text=True),  # a catalogue entry's modalities, images, access, ...
 )
 
 # Searchable fields, in the order the page shows them.

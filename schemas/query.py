@@ -61,6 +61,7 @@ class Page(_Strict):
                               description="'next' token of a prior page.")
 
 
+RELEVANCE = "relevance"
 Level = Literal["series", "study", "subject", "collection"]
 Unit = Literal["series", "studies", "subjects", "collections"]
 
@@ -78,7 +79,9 @@ class SearchRequest(CohortQuery):
         False, description="Also return exact cohort counts (overall and by source)."
     )
     sort: str | None = Field(
-        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending."
+        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending; or "
+        "'relevance': series whose fields match the text best first (BM25 on the search "
+        "engines, a tf-idf over the same fields on the embedded store; ties in index order)."
     )
 
     @field_validator("facets")
@@ -92,8 +95,11 @@ class SearchRequest(CohortQuery):
     @field_validator("sort")
     @classmethod
     def _known_sort(cls, sort: str | None) -> str | None:
+        if sort == RELEVANCE:
+            return sort
         if sort is not None and sort.lstrip("-") not in SORT_FIELDS:
-            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}")
+            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}, "
+                             f"or {RELEVANCE!r} (best text matches first)")
         return sort
 
 
@@ -178,6 +184,13 @@ class IndexInfo(BaseModel):
     sources: list[SourceVersion]
 
 
+class Suggestion(BaseModel):
+    field: str
+    label: str
+    value: str
+    count: int = Field(description="Series with this value (visible to the caller).")
+
+
 class SearchResponse(BaseModel):
     index: IndexInfo
     total: Total
@@ -186,6 +199,9 @@ class SearchResponse(BaseModel):
     facet_unit: Unit = Field("series", description="What the facet counts count.")
     counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(
+        default_factory=list, description="When text matched nothing: facet values holding "
+        "its words, with their counts (series).")
     next: str | None = None
 
 
@@ -204,14 +220,31 @@ class CountBlock(BaseModel):
     bytes: CountValue
 
 
+class MissingExcluded(BaseModel):
+    """Records a filter excludes only because they lack the field: they match everything
+    else asked (``sex = F`` also excludes the series with no sex recorded)."""
+
+    subjects: int
+    studies: int
+    series: int
+
+
+MISSING_EXCLUDED_DOC = ("Per active filter that does not select null: how many records it "
+                        "excludes for lacking the field, in each unit.")
+
+
 class SearchCounts(CountBlock):
     by_source: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class CountResponse(CountBlock):
     index: IndexInfo
     by_source: dict[str, CountBlock]
     by_collection: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class RecordResponse(BaseModel):

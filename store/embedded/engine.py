@@ -89,10 +89,26 @@ class Generation:
         ds = self.codes["_dataset"].copy()
         ds[ds < 0] = self.n_datasets
         self.dataset = ds
+        # rows without a series / study UID (subject-level rows) are no series / study
+        self.has_series = _present(self.codes["_series"])
+        self.has_study = _present(self.codes["_study"])
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
         self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
         self._visible: dict[Visibility, np.ndarray | None] = {}
         self.series_index: tuple[np.ndarray, np.ndarray] | None = None  # see pages.py
+
+    @staticmethod
+    def only(rows: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+        """``rows`` (None = all) restricted to ``mask`` (None = no restriction)."""
+        if mask is None:
+            return rows
+        return np.flatnonzero(mask) if rows is None else rows[mask[rows]]
+
+    def series_rows(self, rows: np.ndarray | None) -> np.ndarray | None:
+        return self.only(rows, self.has_series)
+
+    def study_rows(self, rows: np.ndarray | None) -> np.ndarray | None:
+        return self.only(rows, self.has_study)
 
     def visible(self, vis: Visibility) -> np.ndarray | None:
         """Rows ``vis`` may see (None = every row); the access policy decides ``vis``."""
@@ -143,6 +159,10 @@ class Generation:
     def text_mask(self, text: str | None) -> Mask:
         """Rows matching a free-text query (``schemas/text.py``)."""
         return self._text.mask(text)
+
+    def text_scores(self, text: str | None) -> np.ndarray:
+        """Per row, how well it matches ``text`` (for ``sort: relevance``)."""
+        return self._text.scores(text)
 
     def field_mask(
         self, name: str, flt: FieldFilter, rows: np.ndarray | None = None
@@ -212,6 +232,12 @@ def _in_range(values: np.ndarray, r: RangeFilter) -> np.ndarray:
     if r.lt is not None:
         out &= values < r.lt
     return out
+
+
+def _present(codes: np.ndarray) -> np.ndarray | None:
+    """Rows with a value (code >= 0); None when every row has one."""
+    mask = codes >= 0
+    return None if mask.all() else mask
 
 
 def _boolean(table: pa.Table, name: str) -> Keyword:

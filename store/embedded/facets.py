@@ -51,6 +51,10 @@ class FacetCounter:
 
     def _counts(self, name: str, rows: np.ndarray | None, unit: Unit,
                 ) -> list[tuple[Any, int]]:
+        if unit == "series":  # records without a series / study UID are none
+            rows = self.gen.series_rows(rows)
+        elif unit == "studies":
+            rows = self.gen.study_rows(rows)
         if name in self.gen.multi:
             return self._multi(name, rows, unit)
         codes, labels = self._values(name)
@@ -69,8 +73,10 @@ class FacetCounter:
     # -- tables -----------------------------------------------------------------------------
     @cached_property
     def series_unique(self) -> bool:
+        """No series is held by two sources: series rows are distinct series."""
         codes = self.gen.codes["_series"]
-        return not len(codes) or int(codes.max()) + 1 == len(codes)
+        present = codes[codes >= 0]
+        return not len(present) or int(present.max()) + 1 == len(present)
 
     def entity(self, unit: Unit) -> np.ndarray:
         return self.gen.dataset if unit == "collections" else self.gen.codes[ENTITY[unit]]

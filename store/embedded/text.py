@@ -57,6 +57,27 @@ class TextIndex:
             hit |= lut[value_of_combo]
         return hit
 
+    def scores(self, text: str | None) -> np.ndarray:
+        """Per row, how well it matches ``text``'s positive patterns: per pattern its
+        rarity (log of combinations over those holding it) times a saturating count of the
+        fields holding it. Zero without text."""
+        combo_of_row, parts = self._index
+        n = len(parts[0][1])
+        score = np.zeros(n, np.float64)
+        for clause in parse_text(text).clauses:
+            if clause.negated:
+                continue
+            for pattern in clause.alternatives:
+                fields = np.zeros(n, np.float64)
+                for values, value_of_combo in parts:
+                    needle = pattern.needle
+                    lut = np.fromiter((needle in v for v in values), bool, len(values))
+                    fields += lut[value_of_combo]
+                df = np.count_nonzero(fields)
+                if df:
+                    score += np.log1p(n / df) * fields / (fields + 1.2)
+        return score[combo_of_row]
+
     def mask(self, text: str | None) -> np.ndarray | None:
         """Rows matching ``text`` (None: no text, every row)."""
         query = parse_text(text)

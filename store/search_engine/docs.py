@@ -86,6 +86,10 @@ def level_docs(series: pa.Table, subject_keys: pa.Array, level: str, index: str,
         subj = subject_keys.take(take).to_pylist()
         for raw, skey in zip(batch, subj, strict=True):
             k = {"series": raw["series_uid"], "study": raw["study_uid"], "subject": skey}[level]
+            if k is None:
+                if level == "study":  # no study: the record is in the subject index only
+                    continue
+                k = f"\x00record:{raw['id']}"  # no series: a document of its own (read back)
             if k != current and members:
                 yield _doc(level, index, current or "", members)
                 members = []

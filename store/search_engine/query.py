@@ -103,12 +103,38 @@ def row_filter(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, 
     return clauses
 
 
-def has_row(clauses: list[JSON], inner_hits: JSON | None = None) -> JSON:
-    """Documents with at least one record meeting ``clauses``."""
-    nested: JSON = {"path": NESTED, "query": {"bool": {"filter": clauses}}, "score_mode": "none"}
+# records without a SeriesInstanceUID (subject-level rows) sit in the series index as
+# documents of their own, so publishing can read every record back; they are no series
+IS_SERIES: JSON = {"exists": {"field": f("series_uid")}}
+
+
+def for_unit_index(clauses: list[JSON], index: str) -> list[JSON]:
+    """``clauses`` plus, on the series index, "the record is a series"."""
+    return [*clauses, IS_SERIES] if index == "series" else clauses
+
+
+def has_row(clauses: list[JSON], inner_hits: JSON | None = None,
+            relevance: str | None = None) -> JSON:
+    """Documents with at least one record meeting ``clauses``; with ``relevance`` (a text)
+    scored by BM25 of the text's words on the records' analysed text (best record)."""
+    inner: JSON = {"bool": {"filter": clauses}}
+    if relevance:
+        wanted = " ".join(parse_text(relevance).words)
+        if wanted:
+            inner["bool"]["should"] = [{"match": {f("text"): {"query": wanted}}}]
+    nested: JSON = {"path": NESTED, "query": inner,
+                    "score_mode": "max" if relevance else "none"}
     if inner_hits is not None:
         nested["inner_hits"] = inner_hits
     return {"nested": nested}
+
+
+def missing_clauses(q: CohortQuery, vis: Visibility,
+                    datasets_matching: Mapping[str, list[str]]) -> dict[str, list[JSON]]:
+    """Per filter not selecting null: the other conditions, and "lacks the field"."""
+    return {name: [*row_filter(q, vis, datasets_matching, skip=name),
+                   {"bool": {"must_not": {"exists": {"field": f(name)}}}}]
+            for name, flt in q.filters.items() if not flt.missing}
 
 
 # -- facets -----------------------------------------------------------------------------------
@@ -142,8 +168,9 @@ def facet_agg(name: str, unit: str) -> JSON:
 
 def facets_aggs(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
                 names: list[str], unit: str) -> JSON:
+    extra = [IS_SERIES] if unit == "series" else []
     aggs = {name: {"filter": {"bool": {"filter": row_filter(q, vis, datasets_matching,
-                                                             skip=name)}},
+                                                             skip=name) + extra}},
                    "aggs": {"v": facet_agg(name, unit),
                             "none": {"missing": {"field": f(name)},
                                      "aggs": _count_below(unit)}}} for name in names}

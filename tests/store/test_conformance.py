@@ -108,6 +108,15 @@ def test_counts_are_exact_and_dedup_series_across_hosts(
                                               "bytes")} == syn.oracle_counts(hits, records)
     # a patient mirrored at two hosts is one subject overall, one per source in by_source
     assert all(getattr(got, k).exact for k in ("subjects", "studies", "series"))
+    selecting_null = {n for n, v in filters.items() if isinstance(v, list) and None in v}
+    assert set(got.missing_excluded) == set(filters) - selecting_null
+    for name, excluded in got.missing_excluded.items():  # matched the rest, lack the field
+        others = {k: v for k, v in filters.items() if k != name}
+        lacking = [r for r in records if syn.matches(r, others, text)
+                   and syn.field_matches(r, name, [None])]
+        want = syn.oracle_counts(lacking, records)
+        assert (excluded.subjects, excluded.studies, excluded.series) == (
+            want["subjects"], want["studies"], want["series"]), name
     for source in ("alpha", "mirror"):
         mine = [r for r in hits if r.source == source]
         if mine:
@@ -342,3 +351,22 @@ def test_a_patient_at_two_hosts_is_one_subject(make_store: StoreFactory) -> None
     assert got.by_source["mirror"].subjects.count == 1
     subjects = store.search(SearchRequest.model_validate({"level": "subject"})).hits
     assert sorted(h.hosts for h in subjects) == [["alpha"], ["alpha", "mirror"]]  # type: ignore[union-attr]
+
+
+def test_relevance_sort_pages_every_text_match_once(
+    loaded: tuple[IndexStore, list[SeriesRecord]],
+) -> None:
+    store, records = loaded
+    text = "chest OR lung OR brain"
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.search(SearchRequest.model_validate(
+            {"text": text, "sort": "relevance", "page": {"size": 13, "after": after}}))
+        seen += [h.identifiers.series_uid for h in page.hits]  # type: ignore[union-attr]
+        if page.next is None:
+            break
+        after = page.next
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {r.identifiers.series_uid for r in records
+                         if syn.matches(r, {}, text)}
