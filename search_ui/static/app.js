@@ -12,11 +12,11 @@
 // it is awaited with the search, the cards are sorted by it) and what the filters leave out
 // for missing values (a count with "not recorded" accepted). The later two never hold up the
 // counts on a 2-core server.
-import { ApiError, api } from "./api.js";
+import { api } from "./api.js";
 import { chartsUnavailable, renderCharts } from "./charts.js";
 import { copyLink, exclusions, renderCounts, renderDatasets, renderExclusions, renderStickyCounts }
   from "./cohort.js";
-import { plainProblems } from "./errors.js";
+import { describe, plainProblems } from "./errors.js";
 import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
 import { renderHits } from "./hits.js";
 import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
@@ -38,17 +38,6 @@ const PAGE = { collection: 1000 };
 let done = 0;
 let focusAfter = null;   // data-key (or element id) to focus once the next render is in
 
-
-function describe(err, problems) {
-  if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
-  if (err.status === 0) return err.message;
-  if (err.status === 409) return `The index was replaced while you browsed: ${err.message}`;
-  if (err.status === 503) return `The index is not available: ${err.message}`;
-  if (err.status >= 500) return `The server failed (HTTP ${err.status}): ${err.message}`;
-  if (problems.length === 1) return `This search could not run. ${problems[0].text}.`;
-  if (problems.length) return "This search could not run:";
-  return `This search could not run: ${err.message}`;
-}
 
 function showError(err, retry) {
   const box = $("error");
@@ -163,8 +152,7 @@ async function loadDatasets(state, seq, signal) {
 
 function renderLeftOut() {
   const { state, res } = view;
-  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.facets, res.facet_unit),
-    res.facet_unit, view.leftOut);
+  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.counts), view.leftOut);
 }
 
 /** The cohort charts: their own request, drawn whenever it answers (after the counts, or
@@ -242,7 +230,11 @@ function renderFrame(state, facets) {
 
 function renderList() {
   const { state, res, hits, next } = view;
-  renderHits($("results"), state.level, hits, res.facets, drill, view.byCollection);
+  renderHits($("results"), state.level, hits, res.facets, drill, { byCollection: view.byCollection,
+    suggestions: res.suggestions || [], onSuggest: (field, value) => {
+      focusAfter = "results";
+      navigate(withFilter({ ...current(), text: null }, field, [value]), "suggestion");
+    } });
   $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
   const unit = LEVELS.find((l) => l.id === state.level).unit;
   $("shown").textContent = res.total.count

@@ -47,24 +47,22 @@ export function renderStickyCounts(root, counts) {
     el("a", { href: "#cohort", class: "small" }, "details"));
 }
 
-const UNITS = { series: "series", studies: "studies", subjects: "subjects", collections: "datasets" };
 const noun = (name) => labelOf(name).replace(/\s*\(.*\)$/, "").toLowerCase();
 
-/** What each active filter drops for lacking its field: the "not recorded" bucket of the
- * field's own facet. Facets are disjunctive (a field's counts ignore its own filter), so that
- * bucket counts exactly the records matching every other filter that have no value there.
- * [{field, text, count}], in the facet unit; none for a filter that lists "not recorded". */
-export function exclusions(state, facets, unit) {
+/** What each active filter excludes only for lacking its field (the counts'
+ * `missing_excluded`: records matching everything else asked), as sentences:
+ * [{field, text, series, subjects}] for the filters that exclude any. */
+export function exclusions(state, counts) {
   const out = [];
-  for (const [name, v] of Object.entries(state.filters)) {
-    const items = Array.isArray(v) ? v : [v];
-    const none = (facets?.[name] || []).find((b) => b.value === null);
-    if (items.includes(null) || !none?.count) continue;
+  for (const [name, m] of Object.entries(counts?.missing_excluded || {})) {
+    if (!m.series) continue;
+    const v = state.filters[name];
+    const items = v === undefined ? [] : Array.isArray(v) ? v : [v];
     const f = FACETS.find((x) => x.name === name);
-    const chosen = items.map((x) => (typeof x === "object" ? formatItem(x) : label(f, x))).join(" or ");
-    out.push({ field: name, count: none.count,
-      text: `${labelOf(name)} = ${chosen} also excludes ${fmt(none.count)} ${UNITS[unit] || unit}`
-        + ` with no ${noun(name)} recorded` });
+    const chosen = items.map((x) => (typeof x === "object" ? formatItem(x) : label(f || {}, x))).join(" or ");
+    out.push({ field: name, series: m.series, subjects: m.subjects,
+      text: `${labelOf(name)} = ${chosen} also excludes ${fmt(m.series)} series`
+        + ` (${fmt(m.subjects)} ${m.subjects === 1 ? "subject" : "subjects"}) with no ${noun(name)} recorded` });
   }
   return out;
 }
@@ -76,19 +74,19 @@ const formatItem = (r) => (r.gte === undefined ? `≤ ${r.lte}` : r.lte === unde
  * all the filters together leave out for missing values ({subjects, series}: the cohort with
  * "not recorded" accepted everywhere, minus the cohort), or null until it is known. Records
  * lacking two filtered fields are in the total but in neither field's own line. */
-export function renderExclusions(list, short, found, unit, total) {
-  // at the series level the lines above are series too: the rest lack two or more fields
-  const several = unit === "series" && total ? total.series - found.reduce((n, x) => n + x.count, 0) : 0;
+export function renderExclusions(list, short, found, total) {
+  const several = total ? total.series - found.reduce((n, x) => n + x.series, 0) : 0;
   const all = total && total.series > 0 ? el("li", { class: "total", dataset: { field: "*",
     count: total.series, subjects: total.subjects, several } }, "In all, accepting “not recorded” in "
     + `these filters would add ${fmt(total.series)} series of ${fmt(total.subjects)} subjects`
     + (several > 0 ? `; ${fmt(several)} of them lack more than one of these fields.` : ".")) : null;
-  list.replaceChildren(...found.map((x) => el("li", { dataset: { field: x.field, count: x.count } }, x.text)),
+  list.replaceChildren(...found.map((x) => el("li", { dataset: { field: x.field, count: x.series,
+    subjects: x.subjects } }, x.text)),
     ...(all ? [all] : []));
   list.hidden = !found.length && !all;
   short.textContent = all ? `Also left out for having no value: ${fmt(total.series)} series`
     : found.length ? `Also left out for having no value: ${found.map((x) => `${noun(x.field)} `
-      + `${fmt(x.count)}`).join(" · ")} ${UNITS[unit] || unit}` : "";
+      + `${fmt(x.series)}`).join(" · ")} series` : "";
   short.hidden = !short.textContent;
 }
 

@@ -6,6 +6,7 @@
 //   → [{field: "age", text: "Age at imaging (years): from 80 is after to 60"}]
 //
 // A problem no rule knows keeps the API's text, with the field's label in front.
+import { ApiError } from "./api.js";
 
 const q = (v) => `“${v}”`;
 const num = (text) => (Number.isFinite(Number(text)) ? String(Number(text)) : text);
@@ -78,4 +79,16 @@ export function plainProblems(details, options = {}) {
   const seen = new Set();
   return (details || []).map((d) => plainProblem(d, options))
     .filter((p) => !seen.has(p.text) && seen.add(p.text));
+}
+
+/** The alert's first sentence for any failure (`problems`: plainProblems of a 422). */
+export function describe(err, problems) {
+  if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
+  if (err.status === 0) return err.message;
+  if (err.status === 409) return `The index was replaced while you browsed: ${err.message}`;
+  if (err.status === 503) return `The index is not available: ${err.message}`;
+  if (err.status >= 500) return `The server failed (HTTP ${err.status}): ${err.message}`;
+  if (problems.length === 1) return `This search could not run. ${problems[0].text}.`;
+  if (problems.length) return "This search could not run:";
+  return `This search could not run: ${err.message}`;
 }

@@ -6,11 +6,20 @@ import { byMatches } from "./state.js";
 /** Render `hits` (all loaded pages) of `level` into `root`. `facets` gives the matches per
  * collection, in the level's unit, for the group headings; `byCollection` (the cohort
  * count's) the matching subjects, studies and series of each dataset card, which are sorted
- * by them; `drill(filters, level)` opens a linked level. */
-export function renderHits(root, level, hits, facets, drill, byCollection = {}) {
+ * by them; `drill(filters, level)` opens a linked level. Without hits, the API's
+ * `suggestions` (facet values holding the text's words) are offered: `onSuggest(field,
+ * value)` filters by one instead of the text. */
+export function renderHits(root, level, hits, facets, drill, { byCollection = {}, suggestions = [],
+  onSuggest = null } = {}) {
   if (!hits.length) {
     root.replaceChildren(el("p", { class: "empty" },
-      "No matches. Remove a filter (the × on the chips above) or try fewer words."));
+      "No matches. Remove a filter (the × on the chips above) or try fewer words."),
+    suggestions.length ? el("div", { class: "suggestions" },
+      el("p", {}, "No description has these words, but these filter values do:"),
+      el("ul", {}, suggestions.map((s) => el("li", {}, el("button", { type: "button", class: "linkish",
+        dataset: { field: s.field, value: s.value, count: s.count },
+        onclick: () => onSuggest?.(s.field, s.value) }, s.value),
+      el("span", { class: "muted" }, ` — ${s.label}, ${fmt(s.count)} series`))))) : null);
     return;
   }
   const perCollection = new Map((facets.collection || []).map((b) => [String(b.value), b.count]));

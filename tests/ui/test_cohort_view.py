@@ -185,3 +185,20 @@ def test_export_is_disabled_when_nothing_matches(page: Page, client: httpx.Clien
     for fmt in ("csv", "json", "s5cmd"):
         expect(page.locator(f"button[data-export={fmt}]")).to_be_enabled()
     expect(page.locator("#export-status")).not_to_contain_text("Nothing to export")
+
+
+def test_text_without_matches_offers_the_filter_values_holding_its_words(
+        page: Page, client: httpx.Client) -> None:
+    api = client.post("/api/v1/search", json={"text": "siemens", "page": {"size": 0}}).json()
+    assert api["total"]["count"] == 0 and api["suggestions"]  # a manufacturer, not a text
+    open_page(page, "/?q=siemens")
+    offered = page.locator("#results .suggestions button")
+    assert [(b.get_attribute("data-field"), b.get_attribute("data-value"),
+             int(str(b.get_attribute("data-count")))) for b in offered.all()] == [
+        (s["field"], s["value"], s["count"]) for s in api["suggestions"]]
+    first = api["suggestions"][0]
+    expect(page.locator("#results .suggestions li").first).to_contain_text(
+        f"{first['value']} — {first['label']}, {first['count']:,} series")
+    settle(page, offered.first.click)
+    assert parse_qs(urlsplit(page.url).query) == {first["field"]: [first["value"]]}
+    assert shown_counts(page)["series"] == first["count"]
