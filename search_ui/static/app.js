@@ -3,7 +3,8 @@
 //   firstRender  ms from navigation start until results, facets and counts are in the DOM
 //   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
 //                new counts are in the DOM; also performance.measure("ihub:<cause>")
-//   charts[]     {cause, ms} from the same start until the cohort charts are drawn
+//   charts[]     {cause, ms} from the same start (navigation start for the first load) until
+//                the cohort charts are drawn
 //   complete[]   {cause, ms} from the same start until every part is in (charts, matches per
 //                dataset, what the filters leave out)
 // Per search, first (in parallel): hits, facets and exact counts (POST /api/v1/search) and the
@@ -385,6 +386,6 @@ async function start() {
     return;
   }
   renderTabs($("levels"), parseUrl(location.search), {}, () => {});
-  load("first");
+  load("first", 0);  // first-load timings count from navigation start
 }
 start();
