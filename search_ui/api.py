@@ -72,12 +72,15 @@ def create_app(store: IndexStore, cache: bool = True) -> FastAPI:
     answers = AnswerCache() if cache else None
 
     def cached(kind: str, body: BaseModel, visibility: Visibility,
-               compute: Callable[[], Any]) -> Response:
+               compute: Callable[[], Any], http: Request) -> Response:
+        """The answer, from the kept answers unless the caller asks for a fresh one
+        (``Cache-Control: no-cache``)."""
         def run() -> tuple[bytes, str]:
             result = compute()
             return result.model_dump_json().encode(), result.index.generation
 
-        if answers is None:
+        fresh = "no-cache" in http.headers.get("cache-control", "").lower()
+        if answers is None or fresh:
             return Response(run()[0], media_type="application/json")
         key = (kind, body.model_dump_json(), visibility)
         data = answers.get_or_compute(key, run, store.generation_name())
@@ -98,24 +101,24 @@ def create_app(store: IndexStore, cache: bool = True) -> FastAPI:
         return await call_next(request)
 
     @app.post("/api/v1/search", response_model=SearchResponse, tags=["search"])
-    def search(request: SearchRequest) -> Response:
+    def search(request: SearchRequest, http: Request) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
         vis = DEFAULT_VISIBILITY
-        return cached("search", request, vis, lambda: service.search(request, vis))
+        return cached("search", request, vis, lambda: service.search(request, vis), http)
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
-    def cohort_count(query: CohortQuery) -> Response:
+    def cohort_count(query: CohortQuery, http: Request) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
         vis = DEFAULT_VISIBILITY
-        return cached("count", query, vis, lambda: service.count(query, vis))
+        return cached("count", query, vis, lambda: service.count(query, vis), http)
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
-    def facets() -> Response:
+    def facets(http: Request) -> Response:
         """Searchable fields and their unfiltered value counts."""
         vis = DEFAULT_VISIBILITY
-        return cached("facets", Visibility(), vis, lambda: service.facets(vis))
+        return cached("facets", Visibility(), vis, lambda: service.facets(vis), http)
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
     def sources() -> Response:

@@ -184,7 +184,7 @@ class EmbeddedStore:
             ordered = pages.first_of_each_series(
                 gen, self._ordered(gen, gen.series_rows(rows), req.sort, req.text))
             total = len(ordered)
-            hits = pages.series_hits(gen, ordered[start:start + size])
+            hits = pages.series_hits(gen, ordered[start:start + size], gen.visible(vis))
         end = start + len(hits)
         nxt = paging.encode_offset(gen.name, fp, end) if end < total and size else None
         return Total(count=total, unit=req.level), hits, nxt

@@ -207,8 +207,9 @@ def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int
     status = "green" if want < nodes else "yellow"
     deadline = time.monotonic() + HEALTH_WAIT_S
     while True:  # "timeout" goes in the path: opensearch-py reads a "timeout" param itself
-        health = client.request(
-            "GET", f"/_cluster/health/{every}?wait_for_status={status}&timeout=5s")
+        health = client.request(  # a wait that timed out answers 408
+            "GET", f"/_cluster/health/{every}?wait_for_status={status}&timeout=5s",
+            ignore=(408,)) or {"timed_out": True}
         if not health.get("timed_out"):
             break
         if time.monotonic() > deadline:
