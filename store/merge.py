@@ -67,9 +67,13 @@ def in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary)."""
+    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary);
+    columns it lacks (records published by an older version) are null."""
     cols = []
     for f in schema:
+        if f.name not in table.column_names:  # written before the field existed: unknown
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
         col = table.column(f.name)
         if pa.types.is_dictionary(col.type):
             col = pc.cast(col, col.type.value_type)

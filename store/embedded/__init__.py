@@ -85,8 +85,12 @@ class EmbeddedStore:
             if self._gen is None or self._gen.name != name:
                 try:
                     gen = Generation(self.index_dir / name)
-                except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
-                    raise StoreError(f"generation {name} unreadable: {exc}") from exc
+                except StoreError:
+                    raise
+                except (OSError, pa.ArrowInvalid, KeyError, ValueError, AttributeError,
+                        TypeError) as exc:
+                    raise StoreError(f"generation {name} unreadable ({exc}); run 'ihub "
+                                     f"harvest' to rebuild it") from exc
                 self._gen, self._counter, self._facets = gen, Counter(gen), FacetCounter(gen)
             return self._gen
 

@@ -130,6 +130,11 @@ class SearchEngineStore:
             cached.at = time.monotonic()
             return cached
         meta = publish.read_meta(self.client, self.prefix, gen)
+        if meta.get("layout") != mapping.LAYOUT_VERSION:
+            raise StoreError(
+                f"generation {gen} on the {self.kind} cluster was written by another "
+                f"imaging-hub version (layout {meta.get('layout')}, this one reads "
+                f"{mapping.LAYOUT_VERSION}); run 'ihub harvest' (any source) to rebuild it")
         colls = [h["_source"] for h in publish.scan(
             self.client, mapping.index_name(self.prefix, "coll", gen), {}, "id")]
         got = self.client.search(mapping.index_name(self.prefix, "series", gen), {

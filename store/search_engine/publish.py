@@ -171,7 +171,8 @@ def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: 
     for level in mapping.LEVEL_INDICES:
         actions.append(_counting(docs.level_docs(series, keys, level, names[level], rows),
                                  expected, level))
-    meta = {"generation": gen, "created_at": datetime.now(UTC).isoformat(),
+    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION,
+            "created_at": datetime.now(UTC).isoformat(),
             "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
     actions.append([{"_index": names["meta"], "_id": "meta", "_source": meta}])
     for stream in actions:
