@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -67,10 +67,8 @@ def harvest(home: Path, env: dict[str, str]) -> dict[str, Any]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
-        try:
+        with contextlib.suppress(psutil.Error):  # a child may end between the two calls
             peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(True)]))
-        except psutil.Error:
-            pass
         time.sleep(0.2)
     wall = time.perf_counter() - t0
     if proc.returncode:
