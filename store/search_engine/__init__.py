@@ -227,7 +227,8 @@ class SearchEngineStore:
                                                     else None)}
         if kind == "series":
             clauses = dsl.for_unit_index(clauses, "series")
-            body["sort"] = hit_module.level_sort(clauses, req.sort, req.text)
+            body["sort"] = hit_module.level_sort(
+                clauses, req.sort, req.text, flat=not served.meta.get("multi_copy_series"))
             body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
                 {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]},
                 relevance=req.text if req.sort == RELEVANCE else None)

@@ -107,19 +107,19 @@ class Rows:
                "study": "study_uid", "subject": "subject_key"}[level]
         where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
         sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
-               f" instances, size_bytes, study_uid FROM records {where}"
-               f" ORDER BY k, source, collection, id")
+               f" instances, size_bytes, study_uid, collection, age, study_year FROM records"
+               f" {where} ORDER BY k, source, collection, id")
         reader = self.con.execute(sql).to_arrow_reader(BATCH)
-        group: list[tuple[str, str, int | None, int | None, str | None]] = []
+        group: list[tuple[Any, ...]] = []
         current: str | None = None
         for batch in reader:
             cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for k, j, src, inst, size, study in zip(*cols, strict=True):
+            for k, *values in zip(*cols, strict=True):
                 if k != current and group:
                     yield _doc(level, index, current or "", group)
                     group = []
                 current = k
-                group.append((j, src, inst, size, study))
+                group.append(tuple(values))
         if group:
             yield _doc(level, index, current or "", group)
 
@@ -128,15 +128,27 @@ class Rows:
         self._tmp.cleanup()
 
 
-def _doc(level: str, index: str, key: str,
-         group: list[tuple[str, str, int | None, int | None, str | None]]) -> JSON:
+    def multi_copy_series(self) -> int:
+        """Series held by more than one source in this generation."""
+        row = self.con.execute("SELECT count(*) FROM (SELECT series_uid FROM series WHERE"
+                               " series_uid IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"
+                               ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _doc(level: str, index: str, key: str, group: list[tuple[Any, ...]]) -> JSON:
+    """(record JSON, source, instances, size, study, collection, age, study year) rows."""
     head = '{"key":' + json.dumps(key)
     if level == "series":
         sizes = [g[3] for g in group if g[3] is not None]
-        head += (',"study_uid":' + json.dumps(group[0][4])
+        first = group[0]  # in (source, collection, id) order
+        head += (',"study_uid":' + json.dumps(first[4])
                  + ',"hosts":' + json.dumps(sorted({g[1] for g in group}))
                  + ',"instances":' + json.dumps(max(g[2] or 0 for g in group))
-                 + ',"size_bytes":' + json.dumps(max(sizes) if sizes else None))
+                 + ',"size_bytes":' + json.dumps(max(sizes) if sizes else None)
+                 + ',"first_source":' + json.dumps(first[1])
+                 + ',"first_collection":' + json.dumps(first[5])
+                 + ',"age":' + json.dumps(first[6]) + ',"study_year":' + json.dumps(first[7]))
     return {"_index": index, "_source": head + ',"r":[' + ",".join(g[0] for g in group) + "]}"}
 
 

@@ -29,15 +29,24 @@ SUMMARY_TERMS = 10_000
 
 
 def level_sort(clauses: list[JSON], sort: str | None, text: str | None = None,
-               ) -> list[JSON]:
+               flat: bool = False) -> list[JSON]:
     """Sort keys of a level search: the requested field (missing values last), relevance
     (score) or the index order of the embedded store (source, collection, study, series);
-    ties by key."""
+    ties by key. ``flat``: every series document holds one record (no series at several
+    hosts in this generation), so the document's own copies of the keys give the same
+    order without sorting through the nested records."""
     nested = {"path": NESTED, "filter": {"bool": {"filter": clauses}}}
     if sort == "relevance":
         if text:
             return [{"_score": "desc"}, {"key": "asc"}]
         sort = None
+    if flat:
+        if sort:
+            desc = sort.startswith("-")
+            return [{sort.lstrip("-"): {"order": "desc" if desc else "asc",
+                                        "missing": "_last"}}, {"key": "asc"}]
+        return [{"first_source": "asc"}, {"first_collection": "asc"}, {"study_uid": "asc"},
+                {"key": "asc"}]
     if sort:
         desc = sort.startswith("-")
         return [{dsl.f(sort.lstrip("-")): {"order": "desc" if desc else "asc",

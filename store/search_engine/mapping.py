@@ -23,7 +23,7 @@ from imaging_hub.schemas.fields import FIELDS, Column
 
 # bumped when documents or mappings change shape; a generation of another layout is refused
 # with a clear message until the next publish rebuilds it (publishing reads it back tolerantly)
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 LEVEL_INDICES = ("series", "study", "subject")
 KINDS = (*LEVEL_INDICES, "coll", "meta")
 NESTED = "r"
@@ -83,7 +83,9 @@ def level_mapping(level: str) -> dict[str, Any]:
     root: dict[str, Any] = {"key": {"type": "keyword"}}
     if level == "series":
         root.update(study_uid={"type": "keyword"}, hosts={"type": "keyword"},
-                    instances={"type": "long"}, size_bytes={"type": "long"})
+                    instances={"type": "long"}, size_bytes={"type": "long"},
+                    first_source={"type": "keyword"}, first_collection={"type": "keyword"},
+                    age={"type": "double"}, study_year={"type": "integer"})
     mapping: dict[str, Any] = {
         "dynamic": False,
         "properties": {**root, NESTED: {"type": "nested", "dynamic": False,

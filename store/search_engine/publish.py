@@ -172,9 +172,10 @@ def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: 
                 _counting(rows.level_docs(level, names[level]), expected, level)
                 for level in mapping.LEVEL_INDICES)]:
             _bulk(client, stream, gen)
+        multi = rows.multi_copy_series()
     finally:
         rows.close()
-    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION,
+    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION, "multi_copy_series": multi,
             "created_at": datetime.now(UTC).isoformat(),
             "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
     _bulk(client, [{"_index": names["meta"], "_id": "meta", "_source": meta}], gen)

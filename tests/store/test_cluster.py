@@ -140,7 +140,7 @@ def test_a_node_killed_during_a_publish(cluster: Engine, tmp_path: Path) -> None
     store.publish(syn.result("alpha", first, syn.COLLECTIONS))
     before = store.count(CohortQuery())
     served = store.generation_name()
-    big = syn.random_records(seed=6, n=60_000)["alpha"]
+    big = syn.random_records(seed=6, n=25_000)["alpha"]
     staging.stage(settings, syn.result("alpha", big, syn.COLLECTIONS, run="run-big"), "test")
     failure: list[BaseException] = []
 

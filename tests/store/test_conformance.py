@@ -387,3 +387,31 @@ def test_sequestered_copies_neither_show_as_hosts_nor_link_subjects(
     hit = store.search(SearchRequest.model_validate(
         {"filters": {"series_uid": ["5.1.1"]}})).hits[0]
     assert hit.hosts == ["alpha"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sort", [None, "age", "-study_year"])
+def test_paging_a_single_host_index(make_store: StoreFactory, sort: str | None) -> None:
+    """Without series at several hosts, engines sort on the series documents themselves:
+    the same order rules must hold."""
+    store = make_store()
+    records = syn.random_records(seed=9, n=120)["alpha"]
+    store.publish(syn.result("alpha", records, syn.COLLECTIONS))
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.search(SearchRequest.model_validate(
+            {"sort": sort, "page": {"size": 11, "after": after}}))
+        seen += [h.id for h in page.hits]
+        if page.next is None:
+            break
+        after = page.next
+    by_id = {r.id: r for r in records}
+    assert sorted(seen) == sorted(by_id)
+    if sort is None:  # index order: collection, study, series
+        keys = [(by_id[i].collection, by_id[i].identifiers.study_uid) for i in seen]
+        assert keys == sorted(keys)
+    else:
+        values = [getattr(by_id[i], sort.lstrip("-")) for i in seen]
+        present = [v for v in values if v is not None]
+        assert present == sorted(present, reverse=sort.startswith("-"))
+        assert values[len(present):] == [None] * (len(values) - len(present))
