@@ -6,9 +6,10 @@
 * **queries**: the benchmark's question mix (``bench/queries.py``) over HTTP on each backend,
   every answer computed (``Cache-Control: no-cache``): p50/p95, and every answer (counts,
   totals, 10 facets, first 20 hits) asserted identical across the backends;
-* **throughput**: requests per second from 1, 8 and 32 concurrent clients on a mixed search
-  workload (the mix, varied page sizes and browse levels), with ``ihub serve --workers 2``,
-  with the answer cache (repeated questions) and without it (every answer computed).
+* **throughput**: requests per second from 1, 8 and 32 concurrent connections of ``wrk`` on a
+  mixed search workload (the mix, varied page sizes and browse levels), with ``ihub serve
+  --workers 2``, with the answer cache (repeated questions) and without it (every answer
+  computed).
 
     .venv/bin/python bench/bench_backends.py --work /tmp/bench --out bench-backends.json
 
@@ -18,7 +19,6 @@ Exits 1 when the backends disagree on any answer.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -144,35 +144,52 @@ def workload(seed: int) -> list[dict[str, Any]]:
     return bodies
 
 
-async def _clients(url: str, n: int, seconds: float, cached: bool) -> dict[str, Any]:
-    bodies = workload(n)
-    done, errors = 0, 0
-    headers = {} if cached else {"cache-control": "no-cache"}
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as c:
-        async def one(i: int) -> None:
-            nonlocal done, errors
-            k = i
-            while time.perf_counter() < deadline:
-                r = await c.post("/api/v1/search", json=bodies[k % len(bodies)], headers=headers)
-                if r.status_code == 200:
-                    done += 1
-                else:
-                    errors += 1
-                k += n
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(n)))
-        elapsed = time.perf_counter() - t0
-    return {"req_per_s": round(done / elapsed, 1), "errors": errors}
+WRK_SCRIPT = """
+local bodies, i = {}, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  i = math.random(#bodies)
+end
+function request()
+  i = i % #bodies + 1
+  local headers = {["content-type"] = "application/json"}
+  if args_cache == "no" then headers["cache-control"] = "no-cache" end
+  return wrk.format("POST", "/api/v1/search", headers, bodies[i])
+end
+"""
 
 
-def throughput(url: str, seconds: float) -> dict[str, Any]:
+def _wrk(url: str, clients: int, seconds: float, cached: bool, work: Path) -> dict[str, Any]:
+    """Requests per second from ``clients`` connections of ``wrk`` (a C load generator, so
+    the client's own cost stays small), cycling through the mixed workload."""
+    bodies = work / "workload.jsonl"
+    bodies.write_text("\n".join(json.dumps(b) for b in workload(7)) + "\n")
+    script = work / "workload.lua"
+    script.write_text(WRK_SCRIPT.replace("args_cache", '"yes"' if cached else '"no"'))
+    done = subprocess.run(
+        ["wrk", "-t", str(min(clients, 2)), "-c", str(clients), "-d", f"{int(seconds)}s",
+         "--latency", "-s", str(script), url, "--", str(bodies)],
+        capture_output=True, text=True, check=True)
+    out: dict[str, Any] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            out["req_per_s"] = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            out["p50_latency"] = parts[1]
+        elif parts[:1] == ["99%"]:
+            out["p99_latency"] = parts[1]
+        elif "Non-2xx" in line:
+            out["non_2xx"] = int(parts[-1])
+    return out
+
+
+def throughput(url: str, seconds: float, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for cached in (False, True):
         for n in (1, 8, 32):
-            out[f"{'cached' if cached else 'computed'}_{n}"] = asyncio.run(
-                _clients(url, n, seconds, cached))
+            out[f"{'cached' if cached else 'computed'}_{n}"] = _wrk(url, n, seconds, cached,
+                                                                     work)
     return out
 
 
@@ -217,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           *psutil.Process(proc.pid).children(True)]
                         ) / 1e6)
                     else:
-                        entry["throughput_2_workers"] = throughput(url, args.seconds)
+                        entry["throughput_2_workers"] = throughput(url, args.seconds,
+                                                                   args.work)
                 finally:
                     stop(proc)
             result["backends"][kind] = entry

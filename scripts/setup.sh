@@ -7,7 +7,7 @@
 #                               orthanc, orthanc-dicomweb, chromium, postgresql, openssl, plus
 #                               what scripts/opensearch.sh and elasticsearch.sh need (Java 17,
 #                               maven, unzip, curl, acl)
-#   scripts/setup.sh test bench + benchmark peers (idc-index)
+#   scripts/setup.sh test bench + benchmark peers (idc-index) and wrk (load generator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,9 @@ case ",$extras," in
   *,test,*)
     apt_install orthanc orthanc-dicomweb chromium postgresql openssl
     apt_install openjdk-17-jre-headless maven unzip curl acl ;;
+esac
+case ",$extras," in
+  *,bench,*) apt_install wrk ;;   # the load generator of bench/bench_backends.py
 esac
 
 if [ ! -x .venv/bin/python ]; then
