@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging_hub import __version__
 from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, StoreError
+from imaging_hub.indexers.vocab import Vocabularies
+from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
     CohortQuery,
     CountResponse,
@@ -51,10 +53,10 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
     return _json(ErrorBody(error=code, message=message, details=details or []), status)
 
 
-def create_app(store: IndexStore) -> FastAPI:
-    """The API over ``store`` (any backend); the UI's static files are served from
-    ``search_ui/static``."""
-    service = QueryService(store)
+def create_app(store: IndexStore, vocabularies: Vocabularies | None = None) -> FastAPI:
+    """The API over ``store`` (any backend) with ``vocabularies`` (default: the shipped
+    tables); the UI's static files are served from ``search_ui/static``."""
+    service = QueryService(store, vocabularies)
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
@@ -101,6 +103,12 @@ def create_app(store: IndexStore) -> FastAPI:
             return _error(404, "not_found", f"no record with id {record_id!r}")
         return _json(found)
 
+    @app.get("/api/v1/dictionary", response_model=DictionaryResponse, tags=["search"])
+    def data_dictionary() -> Response:
+        """Every field (type, vocabulary, coverage per source) and every vocabulary
+        (provenance, licence, values with the raw spellings mapped to them)."""
+        return _json(service.dictionary())
+
     @app.get("/api/v1/health", response_model=StoreHealth, tags=["operations"])
     def health() -> Response:
         """Liveness: the index store backend's state and the generation it serves (503
@@ -111,6 +119,10 @@ def create_app(store: IndexStore) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/dictionary", include_in_schema=False)
+    def dictionary_page() -> FileResponse:
+        return FileResponse(STATIC / "dictionary.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

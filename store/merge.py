@@ -67,9 +67,13 @@ def in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary)."""
+    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary); a
+    column it lacks (a generation written before the field existed) is null."""
     cols = []
     for f in schema:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
         col = table.column(f.name)
         if pa.types.is_dictionary(col.type):
             col = pc.cast(col, col.type.value_type)

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from imaging_hub.schemas.columnar import ARROW_TYPES
 from imaging_hub.schemas.fields import (
     FIELDS,
     SERIES_COLUMNS,
@@ -26,7 +27,7 @@ from imaging_hub.schemas.fields import (
 from imaging_hub.schemas.query import FilterValue, RangeFilter, Visibility
 from imaging_hub.schemas.text import parse_text
 from imaging_hub.store.arrowio import read_arrow
-from imaging_hub.store.embedded.build import CODE_COLUMNS, indices
+from imaging_hub.store.embedded.build import CODE_COLUMNS, DICT_COLUMNS, indices
 from imaging_hub.store.embedded.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
 
 KEYWORD_COLUMNS = tuple(c.name for c in SERIES_COLUMNS
@@ -71,7 +72,7 @@ class Generation:
         self.path = path
         self.name = path.name
         self.manifest = read_manifest(path)
-        self.table = read_arrow(path / SERIES_FILE)
+        self.table = _complete(read_arrow(path / SERIES_FILE))
         self.collections = read_arrow(path / COLLECTIONS_FILE)
         self.n = self.table.num_rows
         self.keyword = {n: _keyword(self.table, n) for n in KEYWORD_COLUMNS}
@@ -196,6 +197,16 @@ class Generation:
             if c is not None:
                 lut[c] = True
         return lut[pick(kw.codes)]
+
+
+def _complete(table: pa.Table) -> pa.Table:
+    """A generation written before a field existed answers with the field null."""
+    for c in SERIES_COLUMNS:
+        if c.name not in table.column_names:
+            kind = pa.dictionary(pa.int32(), pa.string()) if c.name in DICT_COLUMNS \
+                else ARROW_TYPES[c.type]
+            table = table.append_column(c.name, pa.nulls(table.num_rows, kind))
+    return table
 
 
 def _boolean(table: pa.Table, name: str) -> Keyword:

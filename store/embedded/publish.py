@@ -45,7 +45,8 @@ def publish_generation(index_dir: Path, result: HarvestResult, source_type: str)
         old_s, old_c = SERIES_SCHEMA.empty_table(), COLLECTION_SCHEMA.empty_table()
         if served:
             gen_dir = index_dir / served
-            old_s = read_arrow(gen_dir / layout.SERIES_FILE).select(SERIES_SCHEMA.names)
+            old_s = read_arrow(gen_dir / layout.SERIES_FILE)
+            old_s = old_s.select([n for n in SERIES_SCHEMA.names if n in old_s.column_names])
             old_c = read_arrow(gen_dir / layout.COLLECTIONS_FILE)
             sources = dict(layout.read_manifest(gen_dir)["sources"])
         merged = merge(old_s, old_c, sources, result, source_type)
