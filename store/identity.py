@@ -51,6 +51,10 @@ def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
     """
     if not len(src_subject):
         return src_subject
+    missing = study < 0
+    if missing.any():  # a record without a study (an export's subject-level row) links no one
+        study = study.copy()
+        study[missing] = int(study.max()) + 1 + np.arange(int(missing.sum()))
     pair = dense(study, src)
     rep_of_pair = np.full(int(pair.max()) + 1, np.iinfo(np.int64).max)
     np.minimum.at(rep_of_pair, pair, src_subject)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imaging_hub.config import Settings
-from imaging_hub.runs import last_runs
+from imaging_hub.runs import load_report
+from imaging_hub.schemas.report import HarvestReport
 
 
 def _path(settings: Settings, run_id: str) -> Path:
@@ -50,22 +51,20 @@ class Unmapped:
 def latest(settings: Settings, source: str | None = None) -> list[Unmapped]:
     """Unmapped values of the newest run of each source (or of ``source``) that has a list,
     field by field, most frequent first."""
-    runs = sorted((p for p in settings.runs_dir.glob("*.json")
-                   if not p.name.endswith(".unmapped.json")), reverse=True) \
-        if settings.runs_dir.exists() else []
-    status = {r.run_id: r.status for r in last_runs(settings).values()}
-    seen: set[str] = set()
+    newest: dict[str, tuple[HarvestReport, Path]] = {}
+    if settings.runs_dir.exists():
+        for listing in settings.runs_dir.glob("*.unmapped.json"):
+            report = load_report(settings.runs_dir / listing.name.replace(
+                ".unmapped.json", ".json"))
+            if report is None or (source is not None and report.source != source):
+                continue
+            kept = newest.get(report.source)
+            if kept is None or report.started_at > kept[0].started_at:
+                newest[report.source] = (report, listing)
     out: list[Unmapped] = []
-    for report in runs:
-        listing = _path(settings, report.stem)
-        if not listing.exists():
-            continue
+    for name, (report, listing) in sorted(newest.items()):
         data = json.loads(listing.read_text())
-        src = str(data["source"])
-        if src in seen or (source is not None and src != source):
-            continue
-        seen.add(src)
         for field, values in sorted(data["fields"].items()):
-            out += [Unmapped(src, report.stem, status.get(report.stem, "earlier"), field,
-                             str(v), int(n)) for v, n in values]
+            out += [Unmapped(name, report.run_id, report.status, field, str(v), int(n))
+                    for v, n in values]
     return out
