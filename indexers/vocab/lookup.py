@@ -175,8 +175,8 @@ class Vocabularies:
             return self.column("body_region", "region", "label")
         if field == "procedure":
             return {c: f"{n} ({c})" for c, n in self.loinc_name.items()}
-        if field == "modality":
-            return {c: f"{m} ({c})" for c, m in self.modality_meaning.items()}
+        if field == "modality":  # people know these codes: the code first
+            return {c: f"{c} ({m})" for c, m in self.modality_meaning.items()}
         return {}
 
 
