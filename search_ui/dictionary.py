@@ -97,10 +97,10 @@ VOCABULARIES: tuple[VocabularySpec, ...] = (
                    "part's Annex L term: lung, heart and mediastinum are CHEST; a term naming "
                    "several regions has a combined region (CHEST+ABDOMEN+PELVIS).",
                    ("body_part",), ("body_region", "body_part"), _regions),
-    VocabularySpec("procedure", "Study description and modality to a LOINC/RSNA Playbook "
-                   "code: the (modality, description) row, else the any-modality row, else "
-                   "the one code every row of the description agrees on. Case and spacing "
-                   "of descriptions are ignored.", ("modality", "study_description"),
+    VocabularySpec("procedure", "Study description and the series' modality to a "
+                   "LOINC/RSNA Playbook code: the (modality, description) row, else the "
+                   "table's any-modality row. Case and spacing of descriptions are ignored.",
+                   ("modality", "study_description"),
                    ("procedure", "loinc"), _procedures),
     VocabularySpec("modality", "DICOM Modality code to its meaning.", ("modality",),
                    ("modality",), _modalities),

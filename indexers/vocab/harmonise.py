@@ -70,6 +70,11 @@ def _distinct(table: pa.Table, inputs: tuple[str, ...],
     """Distinct combinations of the input columns (None for null), each row's combination
     and the rows per combination."""
     decoded = [_codes(table.column(name)) for name in inputs]
+    if len(decoded) == 1:  # the dictionary is the distinct values already: no sort needed
+        values, codes = decoded[0]
+        inverse = codes + 1  # 0: null
+        return ([(None,)] + [(v,) for v in values], inverse,
+                np.bincount(inverse, minlength=len(values) + 1))
     key = np.zeros(table.num_rows, np.int64)
     for values, codes in decoded:  # mixed radix: small dictionaries, no overflow
         key = key * (len(values) + 1) + (codes + 1)

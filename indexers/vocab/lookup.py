@@ -110,27 +110,21 @@ class Vocabularies:
         return self.column("loinc", "loinc", "long_common_name")
 
     @cached_property
-    def _procedures(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
-        """(modality, description) -> code, and description -> code where every row of the
-        description agrees on one code (then any modality of the study matches it)."""
-        pairs = {k: row["loinc"] for k, row in self.tables["procedure"].rows.items()
-                 if len(k) == 2}
-        by_description: dict[str, set[str]] = {}
-        for (_, description), code in pairs.items():
-            by_description.setdefault(description, set()).add(code)
-        single = {d: next(iter(c)) for d, c in by_description.items() if len(c) == 1}
-        return pairs, single
+    def _procedures(self) -> dict[tuple[str, str], str]:
+        """(modality, description) -> code; modality '*': the table's any-modality rows."""
+        return {k: row["loinc"] for k, row in self.tables["procedure"].rows.items()
+                if len(k) == 2}
 
     def procedure(self, modality: str | None, description: str | None) -> Outcome:
-        """(LOINC code, long common name) of a study description (with the series'
-        modality): the exact (modality, description) row, else the table's any-modality
-        row, else the description's one code whatever the modality."""
+        """(LOINC code, long common name) of a study description with the series'
+        modality: the (modality, description) row, else the table's any-modality row. A
+        description alone is not enough: MIDRC maps 'CHEST' to an XR code for CR and DX,
+        which would be wrong for the segmentation of a CT study described 'CHEST'."""
         if not description or not description.strip():
             return (None, None)  # nothing to map
-        pairs, single = self._procedures
+        pairs = self._procedures
         d = norm(description)
-        m = norm(modality or "")
-        code = pairs.get((m, d)) or pairs.get(("*", d)) or single.get(d)
+        code = pairs.get((norm(modality or ""), d)) or pairs.get(("*", d))
         return (code, self.loinc_name.get(code)) if code else None
 
     # -- people --------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ def test_procedure_rules() -> None:
     assert v.procedure("SEG", "XR CHEST PA AND LATERAL") == (
         "42272-5", "XR Chest PA and Lateral")  # the table's any-modality row
     assert v.procedure("DX", "XR CHEST 2 VIEWS") is None  # two codes upstream: left out
+    assert v.procedure("CR", "Chest") == ("30745-4", "XR Chest Views")
+    assert v.procedure("SEG", "CHEST") is None  # a description alone says too little
     assert v.procedure("CT", None) == v.procedure("CT", "  ") == (None, None)
     assert v.procedure("CT", "NLST-LSS") is None
 
