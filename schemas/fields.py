@@ -83,7 +83,7 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("source", "keyword", filter="keyword", facet=True, label="Platform (source)",
        description="Configured source (platform) name."),
     _c("collection", "keyword", filter="keyword", facet=True, label="Collection",
-       description="Collection/project id as the source has it.", text=True),
+       description="Collection/project id as the source has it."),
     _c("subject_id", "keyword", filter="keyword", label="Subject",
        description="PatientID as the source has it."),
     _c("study_uid", "keyword", "identifiers.study_uid", filter="keyword", label="Study UID",
@@ -98,7 +98,7 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("source_native", "json", "identifiers.source_native"),
     _c("modality", "keyword", filter="keyword", facet=True, upper=True, label="Modality",
        description="DICOM Modality (CT, MR, SM, ...)."),
-    _c("body_part", "keyword", filter="keyword", facet=True, upper=True,
+    _c("body_part", "keyword", filter="keyword", facet=True, upper=True, text=True,
        label="Body part examined", description="DICOM BodyPartExamined, upper-cased."),
     _c("body_part_raw", "keyword"),
     _c("sex", "keyword", filter="keyword", facet=True, upper=True, label="Sex",
@@ -157,21 +157,21 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("harvested_at", "timestamp", "provenance.harvested_at", provenance=True),
     _c("run_id", "keyword", "provenance.run_id", provenance=True),
     # source attributes without a field of their own (an export's unmapped columns, a hub
-    # row's platform); stored, not yet searchable
-    _c("extra", "json"),
+    # row's platform); searchable as free text (names and values)
+    _c("extra", "json", text=True),
 )
 
 # Stored per collection record.
 COLLECTION_COLUMNS: tuple[Column, ...] = (
     _c("id", "keyword"),
     _c("source", "keyword"),
-    _c("collection", "keyword"),
+    _c("collection", "keyword", text=True),
     _c("name", "keyword", text=True),
-    _c("description", "keyword"),
+    _c("description", "keyword", text=True),
     _c("disease_type", "keyword_list", filter="keyword", facet=True, level="collection",
-       label="Disease type", description="Disease/cancer type of the collection."),
+       label="Disease type", description="Disease/cancer type of the collection.", text=True),
     _c("primary_site", "keyword_list", filter="keyword", facet=True, level="collection",
-       label="Primary site", description="Primary/tumour site of the collection."),
+       label="Primary site", description="Primary/tumour site of the collection.", text=True),
     _c("species", "keyword_list", filter="keyword", facet=True, level="collection",
        label="Species", description="Species of the collection's subjects."),
     _c("subjects", "long"),
@@ -187,7 +187,7 @@ COLLECTION_COLUMNS: tuple[Column, ...] = (
     _c("source_version", "keyword", "provenance.source_version", provenance=True),
     _c("harvested_at", "timestamp", "provenance.harvested_at", provenance=True),
     _c("run_id", "keyword", "provenance.run_id", provenance=True),
-    _c("extra", "json"),  # a catalogue entry's modalities, images, access requirement, ...
+    _c("extra", "json", text=True),  # a catalogue entry's modalities, images, access, ...
 )
 
 # Searchable fields, in the order the page shows them.
@@ -207,9 +207,9 @@ DEFAULT_FACETS: tuple[str, ...] = (
 )
 AGE_BUCKET_YEARS = 10
 SORT_FIELDS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.sortable)
-TEXT_COLUMNS: tuple[str, ...] = tuple(c.name for c in SERIES_COLUMNS if c.text
-                                      and c.name != "collection")
-COLLECTION_TEXT_COLUMNS: tuple[str, ...] = ("collection", "name")
+# free text (schemas/text.py): per record these, and its collection's COLLECTION_TEXT_COLUMNS
+TEXT_COLUMNS: tuple[str, ...] = tuple(c.name for c in SERIES_COLUMNS if c.text)
+COLLECTION_TEXT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLLECTION_COLUMNS if c.text)
 UPPER_CASE_FIELDS = frozenset(n for n, f in FIELDS.items() if f.upper)
 SERIES_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in SERIES_COLUMNS)
 CONTENT_COLUMNS: tuple[str, ...] = tuple(

@@ -2,54 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from imaging_hub.schemas.fields import FACET_FIELDS, SORT_FIELDS
+from imaging_hub.schemas.filters import (
+    MAX_EXPR_NODES,
+    Expr,
+    FieldFilter,
+    expr_size,
+    parse_field_filter,
 )
-
-from imaging_hub.schemas.fields import FACET_FIELDS, FIELDS, SORT_FIELDS
 from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord
 
 MAX_PAGE_SIZE = 1000
-MAX_VALUES_PER_FIELD = 1000
-Scalar = Annotated[str, Field(max_length=512)] | int | float | bool
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RangeFilter(_Strict):
-    """Inclusive range; either bound may be omitted."""
-
-    gte: float | None = Field(None, allow_inf_nan=False)
-    lte: float | None = Field(None, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeFilter:
-        if self.gte is None and self.lte is None:
-            raise ValueError("a range needs 'gte', 'lte' or both")
-        if self.gte is not None and self.lte is not None and self.gte > self.lte:
-            raise ValueError(f"inverted range: gte {self.gte} > lte {self.lte}")
-        return self
-
-
-FilterValue = list[Scalar] | RangeFilter
+FilterValue = FieldFilter
 
 
 class CohortQuery(_Strict):
-    """Text plus filters: values OR within a field, AND across fields; ranges inclusive."""
+    """Text plus filters: values OR within a field, AND across fields; ranges inclusive;
+    ``null`` selects records lacking the field. ``where`` (all / any / not over field
+    matches) is AND'ed with them."""
 
     text: str | None = Field(
         None, max_length=500, description="Words matched in descriptions and collection names."
     )
-    filters: dict[str, FilterValue] = Field(default_factory=dict)
+    filters: dict[str, FieldFilter] = Field(
+        default_factory=dict, description="Per field: values, ranges ({gte, lte}) or null "
+        "(records lacking the field), OR'ed; fields AND'ed.")
+    where: Expr | None = Field(
+        None, description="A boolean combination of field matches: {'all': [...]}, "
+        "{'any': [...]}, {'not': {...}}, {'field': F, 'any_of': [...]}.")
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -57,66 +45,14 @@ class CohortQuery(_Strict):
         """Check every filter against the field table, with messages naming the field."""
         if not isinstance(filters, dict):
             return filters  # pydantic reports the type error
-        out: dict[str, FilterValue] = {}
-        for name, value in filters.items():
-            spec = FIELDS.get(name)
-            if spec is None:
-                raise ValueError(f"unknown filter field {name!r}; known: {', '.join(FIELDS)}")
-            if isinstance(value, dict):
-                if spec.kind != "range":
-                    raise ValueError(f"filter {name!r} takes a list of values, not a range")
-                try:
-                    out[name] = RangeFilter.model_validate(value)
-                except ValidationError as exc:
-                    problem = exc.errors()[0]
-                    where = ".".join(str(p) for p in problem["loc"])
-                    msg = str(problem["msg"]).removeprefix("Value error, ")
-                    raise ValueError(
-                        f"filter {name!r}: {msg}" + (f" ({where})" if where else "")) from None
-                continue
-            if not isinstance(value, list):
-                shape = "a range {'gte': x, 'lte': y}" if spec.kind == "range" else "a list"
-                raise ValueError(f"filter {name!r} takes {shape}, got {type(value).__name__}")
-            if spec.kind == "range" and not spec.also_values:
-                raise ValueError(f"filter {name!r} takes a range {{'gte': x, 'lte': y}}")
-            if not value:
-                raise ValueError(f"filter {name!r} has an empty value list")
-            if len(value) > MAX_VALUES_PER_FIELD:
-                raise ValueError(f"filter {name!r} has more than {MAX_VALUES_PER_FIELD} values")
-            for v in value:
-                if not isinstance(v, str | int | float | bool) or (
-                        isinstance(v, str) and len(v) > 512):
-                    raise ValueError(f"filter {name!r}: values must be strings (≤512 chars), "
-                                     f"numbers or booleans, got {v!r:.60}")
-                if isinstance(v, float) and v != v:
-                    raise ValueError(f"filter {name!r}: NaN is not a value")
-            out[name] = list(dict.fromkeys(canonical(name, v) for v in value))
-        return out
+        return {name: parse_field_filter(name, value) for name, value in filters.items()}
 
-
-def canonical(name: str, value: str | int | float | bool) -> str | float | bool:
-    """A filter value as stored: booleans parsed, numbers for range fields, coded fields
-    trimmed and upper-cased, other text trimmed. Raises ``ValueError`` naming the field."""
-    spec = FIELDS[name]
-    if spec.kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "false"):
-            return text == "true"
-        raise ValueError(f"filter {name!r} takes true or false, got {value!r:.60}")
-    if spec.kind == "range":
-        if isinstance(value, bool):
-            raise ValueError(f"filter {name!r} takes numbers, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"filter {name!r} takes numbers, got {value!r:.60}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(f"filter {name!r} takes finite numbers, got {value!r:.60}")
-        return number
-    text = str(value).strip()
-    return text.upper() if spec.upper else text
+    @field_validator("where")
+    @classmethod
+    def _small(cls, where: Expr | None) -> Expr | None:
+        if where is not None and expr_size(where) > MAX_EXPR_NODES:
+            raise ValueError(f"'where' has more than {MAX_EXPR_NODES} parts")
+        return where
 
 
 class Page(_Strict):
@@ -125,6 +61,7 @@ class Page(_Strict):
                               description="'next' token of a prior page.")
 
 
+RELEVANCE = "relevance"
 Level = Literal["series", "study", "subject", "collection"]
 Unit = Literal["series", "studies", "subjects", "collections"]
 
@@ -142,7 +79,9 @@ class SearchRequest(CohortQuery):
         False, description="Also return exact cohort counts (overall and by source)."
     )
     sort: str | None = Field(
-        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending."
+        None, description=f"One of {', '.join(SORT_FIELDS)}, '-' prefix for descending; or "
+        "'relevance': series whose fields match the text best first (BM25 on the search "
+        "engines, a tf-idf over the same fields on the embedded store; ties in index order)."
     )
 
     @field_validator("facets")
@@ -156,8 +95,11 @@ class SearchRequest(CohortQuery):
     @field_validator("sort")
     @classmethod
     def _known_sort(cls, sort: str | None) -> str | None:
+        if sort == RELEVANCE:
+            return sort
         if sort is not None and sort.lstrip("-") not in SORT_FIELDS:
-            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}")
+            raise ValueError(f"cannot sort by {sort!r}; sortable: {', '.join(SORT_FIELDS)}, "
+                             f"or {RELEVANCE!r} (best text matches first)")
         return sort
 
 
@@ -217,7 +159,7 @@ class SubjectHit(BaseModel):
 
 
 class FacetBucket(BaseModel):
-    value: str | int | bool
+    value: str | int | bool | None = Field(description="null: records lacking the field")
     count: int = Field(description="Matching records with this value, in the facet unit.")
 
 
@@ -242,6 +184,13 @@ class IndexInfo(BaseModel):
     sources: list[SourceVersion]
 
 
+class Suggestion(BaseModel):
+    field: str
+    label: str
+    value: str
+    count: int = Field(description="Series with this value (visible to the caller).")
+
+
 class SearchResponse(BaseModel):
     index: IndexInfo
     total: Total
@@ -250,6 +199,9 @@ class SearchResponse(BaseModel):
     facet_unit: Unit = Field("series", description="What the facet counts count.")
     counts: SearchCounts | None = None
     facets_timed_out: list[str] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(
+        default_factory=list, description="When text matched nothing: facet values holding "
+        "its words, with their counts (series).")
     next: str | None = None
 
 
@@ -268,14 +220,31 @@ class CountBlock(BaseModel):
     bytes: CountValue
 
 
+class MissingExcluded(BaseModel):
+    """Records a filter excludes only because they lack the field: they match everything
+    else asked (``sex = F`` also excludes the series with no sex recorded)."""
+
+    subjects: int
+    studies: int
+    series: int
+
+
+MISSING_EXCLUDED_DOC = ("Per active filter that does not select null: how many records it "
+                        "excludes for lacking the field, in each unit.")
+
+
 class SearchCounts(CountBlock):
     by_source: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class CountResponse(CountBlock):
     index: IndexInfo
     by_source: dict[str, CountBlock]
     by_collection: dict[str, CountBlock]
+    missing_excluded: dict[str, MissingExcluded] = Field(
+        default_factory=dict, description=MISSING_EXCLUDED_DOC)
 
 
 class RecordResponse(BaseModel):
@@ -333,12 +302,38 @@ class SourcesResponse(BaseModel):
     backend: StoreHealth | None = None
 
 
-class Visibility(BaseModel):
-    """Which records a query may see. The access policy builds it; every backend applies it
-    to every answer (hits, counts, facets, lookups), so nothing outside it leaks."""
+class Grant(BaseModel):
+    """Records of one access tier a caller may see, optionally only those of some sources
+    or collections (a token scope such as ``controlled,source:midrc``)."""
 
     model_config = ConfigDict(frozen=True)
-    tiers: frozenset[AccessTier] = frozenset({"open", "registration", "controlled"})
+    tier: AccessTier
+    sources: frozenset[str] | None = None
+    collections: frozenset[str] | None = None
+
+
+class Visibility(BaseModel):
+    """Which records an answer may draw on: those a grant covers. The access policy builds
+    it; every backend applies it to every answer (hits, counts, facets, lookups), so nothing
+    outside it leaks."""
+
+    model_config = ConfigDict(frozen=True)
+    grants: frozenset[Grant] = frozenset(
+        Grant(tier=t) for t in ("open", "registration", "controlled"))
+
+    @classmethod
+    def of_tiers(cls, *tiers: AccessTier) -> Visibility:
+        return cls(grants=frozenset(Grant(tier=t) for t in tiers))
+
+    @property
+    def tiers(self) -> frozenset[str]:
+        """Tiers some grant covers (entirely or in part)."""
+        return frozenset(g.tier for g in self.grants)
+
+    def allows(self, tier: str, source: str, collection: str) -> bool:
+        return any(g.tier == tier and (g.sources is None or source in g.sources)
+                   and (g.collections is None or collection in g.collections)
+                   for g in self.grants)
 
 
 DEFAULT_VISIBILITY = Visibility()

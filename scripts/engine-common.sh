@@ -1,4 +1,5 @@
-# Shared part of scripts/opensearch.sh and scripts/elasticsearch.sh; sourced, never run.
+# Shared part of scripts/opensearch.sh and scripts/elasticsearch.sh (helpers; the commands are
+# in engine-commands.sh, sourced at the end); sourced, never run.
 #
 # The engine script sets these, then calls `engine_main "$@"`:
 #   E_KIND         opensearch | elasticsearch (folder under $IHUB_HOME, cluster name)
@@ -183,7 +184,8 @@ engine_fetch_zip() {  # $1 target zip: fetch it with mvn; print mvn's own error 
   tmp=$(mktemp -d "$E_CACHE/.fetch.XXXXXX")
   engine_msg "fetching $coords from Maven Central with mvn (once; cached in $E_CACHE)"
   # shellcheck disable=SC2086  # IHUB_MAVEN_ARGS is a list of extra mvn arguments
-  if ! out=$(mvn -B -q ${IHUB_MAVEN_ARGS:-} "$ENGINE_DEP_PLUGIN:copy" \
+  # -U: a failed lookup cached in the Maven repository would otherwise not be retried for a day.
+  if ! out=$(mvn -B -q -U ${IHUB_MAVEN_ARGS:-} "$ENGINE_DEP_PLUGIN:copy" \
         "-Dartifact=$coords" "-DoutputDirectory=$tmp" 2>&1 </dev/null); then
     rm -rf "$tmp"
     printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' >&2   # Maven 3.8 colours even with -B
@@ -328,27 +330,32 @@ engine_show_node_logs() {  # $1 index: the end of the node's launcher output and
   done
 }
 
-engine_health() {  # $1 nodes $2 port: 0 once all nodes joined and health is yellow or green
-  local body
-  body=$(curl -s --max-time 10 \
-    "http://127.0.0.1:$2/_cluster/health?wait_for_nodes=$1&wait_for_status=yellow&timeout=3s") \
-    || return 1
-  [[ $body == *'"timed_out":false'* ]]
+engine_health() {  # $1 port, then node indexes: 0 once those nodes joined, health >= yellow
+  local port=$1 body i
+  shift
+  for i in "$@"; do   # ask any of them: node-1 (the URL's) may be the one coming back
+    body=$(curl -s --max-time 10 "http://127.0.0.1:$((port + i - 1))/_cluster/health?wait_for_nodes=$#&wait_for_status=yellow&timeout=3s") \
+      || continue
+    [[ $body == *'"timed_out":false'* ]] && return 0
+    return 1
+  done
+  return 1
 }
 
-engine_wait() {  # $1 nodes $2 port: wait for the cluster, fail early if a node died
-  local n=$1 port=$2 i timeout=${IHUB_ENGINE_START_TIMEOUT:-240}
+engine_wait() {  # $1 port, then the node indexes that must be up: wait, fail early if one died
+  local port=$1 i timeout=${IHUB_ENGINE_START_TIMEOUT:-240}
   local deadline=$((SECONDS + timeout))
+  shift
   while :; do
-    for ((i = 1; i <= n; i++)); do
+    for i in "$@"; do
       engine_node_pids "$i" >/dev/null && continue
-      engine_msg "node-$i exited during start-up"
+      engine_msg "node-$i is not running (it exited during start-up)"
       engine_show_node_logs "$i"; return 1
     done
-    engine_health "$n" "$port" && return 0
+    engine_health "$port" "$@" && return 0
     if (( SECONDS >= deadline )); then
-      engine_msg "cluster not ready (all $n nodes joined, health yellow) after ${timeout}s"
-      for ((i = 1; i <= n; i++)); do engine_show_node_logs "$i"; done
+      engine_msg "cluster not ready ($# node(s) joined, health yellow or green) after ${timeout}s"
+      for i in "$@"; do engine_show_node_logs "$i"; done
       return 1
     fi
     sleep 1
@@ -388,166 +395,6 @@ engine_wait_gone() {  # $1 seconds, $2 name of an array pid -> node index: 0 onc
   done
 }
 
-# --- commands -------------------------------------------------------------------------------
-
-engine_parse_start_args() {  # sets A_NODES A_PORT ('' when not given)
-  A_NODES='' A_PORT=''
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --nodes|--port)
-        [ $# -ge 2 ] || engine_die "$1 needs a value"
-        if [ "$1" = --nodes ]; then A_NODES=$2; else A_PORT=$2; fi
-        shift 2 ;;
-      --nodes=*) A_NODES=${1#*=}; shift ;;
-      --port=*) A_PORT=${1#*=}; shift ;;
-      *) engine_usage; engine_die "unknown argument '$1'" ;;
-    esac
-  done
-  if [ -n "$A_NODES" ] && ! [[ $A_NODES =~ ^[1-9][0-9]?$ && $A_NODES -le 20 ]]; then
-    engine_die "--nodes must be 1..20, got '$A_NODES'"
-  fi
-  if [ -n "$A_PORT" ] && ! [[ $A_PORT =~ ^[1-9][0-9]{3,4}$ && $A_PORT -le 65400 ]]; then
-    engine_die "--port must be 1000..65400 (transport ports are P+100..), got '$A_PORT'"
-  fi
-  return 0
-}
-
-engine_heap_for() {  # $1 nodes: IHUB_ENGINE_HEAP, else 1g for one node and 512m each for more
-  local heap=${IHUB_ENGINE_HEAP:-}
-  [ -n "$heap" ] || { [ "$1" -eq 1 ] && heap=1g || heap=512m; }
-  [[ $heap =~ ^[1-9][0-9]*[mMgG]$ ]] || engine_die "IHUB_ENGINE_HEAP must look like 512m or 1g, got '$heap'"
-  echo "$heap"
-}
-
-engine_running_nodes() {  # $1 nodes: print the indexes of the running ones
-  local i
-  for ((i = 1; i <= $1; i++)); do engine_node_pids "$i" >/dev/null && echo "$i"; done
-  return 0
-}
-
-engine_check_layout() {  # $1 nodes: refuse data written by a cluster of another size
-  local i
-  [ -n "$S_NODES" ] && [ "$1" != "$S_NODES" ] || return 0
-  for ((i = 1; i <= S_NODES; i++)); do
-    [ -n "$(ls -A "$(engine_node_dir "$i")/data" 2>/dev/null)" ] || continue
-    engine_die "$E_BASE holds the data of a $S_NODES-node cluster; start it with --nodes $S_NODES, or remove $E_BASE (after stop) to start afresh with $1"
-  done
-}
-
-engine_start_nodes() {  # $1 nodes $2 port $3 heap, then the indexes to launch
-  local nodes=$1 port=$2 i
-  E_PORT=$2 E_HEAP=$3
-  shift 3
-  engine_check_ports "$port" "$@"
-  engine_ensure_tools
-  engine_fetch
-  engine_ensure_user
-  engine_grant_search "$E_DIST"
-  engine_grant_search "$E_BASE"
-  engine_write_state "$nodes" "$port" "$E_HEAP"
-  for i in "$@"; do engine_prepare_node "$i" "$nodes" "$port" "$E_HEAP"; done
-  # Both show the failing node's logs.
-  if ! engine_launch_nodes "$@" || ! engine_wait "$nodes" "$port"; then
-    engine_kill_nodes "$@" || true
-    engine_die "$E_LABEL did not start (node logs under $E_BASE/node-*/logs)"
-  fi
-}
-
-engine_cmd_start() {
-  local nodes port heap running=() missing=() i
-  engine_parse_start_args "$@"
-  engine_lock
-  engine_read_state && mapfile -t running < <(engine_running_nodes "$S_NODES")
-  if [ ${#running[@]} -gt 0 ]; then
-    if [[ (-n $A_NODES && $A_NODES != "$S_NODES") || (-n $A_PORT && $A_PORT != "$S_PORT") ]]; then
-      engine_die "already running with $S_NODES node(s) on port $S_PORT under $E_BASE; run stop first to change --nodes or --port"
-    fi
-    nodes=$S_NODES port=$S_PORT heap=$S_HEAP E_VERSION=$S_VERSION
-  else
-    # A stopped cluster restarts with its own layout unless told otherwise.
-    nodes=${A_NODES:-${S_NODES:-1}} port=${A_PORT:-${S_PORT:-$E_DEFAULT_PORT}}
-    heap=$(engine_heap_for "$nodes")
-    engine_check_layout "$nodes"
-  fi
-  for ((i = 1; i <= nodes; i++)); do engine_node_pids "$i" >/dev/null || missing+=("$i"); done
-  if [ ${#missing[@]} -eq 0 ]; then
-    engine_msg "already running: $nodes node(s) under $E_BASE"
-    engine_wait "$nodes" "$port" || engine_die "the running cluster is not healthy"
-  else
-    [ ${#running[@]} -eq 0 ] || engine_msg "not running: node-${missing[*]}; starting it/them"
-    engine_start_nodes "$nodes" "$port" "$heap" "${missing[@]}"
-  fi
-  engine_msg "ready: $nodes node(s), data and logs under $E_BASE"
-  echo "$E_URL_VAR=http://127.0.0.1:$port"
-}
-
-engine_cmd_start_node() {  # $1 index: re-launch one node of the existing cluster
-  local i=${1:-}
-  [[ $i =~ ^[1-9][0-9]*$ && $# -eq 1 ]] || engine_die "usage: start-node I (a node number)"
-  [ -d "$E_BASE" ] || engine_die "no cluster under $E_BASE; run start first"
-  engine_lock
-  engine_read_state || engine_die "no cluster under $E_BASE; run start first"
-  (( i <= S_NODES )) || engine_die "node-$i does not exist (the cluster has $S_NODES node(s))"
-  [ -r "$(engine_node_dir "$i")/config/$E_YML" ] || engine_die "node-$i was never configured; run start"
-  E_VERSION=$S_VERSION E_PORT=$S_PORT E_HEAP=$S_HEAP
-  if engine_node_pids "$i" >/dev/null; then
-    engine_msg "node-$i is already running"
-  else
-    engine_check_ports "$S_PORT" "$i"
-    engine_ensure_tools; engine_fetch; engine_ensure_user
-    engine_grant_search "$E_DIST"; engine_grant_search "$E_BASE"
-    if ! engine_launch_nodes "$i" || ! engine_wait "$S_NODES" "$S_PORT"; then
-      engine_kill_nodes "$i" || true
-      engine_die "node-$i did not start or did not join"
-    fi
-  fi
-  echo "$E_URL_VAR=http://127.0.0.1:$S_PORT"
-}
-
-engine_cmd_stop() {
-  local dirs=() idx=() d
-  [ $# -eq 0 ] || engine_die "stop takes no arguments"
-  [ -d "$E_BASE" ] && mapfile -t dirs < <(find "$E_BASE" -mindepth 1 -maxdepth 1 -type d -name 'node-*' | sort -V)
-  for d in "${dirs[@]}"; do idx+=("${d##*/node-}"); done
-  if [ ${#idx[@]} -eq 0 ]; then engine_msg "nothing to stop under $E_BASE"; return 0; fi
-  engine_lock
-  if engine_kill_nodes "${idx[@]}"; then
-    engine_msg "stopped; data and logs kept under $E_BASE"
-  else
-    engine_msg "nothing running under $E_BASE"
-  fi
-}
-
-engine_cmd_status() {
-  local i pids state all=0 health
-  if ! engine_read_state; then echo "$E_KIND: no cluster under $E_BASE"; return 3; fi
-  echo "$E_LABEL $S_VERSION: $S_NODES node(s) under $E_BASE, heap $S_HEAP each"
-  for ((i = 1; i <= S_NODES; i++)); do
-    if pids=$(engine_node_pids "$i" | paste -sd,); then state=running; else state=stopped pids=-; all=3; fi
-    printf 'node-%s  %-7s  pid %-8s  http 127.0.0.1:%s  transport 127.0.0.1:%s\n' "$i" "$state" \
-      "$pids" "$((S_PORT + i - 1))" "$((S_PORT + 100 + i - 1))"
-  done
-  if health=$(curl -s --max-time 5 "http://127.0.0.1:$S_PORT/_cluster/health"); then
-    echo "cluster: $(sed -n 's/.*"status":"\([a-z]*\)".*"number_of_nodes":\([0-9]*\).*/\1, \2 node(s) joined/p' <<< "$health")"
-  fi
-  echo "$E_URL_VAR=http://127.0.0.1:$S_PORT"
-  return $all
-}
-
-engine_main() {
-  engine_paths
-  local cmd=${1:-}
-  [ $# -gt 0 ] && shift
-  case $cmd in
-    start) engine_cmd_start "$@" ;;
-    stop) engine_cmd_stop "$@" ;;
-    status) engine_cmd_status "$@" ;;
-    start-node) engine_cmd_start_node "$@" ;;
-    -h|--help|help) engine_usage ;;
-    *) engine_usage; exit 2 ;;
-  esac
-}
-
 engine_wait_reaped() {  # $1 seconds, then PIDs: an exited node stays a zombie until its parent
   # (init) reaps it; wait a little so "stopped" also means the PID is gone, but never hang on
   # an init that does not reap.
@@ -558,3 +405,7 @@ engine_wait_reaped() {  # $1 seconds, then PIDs: an exited node stays a zombie u
   done
   return 0
 }
+
+# The commands (start, stop, status, start-node) and engine_main.
+# shellcheck source=engine-commands.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine-commands.sh"

@@ -48,7 +48,8 @@ E_DEFAULT_PORT=9200
 E_URL_VAR=OPENSEARCH_URL
 
 engine_java_range() {
-  # 2.x still installs a SecurityManager, which Java 24 removed; 3.x needs Java 21.
+  # 2.x installs a Security Manager, which Java 24+ refuses (checked: 2.19.6 on Java 25 fails
+  # at VM start); 3.x needs Java 21.
   if [ "${E_VERSION%%.*}" -ge 3 ]; then
     E_JAVA_MIN=21 E_JAVA_MAX=99 E_JAVA_PKG=openjdk-21-jre-headless
   else

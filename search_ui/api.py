@@ -8,6 +8,7 @@ declared response models keep ``/openapi.json`` exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, Store
 from imaging_hub.indexers.vocab import Vocabularies
 from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
+    DEFAULT_VISIBILITY,
     CohortQuery,
     CountResponse,
     ErrorBody,
@@ -33,7 +35,9 @@ from imaging_hub.schemas.query import (
     SearchResponse,
     SourcesResponse,
     StoreHealth,
+    Visibility,
 )
+from imaging_hub.search_ui.cache import AnswerCache
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
 
@@ -53,16 +57,44 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
     return _json(ErrorBody(error=code, message=message, details=details or []), status)
 
 
-def create_app(store: IndexStore, vocabularies: Vocabularies | None = None) -> FastAPI:
-    """The API over ``store`` (any backend) with ``vocabularies`` (default: the shipped
-    tables); the UI's static files are served from ``search_ui/static``."""
+def app_from_env() -> FastAPI:
+    """The app over the store the environment configures (``IHUB_STORE``, ...): what each
+    worker process of ``ihub serve --workers N`` builds for itself."""
+    from imaging_hub.config import Settings
+    from imaging_hub.indexers import vocab
+    from imaging_hub.store.factory import open_store
+
+    settings = Settings.from_env()
+    return create_app(open_store(settings), vocabularies=vocab.load(settings.home))
+
+
+def create_app(store: IndexStore, cache: bool = True,
+               vocabularies: Vocabularies | None = None) -> FastAPI:
+    """The API over ``store`` (any backend); the UI's static files are served from
+    ``search_ui/static``. ``cache``: repeated questions are answered from the answers kept
+    for the generation being served (``search_ui/cache.py``). ``vocabularies``: the labels
+    of coded values and the data dictionary (default: the shipped tables)."""
     service = QueryService(store, vocabularies)
+    answers = AnswerCache() if cache else None
+
+    def cached(kind: str, body: BaseModel, visibility: Visibility,
+               compute: Callable[[], Any]) -> Response:
+        def run() -> tuple[bytes, str]:
+            result = compute()
+            return result.model_dump_json().encode(), result.index.generation
+
+        if answers is None:
+            return Response(run()[0], media_type="application/json")
+        key = (kind, body.model_dump_json(), visibility)
+        data = answers.get_or_compute(key, run, store.generation_name())
+        return Response(data, media_type="application/json")
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
         "faceted search, exact cohort counts, links back to the hosts.",
     )
     _install_error_handlers(app)
+    app.state.answers = answers
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
@@ -75,18 +107,21 @@ def create_app(store: IndexStore, vocabularies: Vocabularies | None = None) -> F
     def search(request: SearchRequest) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
-        return _json(service.search(request))
+        vis = DEFAULT_VISIBILITY
+        return cached("search", request, vis, lambda: service.search(request, vis))
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
     def cohort_count(query: CohortQuery) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
-        return _json(service.count(query))
+        vis = DEFAULT_VISIBILITY
+        return cached("count", query, vis, lambda: service.count(query, vis))
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
     def facets() -> Response:
         """Searchable fields and their unfiltered value counts."""
-        return _json(service.facets())
+        vis = DEFAULT_VISIBILITY
+        return cached("facets", Visibility(), vis, lambda: service.facets(vis))
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
     def sources() -> Response:

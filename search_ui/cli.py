@@ -208,16 +208,25 @@ def count(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes (each opens the store itself; use the cores)")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API and the web UI."""
     import uvicorn
 
     from imaging_hub.search_ui.api import create_app
 
-    console.print(f"serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    console.print(f"serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+                  + (f" with {workers} worker processes" if workers > 1 else ""))
+    if workers > 1:
+        _service()  # fail here, with one message, if the configuration is wrong
+        uvicorn.run("imaging_hub.search_ui.api:app_from_env", factory=True, host=host,
+                    port=port, workers=workers, log_level="warning")
+        return
     service = _service()
-    uvicorn.run(create_app(service.store, service.vocabularies), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(create_app(service.store, vocabularies=service.vocabularies), host=host,
+                port=port, log_level="warning")
 
 
 @app.command()

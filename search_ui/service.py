@@ -12,6 +12,7 @@ from imaging_hub.errors import NoIndexError
 from imaging_hub.indexers import vocab
 from imaging_hub.indexers.vocab import Vocabularies
 from imaging_hub.schemas.dictionary import DictionaryResponse
+from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
     CohortQuery,
@@ -29,9 +30,11 @@ from imaging_hub.schemas.query import (
     StoreHealth,
     StudyHit,
     SubjectHit,
+    Suggestion,
     Visibility,
 )
 from imaging_hub.schemas.records import SeriesIdentifiers, SeriesRecord
+from imaging_hub.schemas.text import parse_text, words
 from imaging_hub.search_ui import dictionary, links
 from imaging_hub.store.base import IndexStore
 
@@ -49,7 +52,29 @@ class QueryService:
         result = self.store.search(request, visibility)
         hosts = _hosts(result.index)
         result.hits = [_with_links(hit, hosts) for hit in result.hits]
+        if request.text and not result.total.count:
+            result.suggestions = self.suggestions(request.text, visibility)
         return result
+
+    def suggestions(self, text: str, visibility: Visibility = DEFAULT_VISIBILITY,
+                    limit: int = 10) -> list[Suggestion]:
+        """Facet values holding a word of ``text`` (whole word or its start), most series
+        first: "glioblastoma" finds Disease type "Glioblastoma" when no description has it."""
+        wanted = parse_text(text).words
+        if not wanted:
+            return []
+        facets = self.store.facets(visibility).facets
+        out = []
+        for name, values in facets.items():
+            spec = FIELDS[name]
+            if spec.kind != "keyword":
+                continue
+            for b in values:
+                value_words = words(str(b.value)) if b.value is not None else []
+                if b.count and any(v.startswith(w) for w in wanted for v in value_words):
+                    out.append(Suggestion(field=name, label=spec.label or name,
+                                          value=str(b.value), count=b.count))
+        return sorted(out, key=lambda s: -s.count)[:limit]
 
     def count(self, query: CohortQuery,
               visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:

@@ -77,6 +77,11 @@ class IndexStore(Protocol):
         """One stored record by id (without links), or ``None``."""
         ...
 
+    def generation_name(self) -> str:
+        """The generation being served (cheap; search engines cache it for a second).
+        Raises ``NoIndexError``."""
+        ...
+
     def index_info(self) -> IndexInfo:
         """The generation served and the source versions it holds. Raises ``NoIndexError``."""
         ...

@@ -5,6 +5,9 @@
 * a **subject** is a PatientID within a source, and subjects of *different* sources that hold
   the same StudyInstanceUID are one subject (transitively), so a patient mirrored at two
   hosts is counted once. Within a source its own PatientID stands.
+* a record without a SeriesInstanceUID (a subject- or study-level row of a metadata export)
+  is no series, and without a StudyInstanceUID no study: such rows count as subjects only
+  (their codes are -1 in the series / study columns; ``has_series`` / ``has_study``).
 
 ``identity_codes`` returns dense integer codes per row (the embedded engine stores them as
 columns); ``subject_keys`` turns the linked subject code into a stable string key (the search
@@ -44,32 +47,32 @@ def dense(*parts: np.ndarray) -> np.ndarray:
 
 def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
                     ) -> np.ndarray:
-    """One subject code per person across sources (see the module docstring).
+    """One subject code per person across sources (see the module docstring). Records
+    without a study (subject-level rows of a metadata export, study code -1) link nothing.
 
     Connected components by min-label propagation with pointer jumping, all in numpy: per
     (study, source) one representative subject takes part in the linking.
     """
     if not len(src_subject):
         return src_subject
-    missing = study < 0
-    if missing.any():  # a record without a study (an export's subject-level row) links no one
-        study = study.copy()
-        study[missing] = int(study.max()) + 1 + np.arange(int(missing.sum()))
-    pair = dense(study, src)
-    rep_of_pair = np.full(int(pair.max()) + 1, np.iinfo(np.int64).max)
-    np.minimum.at(rep_of_pair, pair, src_subject)
-    rep = rep_of_pair[pair]  # each row's representative subject for its (study, source)
     label = np.arange(int(src_subject.max()) + 1)
-    study_min = np.empty(int(study.max()) + 1, np.int64)
-    while True:
-        study_min.fill(len(label))
-        np.minimum.at(study_min, study, label[rep])
-        new = label.copy()
-        np.minimum.at(new, rep, study_min[study])
-        new = new[new]
-        if np.array_equal(new, label):
-            break
-        label = new
+    with_study = study >= 0
+    s_subject, s_study, s_src = src_subject[with_study], study[with_study], src[with_study]
+    if len(s_study):
+        pair = dense(s_study, s_src)
+        rep_of_pair = np.full(int(pair.max()) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(rep_of_pair, pair, s_subject)
+        rep = rep_of_pair[pair]  # each row's representative subject for its (study, source)
+        study_min = np.empty(int(s_study.max()) + 1, np.int64)
+        while True:
+            study_min.fill(len(label))
+            np.minimum.at(study_min, s_study, label[rep])
+            new = label.copy()
+            np.minimum.at(new, rep, study_min[s_study])
+            new = new[new]
+            if np.array_equal(new, label):
+                break
+            label = new
     return dense(label[src_subject])
 
 

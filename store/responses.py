@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any, SupportsFloat, SupportsInt
 
 from imaging_hub.schemas.fields import DEFAULT_FACETS, FIELDS, SORT_FIELDS
+from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
     CountBlock,
     CountValue,
     FacetBucket,
     FacetsResponse,
     FieldInfo,
-    FilterValue,
     IndexInfo,
     Level,
     SourcesResponse,
@@ -31,17 +31,20 @@ def unit_of(level: Level) -> Unit:
     return UNIT_OF_LEVEL[level]
 
 
-def buckets(pairs: list[tuple[Any, int]], selected: FilterValue | None,
+def buckets(pairs: list[tuple[Any, int]], selected: FieldFilter | None,
             name: str = "") -> list[FacetBucket]:
-    """Facet buckets, largest first; selected values stay listed even at zero (matched)."""
+    """Facet buckets, largest first, "not recorded" (value null) last; selected values stay
+    listed even at zero (matched)."""
     counts = dict(pairs)
-    if isinstance(selected, list):
+    if selected is not None:
         spec = FIELDS.get(name)
-        for v in selected:
+        for v in selected.values:
             if spec is not None and spec.kind == "range" and not isinstance(v, bool):
                 v = int(float(v))
             counts.setdefault(v, 0)
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        if selected.missing:
+            counts.setdefault(None, 0)
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0] is None, -kv[1], str(kv[0])))
     return [FacetBucket(value=v, count=c) for v, c in ordered]
 
 

@@ -19,12 +19,15 @@ from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import collection_fields, series_fields
 from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
+    RELEVANCE,
     CohortQuery,
     CountResponse,
     FacetsResponse,
     IndexInfo,
+    MissingExcluded,
     SearchCounts,
     SearchRequest,
     SearchResponse,
@@ -49,6 +52,9 @@ from imaging_hub.store.responses import (
     sources_response,
     unit_of,
 )
+from imaging_hub.store.rowless import facet_counts as rowless_facets
+from imaging_hub.store.rowless import matches as rowless_matches
+from imaging_hub.store.rowless import merge_counts
 
 
 class EmbeddedStore:
@@ -94,6 +100,12 @@ class EmbeddedStore:
                 return gen, Counter(gen), FacetCounter(gen)
             return gen, self._counter, self._facets
 
+    def generation_name(self) -> str:
+        name = layout.current_name(self.index_dir)
+        if name is None:
+            raise NoIndexError(f"no index published under {self.index_dir}; run 'ihub harvest'")
+        return name
+
     def index_info(self) -> IndexInfo:
         return index_info(self.generation().name, self.generation().manifest["sources"])
 
@@ -106,6 +118,9 @@ class EmbeddedStore:
         visible = gen.visible(vis)
         if visible is not None:
             text = visible if text is None else text & visible
+        if q.where is not None:
+            where = gen.where_mask(q.where)
+            text = where if text is None else text & where
         universe = None if text is None else np.flatnonzero(text)
         return universe, {n: gen.field_mask(n, f, universe) for n, f in q.filters.items()}
 
@@ -132,32 +147,44 @@ class EmbeddedStore:
             own = self._rows(universe, masks, skip=name) if name in masks else rows
             facets[name] = buckets(facet_counter.counts(name, own, unit),
                                    request.filters.get(name), name)
-        total, hits, nxt = self._page(gen, rows, request)
+        if unit == "collections" and request.facets:
+            extra = rowless_facets([gen.collection_rows[d] for d in pages.rowless_datasets(gen)],
+                                   request, visibility, request.facets)
+            facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
+                                               if b.count], extra[n]),
+                                 request.filters.get(n), n) for n in request.facets}
+        total, hits, nxt = self._page(gen, rows, request, visibility)
         counts = None
         if request.counts:
             overall = counter.overall(rows)
             counts = SearchCounts(**overall.model_dump(),
-                                  by_source=counter.by_source(rows, overall))
+                                  by_source=counter.by_source(rows, overall),
+                                  missing_excluded=self._missing_excluded(
+                                      gen, counter, universe, masks, request))
         return SearchResponse(index=index_info(gen.name, gen.manifest["sources"]),
                               total=total, hits=hits, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
 
-    def _page(self, gen: Generation, rows: np.ndarray | None, req: SearchRequest
-              ) -> tuple[Total, list[pages.Hit], str | None]:
+    def _page(self, gen: Generation, rows: np.ndarray | None, req: SearchRequest,
+              vis: Visibility) -> tuple[Total, list[pages.Hit], str | None]:
         """The requested page at the requested level, and the token of the next one."""
         fp = paging.fingerprint(req)
         start = paging.decode_offset(req.page.after, gen.name, fp)
         size = req.page.size
         hits: list[pages.Hit]
         if req.level == "collection":
-            total, hits = pages.collection_page(gen, rows, start, size)
+            rowless = [d for d in pages.rowless_datasets(gen) if rowless_matches(
+                gen.collection_rows[d], req, vis)]
+            total, hits = pages.collection_page(gen, rows, start, size, rowless)
         elif req.level in ("study", "subject"):
             code = "_study" if req.level == "study" else "_subject"
-            total, groups = pages.group_page(gen, rows, code, start, size)
+            level_rows = gen.study_rows(rows) if req.level == "study" else rows
+            total, groups = pages.group_page(gen, level_rows, code, start, size)
             build = pages.study_hits if req.level == "study" else pages.subject_hits
             hits = build(gen, groups)
         else:
-            ordered = pages.first_of_each_series(gen, self._ordered(gen, rows, req.sort))
+            ordered = pages.first_of_each_series(
+                gen, self._ordered(gen, gen.series_rows(rows), req.sort, req.text))
             total = len(ordered)
             hits = pages.series_hits(gen, ordered[start:start + size])
         end = start + len(hits)
@@ -165,9 +192,14 @@ class EmbeddedStore:
         return Total(count=total, unit=req.level), hits, nxt
 
     @staticmethod
-    def _ordered(gen: Generation, rows: np.ndarray | None, sort: str | None) -> np.ndarray:
-        if not sort:
+    def _ordered(gen: Generation, rows: np.ndarray | None, sort: str | None,
+                 text: str | None = None) -> np.ndarray:
+        if not sort or (sort == RELEVANCE and not text):
             return np.arange(gen.n) if rows is None else rows
+        if sort == RELEVANCE:
+            chosen = np.arange(gen.n) if rows is None else rows
+            score = gen.text_scores(text)[chosen]
+            return chosen[np.argsort(-score, kind="stable")]
         order = gen_order(gen, sort)
         if rows is None:
             return order
@@ -185,7 +217,25 @@ class EmbeddedStore:
             index=index_info(gen.name, gen.manifest["sources"]), **overall.model_dump(),
             by_source=counter.by_source(rows, overall),
             by_collection=counter.by_collection(rows),
+            missing_excluded=self._missing_excluded(gen, counter, universe, masks, query),
         )
+
+    def _missing_excluded(self, gen: Generation, counter: Counter,
+                          universe: np.ndarray | None, masks: dict[str, np.ndarray],
+                          q: CohortQuery) -> dict[str, MissingExcluded]:
+        """Per filter not selecting null: the records matching everything else that lack
+        the field."""
+        out = {}
+        for name, flt in q.filters.items():
+            if flt.missing:
+                continue
+            others = self._rows(universe, masks, skip=name)
+            lacking = gen.field_mask(name, FieldFilter(missing=True), others)
+            rows = np.flatnonzero(lacking) if others is None else others[lacking]
+            b = counter.overall(rows)
+            out[name] = MissingExcluded(subjects=b.subjects.count, studies=b.studies.count,
+                                        series=b.series.count)
+        return out
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
         gen, _, facet_counter = self._tools()
@@ -209,7 +259,7 @@ class EmbeddedStore:
             hit = pc.indices_nonzero(pc.equal(gen.collections.column("id"), record_id))
             if len(hit):
                 row = gen.collections.slice(hit[0].as_py(), 1).to_pylist()[0]
-                if row["access"] not in visibility.tiers:
+                if not visibility.allows(row["access"], row["source"], row["collection"]):
                     return None
                 return CollectionRecord(**collection_fields(row))
         hit = pc.indices_nonzero(pc.equal(gen.table.column("id"), record_id))

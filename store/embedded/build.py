@@ -15,8 +15,8 @@ from imaging_hub.schemas.fields import SERIES_COLUMNS
 from imaging_hub.store.identity import column_codes, identity_codes
 
 # Keyword columns stored dictionary-encoded (their dictionary indices are the facet codes).
-DICT_COLUMNS = tuple(c.name for c in SERIES_COLUMNS if c.type == "keyword" and (
-    c.filter == "keyword" or c.text))
+DICT_COLUMNS = tuple(c.name for c in SERIES_COLUMNS if (
+    c.type == "keyword" and c.filter == "keyword") or (c.type in ("keyword", "json") and c.text))
 CODE_COLUMNS = (
     "_subject", "_src_subject", "_study", "_series", "_src_study", "_coll_subject",
     "_coll_study", "_coll_series", "_dataset",

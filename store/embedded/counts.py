@@ -50,12 +50,14 @@ class Counter:
         g = self.gen
         inst = g.numeric["instances"]
         size = np.nan_to_num(g.numeric["size_bytes"])
-        n_series = int(g.codes["_series"].max()) + 1 if g.n else 0
+        n_series = _size(g.codes["_series"])
         series_instances = np.zeros(n_series, np.float64)
         series_bytes = np.zeros(n_series, np.float64)
         # copies of one series at several hosts carry the same counts; keep the largest
-        np.maximum.at(series_instances, g.codes["_series"], np.nan_to_num(inst))
-        np.maximum.at(series_bytes, g.codes["_series"], size)
+        sr = g.series_rows(None)
+        codes = g.codes["_series"] if sr is None else g.codes["_series"][sr]
+        np.maximum.at(series_instances, codes, np.nan_to_num(_take(inst, sr)))
+        np.maximum.at(series_bytes, codes, _take(size, sr))
         coll = g.keyword["collection"].codes
         src = g.keyword["source"].codes
         coll_of = {
@@ -75,7 +77,12 @@ class Counter:
         )
 
     def _distinct(self, code: str, rows: np.ndarray | None) -> np.ndarray:
-        """Distinct codes of column ``code`` among ``rows`` as a boolean array."""
+        """Distinct codes of column ``code`` among ``rows`` as a boolean array (series and
+        study codes only over rows that have a series / study)."""
+        if code in SERIES_CODES:
+            rows = self.gen.series_rows(rows)
+        elif code in STUDY_CODES:
+            rows = self.gen.study_rows(rows)
         codes = self.gen.codes[code]
         seen = np.zeros(self.lookups.sizes[code], bool)
         seen[codes if rows is None else codes[rows]] = True
@@ -83,8 +90,11 @@ class Counter:
 
     @cached_property
     def series_unique(self) -> bool:
-        """True when no series is held by two sources (then rows are distinct series)."""
-        return self.lookups.sizes.get("_series", 0) == self.gen.n
+        """True when no series is held by two sources (then series rows are distinct
+        series)."""
+        sr = self.gen.series_rows(None)
+        n_rows = self.gen.n if sr is None else len(sr)
+        return self.lookups.sizes.get("_series", 0) == n_rows
 
     def overall(self, rows: np.ndarray | None) -> CountBlock:
         if rows is None:
@@ -99,11 +109,12 @@ class Counter:
         lk, g = self.lookups, self.gen
         subjects = np.count_nonzero(self._distinct("_subject", rows))
         studies = np.count_nonzero(self._distinct("_study", rows))
-        unknown = np.count_nonzero(_take(lk.row_size_unknown, rows))
+        srows = g.series_rows(rows)
+        unknown = np.count_nonzero(_take(lk.row_size_unknown, srows))
         if self.series_unique:
-            n = g.n if rows is None else len(rows)
-            inst = lk.row_instances if rows is None else lk.row_instances[rows]
-            size = lk.row_bytes if rows is None else lk.row_bytes[rows]
+            n = g.n if srows is None else len(srows)
+            inst = _take(lk.row_instances, srows)
+            size = _take(lk.row_bytes, srows)
             return count_block(subjects, studies, n, int(inst.sum()), int(size.sum()), unknown)
         series = self._distinct("_series", rows)
         return count_block(subjects, studies, np.count_nonzero(series),
@@ -116,20 +127,21 @@ class Counter:
         kw = g.keyword["source"]
         if len(kw.values) == 1:  # one source: its breakdown is the overall count
             block = overall or self.overall(rows)
-            return {kw.values[0]: block} if block.series.count else {}
-        src = kw.codes if rows is None else kw.codes[rows]
+            return {kw.values[0]: block} if block.subjects.count else {}
+        srows = g.series_rows(rows)
+        src = _take(kw.codes, srows)
         k = kw.size
         subjects = np.bincount(lk.src_of_subject[self._distinct("_src_subject", rows)],
                                minlength=k)
         studies = np.bincount(lk.src_of_study[self._distinct("_src_study", rows)], minlength=k)
         series = np.bincount(src, minlength=k)  # rows are unique per (source, series)
-        inst = np.bincount(src, weights=_take(lk.row_instances, rows), minlength=k)
-        size = np.bincount(src, weights=_take(lk.row_bytes, rows), minlength=k)
-        unknown = np.bincount(src, weights=_take(lk.row_size_unknown, rows), minlength=k)
+        inst = np.bincount(src, weights=_take(lk.row_instances, srows), minlength=k)
+        size = np.bincount(src, weights=_take(lk.row_bytes, srows), minlength=k)
+        unknown = np.bincount(src, weights=_take(lk.row_size_unknown, srows), minlength=k)
         return {
             kw.values[i]: count_block(subjects[i], studies[i], series[i], inst[i], size[i],
-                                 unknown[i])
-            for i in np.flatnonzero(series[:-1])
+                                      unknown[i])
+            for i in np.flatnonzero(subjects[:-1])
         }
 
     def by_collection(self, rows: np.ndarray | None) -> dict[str, CountBlock]:
@@ -145,13 +157,18 @@ class Counter:
         owner = lk.coll_of["_coll_series"][cs]
         inst = np.bincount(owner, weights=lk.series_instances[pair_series], minlength=k)
         size = np.bincount(owner, weights=lk.series_bytes[pair_series], minlength=k)
-        coll = kw.codes if rows is None else kw.codes[rows]
-        unknown = np.bincount(coll, weights=_take(lk.row_size_unknown, rows), minlength=k)
+        srows = g.series_rows(rows)
+        coll = _take(kw.codes, srows)
+        unknown = np.bincount(coll, weights=_take(lk.row_size_unknown, srows), minlength=k)
         return {
             kw.values[i]: count_block(per["_coll_subject"][i], per["_coll_study"][i],
-                                 per["_coll_series"][i], inst[i], size[i], unknown[i])
-            for i in np.flatnonzero(per["_coll_series"][:-1])
+                                      per["_coll_series"][i], inst[i], size[i], unknown[i])
+            for i in np.flatnonzero(per["_coll_subject"][:-1])
         }
+
+
+SERIES_CODES = frozenset({"_series", "_coll_series"})
+STUDY_CODES = frozenset({"_study", "_src_study", "_coll_study"})
 
 
 def _size(codes: np.ndarray) -> int:

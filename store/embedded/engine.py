@@ -24,11 +24,12 @@ from imaging_hub.schemas.fields import (
     SERIES_COLUMNS,
     TEXT_COLUMNS,
 )
-from imaging_hub.schemas.query import FilterValue, RangeFilter, Visibility
-from imaging_hub.schemas.text import parse_text
+from imaging_hub.schemas.filters import All, Expr, FieldFilter, Match, Not, RangeFilter
+from imaging_hub.schemas.query import Visibility
 from imaging_hub.store.arrowio import read_arrow
 from imaging_hub.store.embedded.build import CODE_COLUMNS, DICT_COLUMNS, indices
 from imaging_hub.store.embedded.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
+from imaging_hub.store.embedded.text import TextIndex
 
 KEYWORD_COLUMNS = tuple(c.name for c in SERIES_COLUMNS
                         if c.filter == "keyword" and c.name != "series_uid")
@@ -89,19 +90,50 @@ class Generation:
         ds = self.codes["_dataset"].copy()
         ds[ds < 0] = self.n_datasets
         self.dataset = ds
+        # rows without a series / study UID (subject-level rows) are no series / study
+        self.has_series = _present(self.codes["_series"])
+        self.has_study = _present(self.codes["_study"])
         self.multi = {f: self._incidence(f) for f in MULTI_FIELDS}
         self.orders: dict[str, np.ndarray] = {}  # sort key -> row order, filled on demand
         self._visible: dict[Visibility, np.ndarray | None] = {}
         self.series_index: tuple[np.ndarray, np.ndarray] | None = None  # see pages.py
 
+    @staticmethod
+    def only(rows: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+        """``rows`` (None = all) restricted to ``mask`` (None = no restriction)."""
+        if mask is None:
+            return rows
+        return np.flatnonzero(mask) if rows is None else rows[mask[rows]]
+
+    def series_rows(self, rows: np.ndarray | None) -> np.ndarray | None:
+        return self.only(rows, self.has_series)
+
+    def study_rows(self, rows: np.ndarray | None) -> np.ndarray | None:
+        return self.only(rows, self.has_study)
+
     def visible(self, vis: Visibility) -> np.ndarray | None:
         """Rows ``vis`` may see (None = every row); the access policy decides ``vis``."""
         if vis not in self._visible:
-            access = self.keyword["access"]
-            lut = np.array([v in vis.tiers for v in access.values] + [False], bool)
-            self._visible[vis] = None if lut[:-1].all() and not (
-                access.codes == len(access.values)).any() else lut[access.codes]
+            self._visible[vis] = self._visible_rows(vis)
         return self._visible[vis]
+
+    def _visible_rows(self, vis: Visibility) -> np.ndarray | None:
+        access, src, coll = (self.keyword[n] for n in ("access", "source", "collection"))
+        out = np.zeros(self.n, bool)
+        for g in vis.grants:
+            lut = np.zeros(access.size, bool)
+            code = access.code_of(g.tier)
+            if code is None:
+                continue
+            lut[code] = True
+            rows = lut[access.codes]
+            for narrow, kw in ((g.sources, src), (g.collections, coll)):
+                if narrow is not None:
+                    allowed = np.zeros(kw.size, bool)
+                    allowed[[c for c in map(kw.code_of, narrow) if c is not None]] = True
+                    rows &= allowed[kw.codes]
+            out |= rows
+        return None if out.all() else out
 
     # -- collection-level lists -------------------------------------------------------------
     def _incidence(self, name: str) -> tuple[list[str], np.ndarray]:
@@ -121,82 +153,92 @@ class Generation:
         return rows
 
     @cached_property
-    def _text_index(self) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
-        """Rows grouped by their (series description, study description, dataset) triple.
-
-        A million rows hold ~140k distinct triples in IDC, so a term is matched once per
-        distinct string and once per triple, and mapped to rows with a single gather.
-        Returns (triple code of each row, [(lower-cased dictionary, triple → entry)]).
-        """
-        sd, st = (self.text[n] for n in ("series_description", "study_description"))
-        n_ds = self.n_datasets + 1
-        key = (sd.codes.astype(np.int64) * st.size + st.codes) * n_ds + self.dataset
-        triples, row_triple = np.unique(key, return_inverse=True)
-        ds_of, rest = triples % n_ds, triples // n_ds
-        ids = self.collections.column("collection").to_pylist()
-        names = self.collections.column("name").to_pylist()
-        coll_text = [f"{i} {n}".lower() for i, n in zip(ids, names, strict=True)] + [""]
-        parts = [
-            ([v.lower() for v in sd.values] + [""], rest // st.size),
-            ([v.lower() for v in st.values] + [""], rest % st.size),
-            (coll_text, ds_of),
-        ]
-        return row_triple.astype(np.int32), parts
+    def _text(self) -> TextIndex:
+        return TextIndex(self)
 
     # -- masks ------------------------------------------------------------------------------
     def text_mask(self, text: str | None) -> Mask:
-        """Rows whose series/study description or collection id/name contains every term
-        (case-insensitive substring; quote a phrase to keep it together)."""
-        query = parse_text(text)
-        if query.empty:
-            return None
-        row_triple, parts = self._text_index
-        wanted: np.ndarray | None = None
-        for term in query.terms:
-            hit = np.zeros(len(parts[0][1]), bool)
-            for values, entry_of_triple in parts:
-                lut = np.fromiter((term in v for v in values), bool, len(values))
-                hit |= lut[entry_of_triple]
-            wanted = hit if wanted is None else wanted & hit
-        return None if wanted is None else wanted[row_triple]
+        """Rows matching a free-text query (``schemas/text.py``)."""
+        return self._text.mask(text)
+
+    def text_scores(self, text: str | None) -> np.ndarray:
+        """Per row, how well it matches ``text`` (for ``sort: relevance``)."""
+        return self._text.scores(text)
 
     def field_mask(
-        self, name: str, flt: FilterValue, rows: np.ndarray | None = None
+        self, name: str, flt: FieldFilter, rows: np.ndarray | None = None
     ) -> np.ndarray:
-        """Which of ``rows`` (row indices; None = all rows) match one field's filter.
-
-        Raises ``QueryError`` for values of the wrong type.
-        """
+        """Which of ``rows`` (row indices; None = all rows) match one field's filter: any of
+        its values, any of its ranges, or (``missing``) no value."""
         spec = FIELDS[name]
 
         def pick(values: np.ndarray) -> np.ndarray:
             return values if rows is None else values[rows]
 
-        if isinstance(flt, RangeFilter):
+        if spec.kind == "range":
             values = pick(self.numeric[name])
-            lo = -np.inf if flt.gte is None else flt.gte
-            hi = np.inf if flt.lte is None else flt.lte
-            return (values >= lo) & (values <= hi)
-        if spec.kind == "range":  # study_year given as a list of years
-            return np.isin(pick(self.numeric[name]), [float(v) for v in flt])
+            out = np.isnan(values) if flt.missing else np.zeros(len(values), bool)
+            if flt.values:
+                out |= np.isin(values, [float(v) for v in flt.values])  # type: ignore[arg-type]
+            for r in flt.ranges:
+                out |= _in_range(values, r)
+            return out
         if name in self.multi:
             values_, inc = self.multi[name]
-            wanted = [values_.index(str(v)) for v in flt if str(v) in values_]
+            wanted = [values_.index(str(v)) for v in flt.values if str(v) in values_]
             in_dataset = np.asarray(inc[:, wanted].any(axis=1), bool)
+            if flt.missing:
+                in_dataset |= inc.sum(axis=1) == 0
             return in_dataset[pick(self.dataset)]
-        if name == "series_uid":
+        if name == "series_uid":  # a million distinct values: matched by Arrow, not a lut
             arr = self.table.column("series_uid")
             if rows is not None:
                 arr = arr.take(pa.array(rows))
-            return np.asarray(pc.is_in(arr, pa.array([str(v) for v in flt])).to_numpy(
+            out = np.asarray(pc.fill_null(pc.is_in(arr, pa.array(
+                [str(v) for v in flt.values], pa.string())), False).to_numpy(
                 zero_copy_only=False), bool)
+            if flt.missing:
+                out |= np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool)
+            return out
         kw = self.boolean[name] if spec.kind == "boolean" else self.keyword[name]
         lut = np.zeros(kw.size, bool)
-        for v in flt:
+        for v in flt.values:
             c = kw.code_of(v)
             if c is not None:
                 lut[c] = True
+        lut[-1] = flt.missing  # the null code
         return lut[pick(kw.codes)]
+
+    def where_mask(self, expr: Expr, rows: np.ndarray | None = None) -> np.ndarray:
+        """Which of ``rows`` satisfy a ``where`` expression (all / any / not / match)."""
+        if isinstance(expr, Match):
+            return self.field_mask(expr.field, expr.any_of, rows)
+        if isinstance(expr, Not):
+            return ~self.where_mask(expr.not_, rows)
+        parts = expr.all if isinstance(expr, All) else expr.any
+        masks = [self.where_mask(e, rows) for e in parts]
+        return np.logical_and.reduce(masks) if isinstance(expr, All) \
+            else np.logical_or.reduce(masks)
+
+
+def _in_range(values: np.ndarray, r: RangeFilter) -> np.ndarray:
+    """Rows within ``r`` (NaN never is)."""
+    out = ~np.isnan(values)
+    if r.gte is not None:
+        out &= values >= r.gte
+    if r.gt is not None:
+        out &= values > r.gt
+    if r.lte is not None:
+        out &= values <= r.lte
+    if r.lt is not None:
+        out &= values < r.lt
+    return out
+
+
+def _present(codes: np.ndarray) -> np.ndarray | None:
+    """Rows with a value (code >= 0); None when every row has one."""
+    mask = codes >= 0
+    return None if mask.all() else mask
 
 
 def _complete(table: pa.Table) -> pa.Table:

@@ -51,6 +51,10 @@ class FacetCounter:
 
     def _counts(self, name: str, rows: np.ndarray | None, unit: Unit,
                 ) -> list[tuple[Any, int]]:
+        if unit == "series":  # records without a series / study UID are none
+            rows = self.gen.series_rows(rows)
+        elif unit == "studies":
+            rows = self.gen.study_rows(rows)
         if name in self.gen.multi:
             return self._multi(name, rows, unit)
         codes, labels = self._values(name)
@@ -61,13 +65,18 @@ class FacetCounter:
             hit = np.zeros(len(pair_value), bool)
             hit[pair_of_row if rows is None else pair_of_row[rows]] = True
             per = np.bincount(pair_value[hit], minlength=len(labels) + 1)
-        return [(labels[i], int(per[i])) for i in np.flatnonzero(per[:-1])]
+        out: list[tuple[Any, int]] = [(labels[i], int(per[i])) for i in np.flatnonzero(per[:-1])]
+        if per[-1]:  # "not recorded"
+            out.append((None, int(per[-1])))
+        return out
 
     # -- tables -----------------------------------------------------------------------------
     @cached_property
     def series_unique(self) -> bool:
+        """No series is held by two sources: series rows are distinct series."""
         codes = self.gen.codes["_series"]
-        return not len(codes) or int(codes.max()) + 1 == len(codes)
+        present = codes[codes >= 0]
+        return not len(present) or int(present.max()) + 1 == len(present)
 
     def entity(self, unit: Unit) -> np.ndarray:
         return self.gen.dataset if unit == "collections" else self.gen.codes[ENTITY[unit]]
@@ -113,7 +122,7 @@ class FacetCounter:
 
     def _multi(self, name: str, rows: np.ndarray | None, unit: Unit) -> list[tuple[Any, int]]:
         g = self.gen
-        values, inc = g.multi[name]
+        values, inc = self._incidence(name)
         ds = g.dataset if rows is None else g.dataset[rows]
         if unit == "collections" or (unit == "series" and self.series_unique):
             if unit == "collections":  # each dataset once
@@ -139,7 +148,7 @@ class FacetCounter:
             pair_of_row, pair_ds = self._pair_table("_dataset", unit)
             pair_entity = np.zeros(len(pair_ds), np.int64)
             pair_entity[pair_of_row] = self.entity(unit)
-            _, inc = self.gen.multi[name]
+            _, inc = self._incidence(name)
             ds_ptr = np.concatenate([[0], np.cumsum(inc.sum(axis=1))]).astype(np.int64)
             ds_vals = np.nonzero(inc)[1].astype(np.int64)  # row-major: grouped by dataset
             n_per_pair = ds_ptr[pair_ds + 1] - ds_ptr[pair_ds]
@@ -152,6 +161,19 @@ class FacetCounter:
             vpair_value[vpair] = value
             self._multi_cache[key] = (ptr, vpair, vpair_value)
         return self._multi_cache[key]
+
+    def _incidence(self, name: str) -> tuple[list[Any], np.ndarray]:
+        """The dataset x value incidence of a list field, with a last "not recorded" column
+        (datasets holding no value), so null counts like any value."""
+        if name not in self._inc_cache:
+            values, inc = self.gen.multi[name]
+            none = (inc.sum(axis=1) == 0).astype(inc.dtype)[:, None]
+            self._inc_cache[name] = ([*values, None], np.hstack([inc, none]))
+        return self._inc_cache[name]
+
+    @cached_property
+    def _inc_cache(self) -> dict[str, tuple[list[Any], np.ndarray]]:
+        return {}
 
     @cached_property
     def _multi_cache(self) -> dict[tuple[str, Unit], tuple[np.ndarray, np.ndarray, np.ndarray]]:

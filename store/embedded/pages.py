@@ -58,12 +58,22 @@ def first_of_each_series(gen: Generation, ordered: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def rowless_datasets(gen: Generation) -> list[int]:
+    """Datasets (collection records) without any record (e.g. a catalogue's)."""
+    if "rowless" not in gen.orders:
+        per = np.bincount(gen.dataset, minlength=gen.n_datasets + 1)[:-1]
+        gen.orders["rowless"] = np.flatnonzero(per == 0)
+    return [int(d) for d in gen.orders["rowless"]]
+
+
 def duplicated_rows(gen: Generation) -> np.ndarray | None:
     """Per row: its series is held by more than one source (None when no series is)."""
     if "dup" not in gen.orders:
         codes = gen.codes["_series"]
-        per = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
-        gen.orders["dup"] = per[codes] > 1 if (per > 1).any() else np.zeros(0, bool)
+        present = codes[codes >= 0]
+        per = np.bincount(present) if len(present) else np.zeros(1, np.int64)
+        dup = (per[np.maximum(codes, 0)] > 1) & (codes >= 0)
+        gen.orders["dup"] = dup if dup.any() else np.zeros(0, bool)
     dup = gen.orders["dup"]
     return dup if len(dup) else None
 
@@ -114,6 +124,10 @@ def _first(gen: Generation, name: str, rows: np.ndarray) -> str | None:
     return kw.values[present[0]] if len(present) else None
 
 
+def _of(rows: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return rows if mask is None else rows[mask[rows]]
+
+
 def _series_and_instances(gen: Generation, rows: np.ndarray) -> tuple[int, int]:
     """(series, instances) counting each SeriesInstanceUID once across hosts."""
     codes, first = np.unique(gen.codes["_series"][rows], return_index=True)
@@ -128,7 +142,7 @@ def study_hits(gen: Generation, groups: list[np.ndarray]) -> list[Hit]:
                                   "study_description"]).slice(int(rows[0]), 1).to_pylist()[0]
         modalities = _values(gen, "modality", rows)
         hosts = _values(gen, "source", rows)
-        n_series, instances = _series_and_instances(gen, rows)
+        n_series, instances = _series_and_instances(gen, _of(rows, gen.has_series))
         date = first["study_date"]
         hits.append(StudyHit(
             id=f"study:{first['study_uid']}", study_uid=first["study_uid"],
@@ -154,18 +168,23 @@ def subject_hits(gen: Generation, groups: list[np.ndarray]) -> list[Hit]:
             age_min=float(ages.min()) if len(ages) else None,
             age_max=float(ages.max()) if len(ages) else None,
             modalities=_values(gen, "modality", rows),
-            studies=len(np.unique(gen.codes["_study"][rows])),
-            series=_series_and_instances(gen, rows)[0],
+            studies=len(np.unique(gen.codes["_study"][_of(rows, gen.has_study)])),
+            series=_series_and_instances(gen, _of(rows, gen.has_series))[0],
         ))
     return hits
 
 
 def collection_page(gen: Generation, rows: np.ndarray | None, start: int, size: int,
-                    ) -> tuple[int, list[Hit]]:
-    """Collections with at least one matching series, with that number."""
+                    rowless: list[int]) -> tuple[int, list[Hit]]:
+    """Collections with a matching record, with their number of matching series, and the
+    record-less collections (``store/rowless.py``) in ``rowless``, in dataset order."""
     ds = gen.dataset if rows is None else gen.dataset[rows]
-    per_ds = np.bincount(ds, minlength=gen.n_datasets + 1)[:-1]
-    matching = np.flatnonzero(per_ds)
+    any_ds = np.bincount(ds, minlength=gen.n_datasets + 1)[:-1]
+    srows = gen.series_rows(rows)
+    sds = gen.dataset if srows is None else gen.dataset[srows]
+    per_ds = np.bincount(sds, minlength=gen.n_datasets + 1)[:-1]  # matching series
+    any_ds[rowless] = 1
+    matching = np.flatnonzero(any_ds)
     hits: list[Hit] = []
     for d in matching[start:start + size]:
         fields = collection_fields(gen.collection_rows[int(d)])

@@ -22,6 +22,7 @@ from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
+    RELEVANCE,
     CohortQuery,
     CountResponse,
     FacetsResponse,
@@ -35,6 +36,7 @@ from imaging_hub.schemas.query import (
     Visibility,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
+from imaging_hub.schemas.text import collection_texts, normalise, parse_text
 from imaging_hub.store import paging
 from imaging_hub.store.merge import Published
 from imaging_hub.store.responses import (
@@ -44,6 +46,9 @@ from imaging_hub.store.responses import (
     sources_response,
     unit_of,
 )
+from imaging_hub.store.rowless import facet_counts as rowless_facets
+from imaging_hub.store.rowless import matches as rowless_matches
+from imaging_hub.store.rowless import merge_counts
 from imaging_hub.store.search_engine import counts as count_module
 from imaging_hub.store.search_engine import coverage as coverage_module
 from imaging_hub.store.search_engine import hits as hit_module
@@ -64,18 +69,21 @@ class _Served:
     generation: str
     meta: JSON
     collections: list[JSON]
+    rowless: list[JSON]  # collection records without any record (store/rowless.py)
     at: float = field(default_factory=time.monotonic)
+    _texts: list[tuple[str, str]] | None = None
 
     def index(self, prefix: str, kind: str) -> str:
         return mapping.index_name(prefix, kind, self.generation)
 
-    def datasets_matching(self, terms: tuple[str, ...]) -> dict[str, list[str]]:
-        """For each text term, the datasets whose collection id or name contains it."""
-        out: dict[str, list[str]] = {}
-        for term in terms:
-            out[term] = sorted(c["dataset"] for c in self.collections
-                               if term in f"{c['collection']} {c.get('name') or ''}".lower())
-        return out
+    def datasets_matching(self, text: str | None) -> dict[str, list[str]]:
+        """For each pattern of a free-text query (by needle), the datasets whose collection
+        text holds it."""
+        if self._texts is None:
+            self._texts = [(c["dataset"], normalise(*collection_texts(c)))
+                           for c in self.collections]
+        return {needle: sorted(d for d, t in self._texts if needle in t)
+                for needle in parse_text(text).terms}
 
 
 class SearchEngineStore:
@@ -126,7 +134,11 @@ class SearchEngineStore:
         meta = publish.read_meta(self.client, self.prefix, gen)
         colls = [h["_source"] for h in publish.scan(
             self.client, mapping.index_name(self.prefix, "coll", gen), {}, "id")]
-        served = _Served(gen, meta, colls)
+        got = self.client.search(mapping.index_name(self.prefix, "series", gen), {
+            "size": 0, "aggs": {"rows": {"nested": {"path": mapping.NESTED}, "aggs": {
+                "d": {"terms": {"field": dsl.f("dataset"), "size": dsl.TERMS_SIZE}}}}}})
+        have = {b["key"] for b in got["aggregations"]["rows"]["d"]["buckets"]}
+        served = _Served(gen, meta, colls, [c for c in colls if c["dataset"] not in have])
         with self._lock:
             self._served = served
         return served
@@ -142,6 +154,9 @@ class SearchEngineStore:
                 raise
         return fn(self._current(refresh=True))
 
+    def generation_name(self) -> str:
+        return self._current().generation
+
     def index_info(self) -> IndexInfo:
         served = self._current()
         return index_info(served.generation, served.meta["sources"])
@@ -152,20 +167,20 @@ class SearchEngineStore:
         return self._run(lambda served: self._search(served, request, visibility))
 
     def _search(self, served: _Served, req: SearchRequest, vis: Visibility) -> SearchResponse:
-        from imaging_hub.schemas.text import parse_text
-
-        dm = served.datasets_matching(parse_text(req.text).terms)
+        dm = served.datasets_matching(req.text)
         clauses = dsl.row_filter(req, vis, dm)
         unit = req.facet_unit or unit_of(req.level)
         searches: list[tuple[str, JSON]] = []
         if req.facets:
-            prefilter = dsl.row_filter(req.model_copy(update={"filters": {
-                n: v for n, v in req.filters.items() if n not in req.facets}}), vis, dm)
+            prefilter = dsl.for_unit_index(dsl.row_filter(req.model_copy(update={"filters": {
+                n: v for n, v in req.filters.items() if n not in req.facets}}), vis, dm),
+                "series" if unit == "series" else "")
             searches.append((served.index(self.prefix, UNIT_INDEX[unit]), {
                 "size": 0, "query": dsl.has_row(prefilter), "track_total_hits": False,
                 "aggs": dsl.facets_aggs(req, vis, dm, req.facets, unit)}))
         if req.counts:
-            searches += count_module.searches(served, self.prefix, clauses, breakdown=False)
+            searches += count_module.searches(served, self.prefix, clauses, breakdown=False,
+                                              missing=dsl.missing_clauses(req, vis, dm))
         answers = self.client.msearch(searches) if searches else []
         facets = {}
         if req.facets:
@@ -175,18 +190,24 @@ class SearchEngineStore:
         counts = None
         if req.counts:
             overall, by_source, _ = count_module.read(answers, breakdown=False)
-            counts = SearchCounts(**overall.model_dump(), by_source=by_source)
-        total, page, nxt = self._page(served, req, clauses)
+            counts = SearchCounts(**overall.model_dump(), by_source=by_source,
+                                  missing_excluded=count_module.missing_excluded(answers))
+        if unit == "collections" and req.facets:
+            extra = rowless_facets(served.rowless, req, vis, req.facets)
+            facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
+                                               if b.count], extra[n]), req.filters.get(n), n)
+                      for n in req.facets}
+        total, page, nxt = self._page(served, req, vis, clauses)
         return SearchResponse(index=index_info(served.generation, served.meta["sources"]),
                               total=total, hits=page, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
 
-    def _page(self, served: _Served, req: SearchRequest, clauses: list[JSON]
-              ) -> tuple[Total, list[Any], str | None]:
+    def _page(self, served: _Served, req: SearchRequest, vis: Visibility,
+              clauses: list[JSON]) -> tuple[Total, list[Any], str | None]:
         fp = paging.fingerprint(req)
         position = paging.decode(req.page.after, served.generation, fp)
         if req.level == "collection":
-            return self._collection_page(served, req, clauses, fp, position)
+            return self._collection_page(served, req, vis, clauses, fp, position)
         kind = {"series": "series", "study": "study", "subject": "subject"}[req.level]
         index = served.index(self.prefix, kind)
         size = req.page.size
@@ -194,8 +215,11 @@ class SearchEngineStore:
                       "sort": hit_module.level_sort(clauses, req.sort if kind == "series"
                                                     else None)}
         if kind == "series":
+            clauses = dsl.for_unit_index(clauses, "series")
+            body["sort"] = hit_module.level_sort(clauses, req.sort, req.text)
             body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
-                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]})
+                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]},
+                relevance=req.text if req.sort == RELEVANCE else None)
             body["_source"] = ["hosts"]
         else:
             body.update(query=dsl.has_row(clauses), _source=False, docvalue_fields=["key"])
@@ -251,17 +275,23 @@ class SearchEngineStore:
         got = self.client.search(index, body)
         return list(hit_module.summaries(got["aggregations"], level, keys))
 
-    def _collection_page(self, served: _Served, req: SearchRequest, clauses: list[JSON],
-                         fp: str, position: Any) -> tuple[Total, list[Any], str | None]:
+    def _collection_page(self, served: _Served, req: SearchRequest, vis: Visibility,
+                         clauses: list[JSON], fp: str, position: Any,
+                         ) -> tuple[Total, list[Any], str | None]:
         start = 0 if position is None else position
         if not isinstance(start, int) or isinstance(start, bool) or start < 0:
             raise ValueError("page.after is not a token this API issued")
+        datasets = {"terms": {"field": dsl.f("dataset"), "size": dsl.TERMS_SIZE},
+                    "aggs": {"s": {"filter": dsl.IS_SERIES}}}  # matching series
         body = {"size": 0, "query": dsl.has_row(clauses), "aggs": {"rows": {
             "nested": {"path": mapping.NESTED}, "aggs": {"m": {
-                "filter": {"bool": {"filter": clauses}}, "aggs": {"d": {"terms": {
-                    "field": dsl.f("dataset"), "size": dsl.TERMS_SIZE}}}}}}}}
+                "filter": {"bool": {"filter": clauses}}, "aggs": {"d": datasets}}}}}}
         got = self.client.search(served.index(self.prefix, "series"), body)
-        per = {b["key"]: b["doc_count"] for b in got["aggregations"]["rows"]["m"]["d"]["buckets"]}
+        per = {b["key"]: b["s"]["doc_count"]
+               for b in got["aggregations"]["rows"]["m"]["d"]["buckets"]}
+        for c in served.rowless:
+            if rowless_matches(c, req, vis):
+                per[c["dataset"]] = 0
         docs = sorted((c for c in served.collections if c["dataset"] in per),
                       key=lambda c: (c["source"], c["collection"]))
         size = req.page.size
@@ -274,16 +304,16 @@ class SearchEngineStore:
     def count(self, query: CohortQuery,
               visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
         def run(served: _Served) -> CountResponse:
-            from imaging_hub.schemas.text import parse_text
-
-            dm = served.datasets_matching(parse_text(query.text).terms)
+            dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
-            answers = self.client.msearch(
-                count_module.searches(served, self.prefix, clauses, breakdown=True))
+            answers = self.client.msearch(count_module.searches(
+                served, self.prefix, clauses, breakdown=True,
+                missing=dsl.missing_clauses(query, visibility, dm)))
             overall, by_source, by_collection = count_module.read(answers, breakdown=True)
             return CountResponse(index=index_info(served.generation, served.meta["sources"]),
                                  **overall.model_dump(), by_source=by_source,
-                                 by_collection=by_collection)
+                                 by_collection=by_collection,
+                                 missing_excluded=count_module.missing_excluded(answers))
         return self._run(run)
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
@@ -305,11 +335,11 @@ class SearchEngineStore:
             if ":collection:" in record_id:
                 for c in served.collections:
                     if c["id"] == record_id:
-                        if c["access"] not in visibility.tiers:
+                        if not visibility.allows(c["access"], c["source"], c["collection"]):
                             return None
                         return CollectionRecord(**collection_from_doc(c))
             clauses = [{"term": {dsl.f("id"): record_id}},
-                       {"terms": {dsl.f("access"): sorted(visibility.tiers)}}]
+                       dsl.visibility_clause(visibility)]
             got = self.client.search(served.index(self.prefix, "series"), {
                 "size": 1, "_source": ["hosts"],
                 "query": dsl.has_row(clauses, {"size": 1, "_source": True})})

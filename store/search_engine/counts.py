@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from imaging_hub.schemas.query import CountBlock
+from imaging_hub.schemas.query import CountBlock, MissingExcluded
 from imaging_hub.store.responses import count_block
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON
@@ -20,11 +20,36 @@ class _Served(Protocol):
     def index(self, prefix: str, kind: str) -> str: ...
 
 
-def searches(served: _Served, prefix: str, clauses: list[JSON],
-             breakdown: bool) -> list[tuple[str, JSON]]:
-    return [(served.index(prefix, level), {
-        "size": 0, "track_total_hits": True, "query": dsl.has_row(clauses),
-        "aggs": dsl.count_aggs(clauses, level, breakdown=True)}) for level in LEVELS]
+def searches(served: _Served, prefix: str, clauses: list[JSON], breakdown: bool,
+             missing: dict[str, list[JSON]] | None = None) -> list[tuple[str, JSON]]:
+    """One count search per level; ``missing`` (filter -> the other conditions plus "lacks
+    the field") adds, over every document (``global``), how many records each filter
+    excludes only for lacking its field."""
+    out = []
+    for level in LEVELS:
+        mine = dsl.for_unit_index(clauses, level)
+        aggs = dsl.count_aggs(mine, level, breakdown=True)
+        if missing:
+            aggs["miss"] = {"global": {}, "aggs": {name: {
+                "nested": {"path": "r"}, "aggs": {"m": {
+                    "filter": {"bool": {"filter": dsl.for_unit_index(c, level)}},
+                    "aggs": {"e": {"reverse_nested": {}}}}}} for name, c in missing.items()}}
+        out.append((served.index(prefix, level), {
+            "size": 0, "track_total_hits": True, "query": dsl.has_row(mine), "aggs": aggs}))
+    return out
+
+
+def missing_excluded(answers: list[JSON]) -> dict[str, MissingExcluded]:
+    series, study, subject = answers[:3]
+    if "miss" not in series["aggregations"]:
+        return {}
+
+    def n(answer: JSON, name: str) -> int:
+        return int(answer["aggregations"]["miss"][name]["m"]["e"]["doc_count"])
+
+    return {name: MissingExcluded(subjects=n(subject, name), studies=n(study, name),
+                                  series=n(series, name))
+            for name in series["aggregations"]["miss"] if name != "doc_count"}
 
 
 def _per(answer: JSON, name: str) -> dict[str, JSON]:
@@ -49,8 +74,12 @@ def read(answers: list[JSON], breakdown: bool,
 def _breakdown(series: JSON, study: JSON, subject: JSON, name: str) -> dict[str, CountBlock]:
     s, st, sj = _per(series, name), _per(study, name), _per(subject, name)
     out: dict[str, CountBlock] = {}
-    for key in sorted(s):
-        b = s[key]
+    for key in sorted(sj):  # every record has a subject; not every one a series
+        b = s.get(key)
+        if b is None:
+            out[str(key)] = count_block(_doc_count(sj.get(key)), _doc_count(st.get(key)),
+                                        0, 0, 0, 0)
+            continue
         # per source a series is one record (rows are unique per source): rows' sums; per
         # collection, once per series: the series documents' sums
         sums: Any = b if name == "source" else b["e"]

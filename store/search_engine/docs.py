@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.schemas.columnar import INHERITED, collection_fields
-from imaging_hub.schemas.fields import FIELDS
+from imaging_hub.schemas.fields import FIELDS, TEXT_COLUMNS
+from imaging_hub.schemas.text import normalise
 from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
 
 BATCH = 20_000
@@ -62,8 +63,7 @@ class RowBuilder:
         out["dataset"] = key
         out["subject_key"] = subject_key
         out["study_description"] = (raw["study_description"] or "")[:MAX_TEXT] or None
-        out["sd"] = (raw["series_description"] or "").lower()[:MAX_TEXT] or None
-        out["st"] = (raw["study_description"] or "").lower()[:MAX_TEXT] or None
+        out["tx"] = normalise(*(raw[c] for c in TEXT_COLUMNS))[:MAX_TEXT] or None
         if full:
             out["text"] = " ".join(filter(None, (
                 raw["series_description"], raw["study_description"], raw["collection"],
@@ -86,6 +86,10 @@ def level_docs(series: pa.Table, subject_keys: pa.Array, level: str, index: str,
         subj = subject_keys.take(take).to_pylist()
         for raw, skey in zip(batch, subj, strict=True):
             k = {"series": raw["series_uid"], "study": raw["study_uid"], "subject": skey}[level]
+            if k is None:
+                if level == "study":  # no study: the record is in the subject index only
+                    continue
+                k = f"\x00record:{raw['id']}"  # no series: a document of its own (read back)
             if k != current and members:
                 yield _doc(level, index, current or "", members)
                 members = []

@@ -22,10 +22,16 @@ from imaging_hub.store.search_engine.mapping import NESTED
 SUMMARY_TERMS = 10_000
 
 
-def level_sort(clauses: list[JSON], sort: str | None) -> list[JSON]:
-    """Sort keys of a level search: the requested field (missing values last) or the index
-    order of the embedded store (source, collection, study, series); ties by key."""
+def level_sort(clauses: list[JSON], sort: str | None, text: str | None = None,
+               ) -> list[JSON]:
+    """Sort keys of a level search: the requested field (missing values last), relevance
+    (score) or the index order of the embedded store (source, collection, study, series);
+    ties by key."""
     nested = {"path": NESTED, "filter": {"bool": {"filter": clauses}}}
+    if sort == "relevance":
+        if text:
+            return [{"_score": "desc"}, {"key": "asc"}]
+        sort = None
     if sort:
         desc = sort.startswith("-")
         return [{dsl.f(sort.lstrip("-")): {"order": "desc" if desc else "asc",

@@ -29,8 +29,7 @@ EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
     "id": {"type": "keyword"},
     "dataset": {"type": "keyword"},  # "<source>\x1f<collection>"
     "subject_key": {"type": "keyword"},
-    "sd": {"type": "keyword"},  # series description, lower-cased (substring matching)
-    "st": {"type": "keyword"},  # study description, lower-cased
+    "tx": {"type": "keyword"},  # the record's searchable text, normalised (schemas/text.py)
     "study_date": {"type": "date", "format": "strict_date"},
     "study_description": {"type": "keyword", "index": False},  # shown on study hits
 }

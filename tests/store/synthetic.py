@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -19,6 +20,7 @@ from imaging_hub.schemas.records import (
     SeriesRecord,
 )
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.schemas.text import parse_text, record_matches
 
 AT = datetime(2026, 1, 2, tzinfo=UTC)
 COLLECTIONS = {
@@ -38,8 +40,9 @@ BODY_PARTS_EXPECTED: dict[str | None, tuple[str | None, str | None]] = {
     "THORAX": ("816094009", "CHEST"), "heart": ("80891009", "CHEST"),
     "MEDIASTINUM": ("72410000", "CHEST"), "TH CT CHEST WO C": ("816094009", "CHEST"),
     "Head-Neck": ("774007", "HEAD+NECK"), "Left Breast": ("76752008", "BREAST"),
-    "BRAIN": ("12738006", "HEAD"), "OTHER": (None, None), "RIBCAGE-ish": (None, None),
-    None: (None, None),
+    "BRAIN": ("12738006", "HEAD"), "HEAD": ("69536005", "HEAD"),
+    "BREAST": ("76752008", "BREAST"), "WHOLEBODY": ("38266002", "WHOLE BODY"),
+    "OTHER": (None, None), "RIBCAGE-ish": (None, None), None: (None, None),
 }
 BODY_PARTS = list(BODY_PARTS_EXPECTED)
 RACES_EXPECTED: dict[str | None, str | None] = {
@@ -116,29 +119,72 @@ def random_records(seed: int, n: int = 400) -> dict[str, list[SeriesRecord]]:
 COLLECTION_RECORDS = {("alpha", c) for c in COLLECTIONS} | {("mirror", "lungs")}
 
 
-def matches(r: SeriesRecord, filters: dict[str, object], text: str | None) -> bool:
-    """Brute-force filter semantics: OR within a field, AND across, inclusive ranges."""
+def field_matches(r: SeriesRecord, name: str, flt: object) -> bool:
+    """Brute force: one field's filter — any listed value, any listed range, or (null listed)
+    no value."""
     coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
         else None
-    values = {
+    values: dict[str, list[object]] = {
         "source": [r.source], "collection": [r.collection], "modality": [r.modality],
         "sex": [r.sex], "license": [r.access.license],
-        "disease_type": coll[1] if coll else [], "primary_site": coll[2] if coll else [],
-        "study_year": [r.study_year], **harmonised(r),
+        "disease_type": list(coll[1]) if coll else [],
+        "primary_site": list(coll[2]) if coll else [],
+        "study_year": [r.study_year], "age": [r.age], "instances": [r.instances],
+        "series_uid": [r.identifiers.series_uid], **harmonised(r),
     }
-    numbers = {"age": r.age, "study_year": r.study_year, "instances": r.instances}
-    for name, flt in filters.items():
-        if isinstance(flt, dict):
-            v = numbers[name]
-            if v is None or v < flt.get("gte", float("-inf")) or v > flt.get("lte", float("inf")):
-                return False
-        elif not set(values[name]) & set(flt):  # type: ignore[arg-type]
-            return False
+    present = [v for v in values[name] if v is not None]
+    for item in flt if isinstance(flt, list) else [flt]:  # type: ignore[attr-defined]
+        if item is None:
+            if not present:
+                return True
+        elif isinstance(item, dict):
+            for v in present:
+                x = float(v)  # type: ignore[arg-type]
+                if (x >= item.get("gte", -1e300) and x <= item.get("lte", 1e300)
+                        and x > item.get("gt", -1e300) and x < item.get("lt", 1e300)):
+                    return True
+        elif item in present:
+            return True
+    return False
+
+
+def where_matches(r: SeriesRecord, expr: dict[str, object]) -> bool:
+    """Brute force: a ``where`` expression."""
+    if "field" in expr:
+        return field_matches(r, str(expr["field"]), expr["any_of"])
+    if "not" in expr:
+        return not where_matches(r, expr["not"])  # type: ignore[arg-type]
+    if "all" in expr:
+        return all(where_matches(r, e) for e in expr["all"])  # type: ignore[attr-defined]
+    return any(where_matches(r, e) for e in expr["any"])  # type: ignore[attr-defined]
+
+
+def matches(r: SeriesRecord, filters: dict[str, object], text: str | None,
+            where: dict[str, object] | None = None) -> bool:
+    """Brute-force filter semantics: OR within a field, AND across, inclusive ranges."""
+    if not all(field_matches(r, name, flt) for name, flt in filters.items()):
+        return False
+    if where is not None and not where_matches(r, where):
+        return False
     if text:
-        hay = [r.series_description or "", r.study_description or "",
-               f"{r.collection} {coll[0] if coll else ''}"]
-        return all(any(t.lower() in h.lower() for h in hay) for t in text.split())
+        return record_matches(parse_text(text), record_texts(r))
     return True
+
+
+def _norm(value: str | None) -> str:
+    """Words of a value, by regular-expression word boundaries (the oracle's own reading)."""
+    found = re.findall(r"[A-Za-z0-9]+", value or "")
+    return " " + " ".join(w.lower() for w in found) + " " if found else ""
+
+
+def record_texts(r: SeriesRecord) -> list[str]:
+    """A record's searchable texts: its own fields, then its collection record's."""
+    coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
+        else None
+    values = [r.series_description, r.study_description, r.body_part, r.collection]
+    if coll:
+        values += [coll[0], *coll[1], *coll[2]]
+    return [_norm(v) for v in values]
 
 
 def person_of(everything: list[SeriesRecord]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -194,7 +240,8 @@ def facet_values(r: SeriesRecord, name: str) -> list[object]:
         "age": [_age_label(r.age)] if r.age is not None else [],
         "study_year": [r.study_year], **harmonised(r),
     }
-    return [v for v in values[name] if v is not None]
+    present = [v for v in values[name] if v is not None]
+    return present or [None]  # "not recorded" is a bucket of its own
 
 
 def harmonised(r: SeriesRecord) -> dict[str, list[object]]:

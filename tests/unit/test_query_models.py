@@ -10,7 +10,7 @@ from imaging_hub.search_ui.filters import parse_filters
     [
         ({"nope": ["x"]}, "unknown filter field 'nope'"),
         ({"age": {"gte": 80, "lte": 10}}, "inverted range"),
-        ({"age": ["60"]}, "takes a range"),
+        ({"age": ["60"]}, "takes ranges"),
         ({"modality": "CT"}, "takes a list"),
         ({"modality": {"gte": 1}}, "not a range"),
         ({"modality": []}, "empty value list"),
