@@ -73,10 +73,10 @@ def test_harvest_harmonises_reports_and_lists_unmapped_values(tmp_path: Path) ->
                                                                         "CHEST"}
     assert chest.total.count == 3
     races = store.search(SearchRequest.model_validate({"facets": ["race", "ethnicity"]}))
-    assert {b.value: b.count for b in races.facets["race"]} == {
-        "Black or African American": 1, "More than one race": 1, "White": 1}
+    assert {b.value: b.count for b in races.facets["race"]} == {  # None: not recorded
+        "Black or African American": 1, "More than one race": 1, "White": 1, None: 2}
     assert {b.value: b.count for b in races.facets["ethnicity"]} == {
-        "Not Hispanic or Latino": 1, "Hispanic or Latino": 1}
+        "Not Hispanic or Latino": 1, "Hispanic or Latino": 1, None: 3}
     hit = store.record("export:0")
     assert hit is not None and (hit.body_part_raw, hit.body_region) == ("Thorax", "CHEST")
     assert (hit.race_raw, hit.race) == ("Black", "Black or African American")

@@ -372,7 +372,8 @@ def test_harmonised_filters_and_facets_match_the_oracle(
 ) -> None:
     store, records = loaded
     query = CohortQuery.model_validate({"text": text, "filters": filters})
-    wanted: dict[str, object] = dict(query.filters)  # canonical, as stored (upper-cased)
+    wanted: dict[str, object] = {  # canonical values, as stored (upper-cased)
+        name: list(flt.values) for name, flt in query.filters.items()}
     facets = ["body_region", "body_part_code", "race", "body_part"]
     got = store.search(SearchRequest.model_validate(
         {"text": text, "filters": filters, "facets": facets, "page": {"size": 0},
