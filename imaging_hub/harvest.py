@@ -93,7 +93,7 @@ def harvest_and_stage(
 ) -> HarvestResult:
     """Run the source's indexer, harmonise its vocabularies (``indexers/vocab``: the one
     place every source's harmonised fields are computed, unmapped values counted in the
-    report and listed in ``runs/<run_id>.unmapped.json``) and stage the result. The run's
+    report and listed in ``runs/unmapped/<run_id>.json``) and stage the result. The run's
     report is 'running' while it works and 'failed' if it raises (the error is re-raised)."""
     if window is None and full is None:
         chosen = plan(settings, name, config)

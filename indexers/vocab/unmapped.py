@@ -1,6 +1,6 @@
 """Every unmapped value of a run, kept beside its report for curators.
 
-    runs/<run_id>.unmapped.json   {"source", "run_id", "vocabularies", "fields":
+    runs/unmapped/<run_id>.json   {"source", "run_id", "vocabularies", "fields":
                                    {field: [[value, records], ...]}}   (most frequent first)
 
 The run report keeps only counts and the most frequent values; ``ihub vocab unmapped`` reads
@@ -20,7 +20,7 @@ from imaging_hub.schemas.report import HarvestReport
 
 
 def _path(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / f"{run_id}.unmapped.json"
+    return settings.runs_dir / "unmapped" / f"{run_id}.json"  # apart: reports are runs/*.json
 
 
 def save(settings: Settings, source: str, run_id: str, vocabularies: str,
@@ -53,9 +53,8 @@ def latest(settings: Settings, source: str | None = None) -> list[Unmapped]:
     field by field, most frequent first."""
     newest: dict[str, tuple[HarvestReport, Path]] = {}
     if settings.runs_dir.exists():
-        for listing in settings.runs_dir.glob("*.unmapped.json"):
-            report = load_report(settings.runs_dir / listing.name.replace(
-                ".unmapped.json", ".json"))
+        for listing in (settings.runs_dir / "unmapped").glob("*.json"):
+            report = load_report(settings.runs_dir / listing.name)
             if report is None or (source is not None and report.source != source):
                 continue
             kept = newest.get(report.source)
