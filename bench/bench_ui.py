@@ -6,7 +6,12 @@ Measured inside the page (``window.__ihubTimings``, performance.now()):
   next paint), over several fresh page loads;
 * facet click → counts updated: checkbox change event → new counts, facets and hits in the
   DOM, over a cycle of facet clicks (tick/untick modality, sex, licence, an age bucket, a
-  collection); ``fetch`` is the part spent waiting for ``POST /api/v1/search``.
+  collection); ``fetch`` is the part spent waiting for ``POST /api/v1/search`` (hits, facets,
+  counts);
+* charts: the same starts → the cohort's subject charts drawn (their own request, in
+  parallel; pages from before the charts have none and report nothing here);
+* complete: the same starts → every part in (charts, matches per dataset, what the filters
+  leave out for missing values, asked once the counts are shown).
 
 Targets (issue 5): first render < 1 s, facet click → counts < 300 ms on this machine.
 
@@ -77,14 +82,19 @@ def first_renders(page_factory: Any, url: str, loads: int) -> list[dict[str, flo
         page.wait_for_function("window.__ihubTimings.firstPaint !== null")
         t = page.evaluate("window.__ihubTimings")
         nav = page.evaluate("performance.getEntriesByType('navigation')[0].toJSON()")
+        charts = [c["ms"] for c in t.get("charts", []) if c["cause"] == "first"]
+        complete = [c["ms"] for c in t.get("complete", []) if c["cause"] == "first"]
         out.append({"first_render_ms": t["firstRender"], "first_paint_ms": t["firstPaint"],
                     "search_fetch_ms": t["firstFetch"],
-                    "dom_content_loaded_ms": nav["domContentLoadedEventEnd"]})
+                    "dom_content_loaded_ms": nav["domContentLoadedEventEnd"],
+                    "charts_ms": charts[0] if charts else None,
+                    "complete_ms": complete[0] if complete else None})
         page.context.close()
     return out
 
 
-def facet_clicks(page: Page, rounds: int) -> list[dict[str, Any]]:
+def facet_clicks(page: Page, rounds: int
+                 ) -> tuple[list[dict[str, Any]], list[float], list[float]]:
     for _ in range(rounds):
         for facet, label in CLICKS:
             box = page.locator(f"fieldset[data-facet={facet}] input[type=checkbox]")
@@ -93,7 +103,10 @@ def facet_clicks(page: Page, rounds: int) -> list[dict[str, Any]]:
                 before = done(page)
                 box.click()
                 settled(page, before)
-    return [u for u in page.evaluate("window.__ihubTimings.updates") if u["cause"] == "facet"]
+    t = page.evaluate("window.__ihubTimings")
+    return ([u for u in t["updates"] if u["cause"] == "facet"],
+            [c["ms"] for c in t.get("charts", []) if c["cause"] == "facet"],
+            [c["ms"] for c in t.get("complete", []) if c["cause"] == "facet"])
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -103,15 +116,18 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default="http://127.0.0.1:8811", help="a running `ihub serve`")
-    ap.add_argument("--home", help="start `ihub serve` over this IHUB_HOME instead of --url")
+    ap.add_argument("--url", help="a running `ihub serve` (else one is started over --home)")
+    ap.add_argument("--home", default=os.environ.get("IHUB_HOME"),
+                    help="start `ihub serve` over this IHUB_HOME (default: $IHUB_HOME)")
     ap.add_argument("--loads", type=int, default=5, help="fresh page loads for first render")
     ap.add_argument("--rounds", type=int, default=3, help="passes over the facet click cycle")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
     proc = None
+    if not args.url and not args.home:
+        ap.error("give --url of a running server, or --home (or IHUB_HOME) to start one")
     url = args.url
-    if args.home:
+    if not url:
         url, proc = serve(args.home)
     try:
         index = httpx.get(f"{url}/api/v1/sources", timeout=30).json()
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             page = fresh()
             page.goto(url)
             settled(page, 0)
-            clicks = facet_clicks(page, args.rounds)
+            clicks, click_charts, click_complete = facet_clicks(page, args.rounds)
             browser.close()
     finally:
         if proc is not None:
@@ -140,9 +156,22 @@ def main(argv: list[str] | None = None) -> int:
         "facet_click_fetch_ms": summary([c["fetch_ms"] for c in clicks]),
         "targets_ms": TARGETS,
     }
+    first_charts = [x["charts_ms"] for x in loads if x["charts_ms"] is not None]
+    if first_charts:
+        result["first_charts_ms"] = summary(first_charts)
+    if click_charts:
+        result["facet_click_charts_ms"] = summary(click_charts)
+    first_complete = [x["complete_ms"] for x in loads if x["complete_ms"] is not None]
+    if first_complete:
+        result["first_complete_ms"] = summary(first_complete)
+    if click_complete:
+        result["facet_click_complete_ms"] = summary(click_complete)
     print(f"search page in Chromium over {url} ({result['series_in_index']:,} series)")
-    for key in ("first_render_ms", "first_paint_ms", "first_search_fetch_ms", "facet_click_ms",
-                "facet_click_fetch_ms"):
+    for key in ("first_render_ms", "first_paint_ms", "first_search_fetch_ms", "first_charts_ms",
+                "first_complete_ms", "facet_click_ms", "facet_click_fetch_ms",
+                "facet_click_charts_ms", "facet_click_complete_ms"):
+        if key not in result:
+            continue
         s = result[key]
         target = TARGETS.get(key)
         note = f"   target < {target:.0f}" if target else ""

@@ -79,10 +79,12 @@ def split_list(col: str) -> str:
 
 
 _AGE_AS = "upper(trim(PatientAge))"
-AGE = (f"CASE WHEN regexp_full_match({_AGE_AS}, '[0-9]{{3}}[DWMY]') THEN round("
-       f"CAST(left({_AGE_AS}, 3) AS INTEGER) * CASE right({_AGE_AS}, 1)"
-       " WHEN 'D' THEN 1.0::DOUBLE / 365.25 WHEN 'W' THEN 7.0::DOUBLE / 365.25"
-       " WHEN 'M' THEN 1.0::DOUBLE / 12 ELSE 1.0::DOUBLE END, 4) END")
+_YEARS = (f"round(CAST(left({_AGE_AS}, 3) AS INTEGER) * CASE right({_AGE_AS}, 1)"
+          " WHEN 'D' THEN 1.0::DOUBLE / 365.25 WHEN 'W' THEN 7.0::DOUBLE / 365.25"
+          " WHEN 'M' THEN 1.0::DOUBLE / 12 ELSE 1.0::DOUBLE END, 4)")
+# the harvester's rule (normalise.parse_age): 000Y is a placeholder, over 110 years no age
+AGE = (f"CASE WHEN regexp_full_match({_AGE_AS}, '[0-9]{{3}}[DWMY]') AND {_AGE_AS} <> '000Y'"
+       f" AND {_YEARS} <= 110 THEN {_YEARS} END")
 _SEX = "upper(trim(PatientSex))"
 # Every searchable field as an expression over the raw idc-index columns.
 RAW: dict[str, str] = {

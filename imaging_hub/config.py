@@ -3,7 +3,8 @@ search engine's connection settings.
 
 Nothing is read from the environment at import time; callers ask ``Settings.from_env()``.
 
-    IHUB_HOME                         index (embedded), run reports, staging, sources.toml
+    IHUB_HOME                         index (embedded), run reports, staging, sources.toml,
+                                      API tokens (tokens/), the audit log (audit/)
     IHUB_STORE                        embedded (default) | opensearch | elasticsearch
     OPENSEARCH_URL                    e.g. https://node1:9200 (comma-separate several nodes)
     OPENSEARCH_USERNAME / _PASSWORD   basic auth, or OPENSEARCH_API_KEY
@@ -124,3 +125,13 @@ class Settings:
     @property
     def sources_file(self) -> Path:
         return self.home / "sources.toml"
+
+    @property
+    def tokens_dir(self) -> Path:
+        """API tokens (hashed): ``imaging_hub.tokens``."""
+        return self.home / "tokens"
+
+    @property
+    def audit_dir(self) -> Path:
+        """The audit log of queries over non-open data: ``imaging_hub.audit``."""
+        return self.home / "audit"

@@ -9,7 +9,12 @@
     │   ├── NoIndexError       nothing has been published yet
     │   ├── StaleCursorError   a paging token from a generation no longer served
     │   └── StoreUnavailable   the search-engine cluster cannot answer (now)
-    └── QueryError             a well-formed request the index cannot answer (bad field, ...)
+    ├── QueryError             a well-formed request the index cannot answer (bad field, ...)
+    └── AccessError            who is asking, and whether it can be recorded
+        ├── ScopeError         a token scope that cannot be read (ihub token create)
+        ├── TokenError         a token name that is taken, unknown, or already revoked
+        ├── InvalidToken       a bearer token that is malformed, unknown or revoked (401)
+        └── AuditError         the audit log cannot be written: the query is refused
 
 Per-record problems are not exceptions: they are ``Reject`` entries counted in a
 ``HarvestReport`` (see ``imaging_hub.schemas.report``).
@@ -59,3 +64,24 @@ class QueryError(IhubError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AccessError(IhubError):
+    """Tokens, scopes and the audit log."""
+
+
+class ScopeError(AccessError):
+    """A scope string that cannot be read; the message names the item."""
+
+
+class TokenError(AccessError):
+    """An operator's token command cannot be done (name taken, unknown, revoked)."""
+
+
+class InvalidToken(AccessError):
+    """The caller's bearer token is malformed, unknown or revoked: the API answers 401."""
+
+
+class AuditError(AccessError):
+    """The audit log could not be written; queries that must be audited are refused
+    (the API answers 503) rather than answered unrecorded."""

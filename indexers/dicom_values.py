@@ -89,8 +89,8 @@ def series_record(values: dict[str, str | None], instances: int, size_bytes: int
         tally.warn("patient_id_empty")
     age_raw, sex_raw = values.get("PatientAge"), values.get("PatientSex")
     age = normalise.parse_age(age_raw)
-    if age is None and normalise.text(age_raw):
-        tally.warn("age_unparseable")
+    if age.warning:
+        tally.warn(age.warning)
     sex = normalise.sex(sex_raw)
     if sex is None and normalise.text(sex_raw):
         tally.warn("sex_unrecognised")
@@ -102,7 +102,7 @@ def series_record(values: dict[str, str | None], instances: int, size_bytes: int
         identifiers=SeriesIdentifiers(study_uid=study_uid, series_uid=series_uid,
                                       source_native=native or {}),
         modality=normalise.code(values.get("Modality")), body_part=normalise.code(body_raw),
-        body_part_raw=body_raw, sex=sex, sex_raw=sex_raw, age=age, age_raw=age_raw,  # type: ignore[arg-type]
+        body_part_raw=body_raw, sex=sex, sex_raw=sex_raw, age=age.years, age_raw=age_raw,  # type: ignore[arg-type]
         manufacturer=normalise.text(values.get("Manufacturer")), study_date=study_date,
         study_year=study_date.year if study_date else None,
         study_description=normalise.text(values.get("StudyDescription")),

@@ -11,6 +11,7 @@ with the field named; the rest of the harvest goes on.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,27 +106,22 @@ def project_of(authz: str | None) -> tuple[str, str] | None:
 
 
 def age_years(raw: Any, tally: Tally) -> float | None:
-    """Age in years: a number as Gen3 dictionaries define it, or a DICOM AS string."""
+    """Age in years: a number as Gen3 dictionaries define it, or a DICOM AS string; a value
+    that is unreadable, a placeholder or implausible is warned (``normalise.parse_age``)."""
     if raw is None:
         return None
     if isinstance(raw, bool):
-        tally.warn("age_unparseable")
-        return None
-    if isinstance(raw, int | float):
-        if raw >= 0:
-            return float(raw)
-        tally.warn("age_unparseable")
-        return None
-    age = normalise.parse_age(str(raw))
-    if age is None:
-        try:
-            age = float(str(raw).strip())
-        except ValueError:
-            age = None
-    if age is None or age < 0:
-        tally.warn("age_unparseable")
-        return None
-    return age
+        age = normalise.Age(None, "age_unparseable")
+    elif isinstance(raw, int | float):
+        age = normalise.age_in_years(float(raw))
+    else:
+        age = normalise.parse_age(str(raw))
+        if age.warning == "age_unparseable":
+            with contextlib.suppress(ValueError):  # a number of years written as text
+                age = normalise.age_in_years(float(str(raw).strip()))
+    if age.warning:
+        tally.warn(age.warning)
+    return age.years
 
 
 def count(raw: Any, kind: str, tally: Tally) -> int | None:

@@ -223,9 +223,11 @@ class IdcIndexer:
         lic_names = [r[0] for r in con.execute(
             "SELECT DISTINCT license_short_name FROM raw WHERE license_short_name IS NOT NULL"
         ).fetchall()]
+        read = [normalise.parse_age(a) for a in ages]
         con.register("age_map", pa.table({
             "raw": pa.array(ages, pa.string()),
-            "age": pa.array([normalise.parse_age(a) for a in ages], pa.float64())}))
+            "age": pa.array([a.years for a in read], pa.float64()),
+            "warning": pa.array([a.warning for a in read], pa.string())}))
         con.register("sex_map", pa.table({
             "raw": pa.array(sexes, pa.string()),
             "sex": pa.array([normalise.sex(s) for s in sexes], pa.string())}))
@@ -266,9 +268,9 @@ FROM raw
 _WARNINGS_SQL = f"""
 SELECT 'patient_id_empty', count(*) FROM classified
     WHERE reason IS NULL AND {_blank('PatientID')}
-UNION ALL SELECT 'age_unparseable', count(*) FROM classified c
+UNION ALL SELECT a.warning, count(*) FROM classified c
     JOIN age_map a ON c.PatientAge = a.raw
-    WHERE reason IS NULL AND a.age IS NULL
+    WHERE reason IS NULL AND a.warning IS NOT NULL GROUP BY a.warning
 UNION ALL SELECT 'sex_unrecognised', count(*) FROM classified c
     JOIN sex_map s ON c.PatientSex = s.raw WHERE reason IS NULL AND s.sex IS NULL
     AND nullif(trim(c.PatientSex), '') IS NOT NULL

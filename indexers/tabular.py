@@ -167,13 +167,14 @@ def _fields(row: _Row) -> dict[str, Any]:
         out[name] = None if value is None else _coded(name, column, value, row.mapping)
         out[f"{name}_raw"] = None if value is None else str(value)
     column, value = row.get("age")
-    out["age"] = out["age_raw"] = None
+    out["age"] = out["age_raw"] = out["age_warning"] = None
     if value is not None:
         out["age_raw"] = str(value)
-        out["age"] = normalise.parse_age(str(value)) if isinstance(value, str) and \
-            value[-1:].upper() in "DWMY" else _number(column, value)
-        if out["age"] is None or out["age"] < 0:
+        age = normalise.parse_age(str(value)) if isinstance(value, str) and \
+            value[-1:].upper() in "DWMY" else normalise.age_in_years(_number(column, value))
+        if age.warning == "age_unparseable":
             raise BadValue(column, value, "is not an age in years (or DICOM AS)")
+        out["age"], out["age_warning"] = age.years, age.warning  # placeholder, implausible
     column, value = row.get("study_date")
     out["study_date"] = None if value is None else _date(column, value)
     column, value = row.get("study_year")
@@ -230,6 +231,9 @@ def row_record(row: Row, mapping: TabularMapping, names: list[str], ctx: Context
     except BadValue as exc:
         tally.reject(f"bad_value:{exc.column}", row.where, f"{ctx.file} {row.where}, {exc}")
         return None
+    if f["age_warning"]:  # kept, with its raw value; the age is not used
+        tally.warn(f["age_warning"], key=row.where,
+                   detail=f"{ctx.file} {row.where}: age {f['age_raw']!r}")
     if subject is None:
         tally.reject("missing_subject_id", row.where,
                      f"{ctx.file} {row.where}, column {mapping.fields['subject_id']}: empty")

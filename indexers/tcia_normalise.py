@@ -117,8 +117,8 @@ def _build(row: Mapping[str, Any], study: Mapping[str, Any], series_uid: str, st
         tally.warn("patient_id_empty")
     age_raw = _str(row, "PatientAge") or _str(study, "PatientAge")
     age = normalise.parse_age(age_raw)
-    if age is None and age_raw:
-        tally.warn("age_unparseable")
+    if age.warning:
+        tally.warn(age.warning)
     sex_raw = _str(row, "PatientSex") or _str(study, "PatientSex")
     sex = normalise.sex(sex_raw)
     if sex is None and sex_raw:
@@ -137,7 +137,7 @@ def _build(row: Mapping[str, Any], study: Mapping[str, Any], series_uid: str, st
             study_uid=study_uid, series_uid=series_uid, doi=doi_of(described),
             source_native={"description_uri": described} if described else {}),
         modality=normalise.code(_str(row, "Modality")), body_part=normalise.code(body_raw),
-        body_part_raw=body_raw, sex=sex, sex_raw=sex_raw, age=age, age_raw=age_raw,  # type: ignore[arg-type]
+        body_part_raw=body_raw, sex=sex, sex_raw=sex_raw, age=age.years, age_raw=age_raw,  # type: ignore[arg-type]
         manufacturer=_str(row, "Manufacturer"), study_date=study_date,
         study_year=study_date.year if study_date else None,
         study_description=_str(row, "StudyDesc") or _str(study, "StudyDescription"),

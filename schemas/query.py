@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from imaging_hub.schemas import guppy
 from imaging_hub.schemas.fields import FACET_FIELDS, SORT_FIELDS
 from imaging_hub.schemas.filters import (
     MAX_EXPR_NODES,
@@ -34,10 +35,18 @@ class CohortQuery(_Strict):
     )
     filters: dict[str, FieldFilter] = Field(
         default_factory=dict, description="Per field: values, ranges ({gte, lte}) or null "
-        "(records lacking the field), OR'ed; fields AND'ed.")
+        "(records lacking the field), OR'ed; fields AND'ed. Or a Gen3 Guppy filter "
+        "({\"AND\": [{\"IN\": {\"modality\": [\"CT\"]}}, ...]}; see README).")
     where: Expr | None = Field(
         None, description="A boolean combination of field matches: {'all': [...]}, "
         "{'any': [...]}, {'not': {...}}, {'field': F, 'any_of': [...]}.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _guppy(cls, data: Any) -> Any:
+        """Gen3 Guppy filter JSON in ``filters``, read into filters + where
+        (``schemas.guppy``; raises ``GuppyFilterError``, a ``ValueError``)."""
+        return guppy.apply(data)
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -169,6 +178,11 @@ class Total(BaseModel):
     unit: Level
 
 
+class TierCount(BaseModel):
+    series: int = 0
+    collections: int = 0
+
+
 class SourceVersion(BaseModel):
     source: str
     version: str
@@ -177,6 +191,9 @@ class SourceVersion(BaseModel):
     type: str = Field("", description="Source type (idc, dicomweb, ...): which links it gets.")
     links: dict[str, str] = Field(
         default_factory=dict, description="What the source's links need (e.g. WADO-RS root).")
+    # internal (never serialised): the source's published records per access tier, from
+    # the manifest (None: published before tiers were recorded); read by imaging_hub.access
+    tiers: dict[AccessTier, TierCount] | None = Field(None, exclude=True)
 
 
 class IndexInfo(BaseModel):

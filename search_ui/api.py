@@ -1,9 +1,13 @@
 """HTTP API (FastAPI): ``/api/v1/...`` over an ``IndexStore``, plus the web UI at ``/``.
 
 Bad input never reaches a 500: validation problems are 422 with a JSON body naming the field,
-malformed JSON or bodies that are not UTF-8 are 400, stale paging tokens 409, an index that
-is not built yet 503. Responses are serialised by pydantic directly (fast path), while the
-declared response models keep ``/openapi.json`` exact.
+malformed JSON or bodies that are not UTF-8 are 400 (so is a Gen3 Guppy filter naming an
+operator or field imaging-hub does not support), a bad bearer token 401, stale paging
+tokens 409, an index that is not built yet (or an audit log that cannot be written) 503.
+Every ``/api/v1`` endpoint resolves its caller (``search_ui.auth``) and asks through
+``GuardedQueries`` (``search_ui.guard``), which applies the access policy. Responses are
+serialised by pydantic directly (fast path), while the declared response models keep
+``/openapi.json`` exact.
 """
 
 from __future__ import annotations
@@ -20,11 +24,21 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging_hub import __version__
-from imaging_hub.errors import NoIndexError, QueryError, StaleCursorError, StoreError
-from imaging_hub.indexers.vocab import Vocabularies
+from imaging_hub.access import Caller
+from imaging_hub.audit import AuditLog
+from imaging_hub.config import Settings
+from imaging_hub.errors import (
+    AuditError,
+    InvalidToken,
+    NoIndexError,
+    QueryError,
+    StaleCursorError,
+    StoreError,
+)
+from imaging_hub.indexers import vocab
 from imaging_hub.schemas.dictionary import DictionaryResponse
+from imaging_hub.schemas.guppy import GuppyFilterError
 from imaging_hub.schemas.query import (
-    DEFAULT_VISIBILITY,
     CohortQuery,
     CountResponse,
     ErrorBody,
@@ -35,16 +49,18 @@ from imaging_hub.schemas.query import (
     SearchResponse,
     SourcesResponse,
     StoreHealth,
-    Visibility,
 )
+from imaging_hub.search_ui.auth import Who, www_authenticate
 from imaging_hub.search_ui.cache import AnswerCache
+from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
+from imaging_hub.tokens import TokenStore
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 1_000_000
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 503)
 }
 
 
@@ -60,39 +76,51 @@ def _error(status: int, code: str, message: str, details: list[ErrorDetail] | No
 def app_from_env() -> FastAPI:
     """The app over the store the environment configures (``IHUB_STORE``, ...): what each
     worker process of ``ihub serve --workers N`` builds for itself."""
-    from imaging_hub.config import Settings
-    from imaging_hub.indexers import vocab
     from imaging_hub.store.factory import open_store
 
     settings = Settings.from_env()
-    return create_app(open_store(settings), vocabularies=vocab.load(settings.home))
+    return create_app(open_store(settings), settings)
 
 
-def create_app(store: IndexStore, cache: bool = True,
-               vocabularies: Vocabularies | None = None) -> FastAPI:
-    """The API over ``store`` (any backend); the UI's static files are served from
-    ``search_ui/static``. ``cache``: repeated questions are answered from the answers kept
-    for the generation being served (``search_ui/cache.py``). ``vocabularies``: the labels
-    of coded values and the data dictionary (default: the shipped tables)."""
-    service = QueryService(store, vocabularies)
+def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> FastAPI:
+    """The API over ``store`` (any backend), with tokens and the audit log under
+    ``settings.home``; the UI's static files are served from ``search_ui/static``.
+    ``cache``: repeated questions are answered from the answers kept for the generation
+    being served (``search_ui/cache.py``), per caller scope, and still audited. Coded
+    values are labelled, and the data dictionary built, with the vocabulary tables (shipped,
+    amended by ``settings.home``/vocab)."""
+    service = QueryService(store, vocab.load(settings.home))
+    guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
     answers = AnswerCache() if cache else None
 
-    def cached(kind: str, body: BaseModel, visibility: Visibility,
-               compute: Callable[[], Any]) -> Response:
+    def cached(kind: str, body: BaseModel | None, caller: Caller,
+               compute: Callable[[], Any], http: Request) -> Response:
+        """``compute()`` (a guarded query: it audits) or the answer kept for the same
+        question asked with the same scope (then audited here, before it is sent), unless
+        the caller asks for a fresh one (``Cache-Control: no-cache``)."""
+        computed = False
+
         def run() -> tuple[bytes, str]:
+            nonlocal computed
+            computed = True
             result = compute()
             return result.model_dump_json().encode(), result.index.generation
 
-        if answers is None:
+        fresh = "no-cache" in http.headers.get("cache-control", "").lower()
+        if answers is None or fresh:
             return Response(run()[0], media_type="application/json")
-        key = (kind, body.model_dump_json(), visibility)
+        key = (kind, body.model_dump_json() if body else "", str(caller.scope))
         data = answers.get_or_compute(key, run, store.generation_name())
+        if not computed:
+            guarded.audit.record(caller, kind, body)
         return Response(data, media_type="application/json")
+
     app = FastAPI(
         title="imaging-hub", version=__version__, responses=ERRORS,
         description="Federated metadata search over medical imaging repositories: "
         "faceted search, exact cohort counts, links back to the hosts.",
     )
+    app.state.tokens = TokenStore(settings.tokens_dir)
     _install_error_handlers(app)
     app.state.answers = answers
 
@@ -104,48 +132,46 @@ def create_app(store: IndexStore, cache: bool = True,
         return await call_next(request)
 
     @app.post("/api/v1/search", response_model=SearchResponse, tags=["search"])
-    def search(request: SearchRequest) -> Response:
+    def search(request: SearchRequest, caller: Who, http: Request) -> Response:
         """Hits (series or collections), disjunctive facet counts and totals; optional
         exact cohort counts (``counts: true``)."""
-        vis = DEFAULT_VISIBILITY
-        return cached("search", request, vis, lambda: service.search(request, vis))
+        return cached("search", request, caller, lambda: guarded.search(request, caller),
+                      http)
 
     @app.post("/api/v1/cohort/count", response_model=CountResponse, tags=["search"])
-    def cohort_count(query: CohortQuery) -> Response:
+    def cohort_count(query: CohortQuery, caller: Who, http: Request) -> Response:
         """Exact distinct subjects, studies, series, instances and bytes, overall and by
         source and collection."""
-        vis = DEFAULT_VISIBILITY
-        return cached("count", query, vis, lambda: service.count(query, vis))
+        return cached("count", query, caller, lambda: guarded.count(query, caller), http)
 
     @app.get("/api/v1/facets", response_model=FacetsResponse, tags=["search"])
-    def facets() -> Response:
+    def facets(caller: Who, http: Request) -> Response:
         """Searchable fields and their unfiltered value counts."""
-        vis = DEFAULT_VISIBILITY
-        return cached("facets", Visibility(), vis, lambda: service.facets(vis))
+        return cached("facets", None, caller, lambda: guarded.facets(caller), http)
 
     @app.get("/api/v1/sources", response_model=SourcesResponse, tags=["operations"])
-    def sources() -> Response:
+    def sources(caller: Who) -> Response:
         """Published sources: version, last harvest, counts, rejects and warnings; the
         index store backend's health."""
-        return _json(service.sources())
+        return _json(guarded.sources(caller))
 
     @app.get("/api/v1/records/{record_id}", response_model=RecordResponse, tags=["search"])
-    def record(record_id: str) -> Response:
+    def record(record_id: str, caller: Who) -> Response:
         """One record by id (``idc:<SeriesInstanceUID>``, ``idc:collection:<id>``), with
         links and the index generation it was read from."""
-        found = service.record(record_id)
+        found = guarded.record(record_id, caller)
         if found is None:
             return _error(404, "not_found", f"no record with id {record_id!r}")
         return _json(found)
 
     @app.get("/api/v1/dictionary", response_model=DictionaryResponse, tags=["search"])
-    def data_dictionary() -> Response:
+    def data_dictionary(caller: Who) -> Response:
         """Every field (type, vocabulary, coverage per source) and every vocabulary
         (provenance, licence, values with the raw spellings mapped to them)."""
-        return _json(service.dictionary())
+        return _json(guarded.dictionary(caller))
 
     @app.get("/api/v1/health", response_model=StoreHealth, tags=["operations"])
-    def health() -> Response:
+    def health(caller: Who) -> Response:
         """Liveness: the index store backend's state and the generation it serves (503
         when the backend cannot answer)."""
         state = service.health()
@@ -167,6 +193,7 @@ def create_app(store: IndexStore, cache: bool = True,
 PLAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ValueError: (400, "bad_request"),
     StaleCursorError: (409, "stale_cursor"),
+    AuditError: (503, "audit_unavailable"),
     NoIndexError: (503, "no_index"),
     StoreError: (503, "store_unavailable"),
 }
@@ -185,6 +212,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             if e.get("type") in ("json_invalid", "value_error.jsondecode"):
                 malformed = True
+            if isinstance(guppy := e.get("ctx", {}).get("error"), GuppyFilterError):
+                return _error(400, guppy.code, str(guppy),
+                              [ErrorDetail(field=guppy.path, problem=str(guppy))])
             loc = [str(p) for p in e.get("loc", ()) if p != "body"]
             msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
             details.append(ErrorDetail(field=".".join(loc) or None, problem=msg))
@@ -193,6 +223,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else ErrorDetail(problem="invalid request")
         where = f" at '{first.field}'" if first.field else ""
         return _error(422, "invalid_request", f"{first.problem}{where}", details)
+
+    @app.exception_handler(InvalidToken)
+    async def unauthorized(_: Request, exc: InvalidToken) -> Response:
+        response = _error(401, "invalid_token", str(exc))
+        response.headers["WWW-Authenticate"] = www_authenticate(exc)
+        return response
 
     @app.exception_handler(QueryError)
     async def bad_query(_: Request, exc: QueryError) -> Response:

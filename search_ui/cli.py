@@ -21,7 +21,8 @@ from imaging_hub.indexers import vocab
 from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
-from imaging_hub.search_ui.filters import parse_filters
+from imaging_hub.search_ui.cli_access import ScopeOpt, TokenOpt, cli_caller, guarded_queries
+from imaging_hub.search_ui.filters import guppy_filters, parse_filters
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.sources import load_sources
 from imaging_hub.store.factory import open_store
@@ -33,6 +34,8 @@ console = Console(stderr=True)
 FilterOpt = Annotated[list[str] | None, typer.Option(
     "--filter", "-f", help="FIELD=V1,V2 (values OR) or FIELD=LO..HI (range); repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON response.")]
+GuppyOpt = Annotated[str | None, typer.Option(
+    "--guppy", help="Gen3 Guppy filter JSON (inline or @FILE) instead of --filter.")]
 
 
 def _settings() -> Settings:
@@ -149,14 +152,19 @@ def search(
         help="series, study, subject or collection")] = "series",
     after: Annotated[str | None, typer.Option(help="'next' token of a prior page")] = None,
     as_json: JsonOpt = False,
+    token: TokenOpt = None,
+    scope: ScopeOpt = None,
+    guppy: GuppyOpt = None,
 ) -> None:
-    """Search: hits with links, facet counts, totals."""
+    """Search: hits with links, facet counts, totals (as operator, or as --token's holder)."""
     try:
+        caller = cli_caller(_settings(), token, scope)
         request = SearchRequest.model_validate({
-            "text": text, "filters": parse_filters(filter or []), "level": level,
+            "text": text, "level": level, "filters": guppy_filters(guppy, filter) if guppy
+            else parse_filters(filter or []),
             "facets": facet if facet is not None else list(DEFAULT_FACETS),
             "page": {"size": size, "after": after}})
-        result = _service().search(request)
+        result = guarded_queries(_settings()).search(request, caller)
     except (IhubError, ValueError) as exc:
         _fail(_describe(exc))
     if as_json:
@@ -183,11 +191,17 @@ def count(
     text: Annotated[str | None, typer.Argument(help="Words to match")] = None,
     filter: FilterOpt = None,
     as_json: JsonOpt = False,
+    token: TokenOpt = None,
+    scope: ScopeOpt = None,
+    guppy: GuppyOpt = None,
 ) -> None:
-    """Exact cohort counts: subjects, studies, series, instances, bytes."""
+    """Exact cohort counts: subjects, studies, series, instances, bytes (as operator, or as
+    --token's holder)."""
     try:
-        query = CohortQuery.model_validate({"text": text, "filters": parse_filters(filter or [])})
-        result = _service().count(query)
+        caller = cli_caller(_settings(), token, scope)
+        query = CohortQuery.model_validate({"text": text, "filters": guppy_filters(
+            guppy, filter) if guppy else parse_filters(filter or [])})
+        result = guarded_queries(_settings()).count(query, caller)
     except (IhubError, ValueError) as exc:
         _fail(_describe(exc))
     if as_json:
@@ -224,9 +238,8 @@ def serve(
         uvicorn.run("imaging_hub.search_ui.api:app_from_env", factory=True, host=host,
                     port=port, workers=workers, log_level="warning")
         return
-    service = _service()
-    uvicorn.run(create_app(service.store, vocabularies=service.vocabularies), host=host,
-                port=port, log_level="warning")
+    uvicorn.run(create_app(_service().store, _settings()), host=host, port=port,
+                log_level="warning")
 
 
 @app.command()
@@ -249,4 +262,4 @@ def schema(
     console.print(f"wrote {len(schemas)} schemas and data-dictionary.json to {out}")
 
 
-from imaging_hub.search_ui import cli_ops  # noqa: E402,F401  (registers operator commands)
+from imaging_hub.search_ui import cli_ops, cli_tokens  # noqa: E402,F401  (registers commands)

@@ -17,7 +17,7 @@ from imaging_hub.indexers.vocab import unmapped as unmapped_lists
 from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.search_ui import dictionary
 from imaging_hub.search_ui.cli import JsonOpt, _fail, _settings, app, console
-from imaging_hub.store.factory import open_store
+from imaging_hub.search_ui.cli_access import ScopeOpt, TokenOpt, cli_caller, guarded_queries
 
 vocab_app = typer.Typer(help="Harmonised vocabularies: unmapped values, the data dictionary.",
                         no_args_is_help=True)
@@ -60,26 +60,30 @@ def unmapped(
         console.print(f"{src} {fld}: {n:,} more (--limit 0 lists all)")
 
 
-def dictionary_document() -> DictionaryResponse:
-    """The data dictionary, with coverage when the configured store has an index."""
+def dictionary_document(token: str | None = None, scope: str | None = None,
+                        ) -> DictionaryResponse:
+    """The data dictionary, asked as the operator (or ``token``'s holder) through the
+    access policy; without coverage when the configured store cannot answer."""
     settings = _settings()
     try:
         vocabularies = vocab_tables.load(settings.home)
+        caller = cli_caller(settings, token, scope)
     except IhubError as exc:
         _fail(str(exc))
         raise
     try:
-        coverage = open_store(settings).coverage()
+        return guarded_queries(settings).dictionary(caller)
     except IhubError as exc:
         console.print(f"[yellow]no coverage in the dictionary:[/yellow] {exc}")
-        coverage = None
-    return dictionary.build(vocabularies, coverage)
+        return dictionary.build(vocabularies, None)
 
 
 @vocab_app.command("dictionary")
-def show_dictionary(as_json: JsonOpt = False) -> None:
-    """The data dictionary: fields, vocabularies, coverage per source."""
-    doc = dictionary_document()
+def show_dictionary(as_json: JsonOpt = False, token: TokenOpt = None,
+                    scope: ScopeOpt = None) -> None:
+    """The data dictionary: fields, vocabularies, coverage per source (as operator, or as
+    --token's holder)."""
+    doc = dictionary_document(token, scope)
     if as_json:
         sys.stdout.write(doc.model_dump_json(indent=2) + "\n")
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from imaging_hub.schemas.fields import FIELDS
@@ -37,3 +39,23 @@ def parse_filters(items: list[str]) -> dict[str, Any]:
         if isinstance(out[name], list):
             out[name].extend(values)
     return out
+
+
+def guppy_filters(text: str, native: list[str] | None) -> dict[str, Any]:
+    """``--guppy``: Gen3 Guppy filter JSON, inline or ``@FILE``, for the request's
+    ``filters`` key (read by ``schemas.guppy``). Raises ``ValueError`` when it is not a JSON
+    object or comes with ``--filter``."""
+    if native:
+        raise ValueError("give --guppy or --filter, not both (a Guppy filter can say both)")
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).expanduser().read_text()
+        except OSError as exc:
+            raise ValueError(f"--guppy {text}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--guppy: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("--guppy: expected a JSON object such as {\"AND\": [...]}")
+    return data

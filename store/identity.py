@@ -4,7 +4,8 @@
 * a **study** is its StudyInstanceUID;
 * a **subject** is a PatientID within a source, and subjects of *different* sources that hold
   the same StudyInstanceUID are one subject (transitively), so a patient mirrored at two
-  hosts is counted once. Within a source its own PatientID stands.
+  hosts is counted once. Within a source its own PatientID stands. Sequestered records
+  link no one (they must not change what others count).
 * a record without a SeriesInstanceUID (a subject- or study-level row of a metadata export)
   is no series, and without a StudyInstanceUID no study: such rows count as subjects only
   (their codes are -1 in the series / study columns; ``has_series`` / ``has_study``).
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 IDENTITY_COLUMNS = ("source", "collection", "subject_id", "study_uid", "series_uid")
+SEQUESTERED = "sequestered"
 
 
 def column_codes(table: pa.Table, name: str) -> np.ndarray:
@@ -46,9 +48,11 @@ def dense(*parts: np.ndarray) -> np.ndarray:
 
 
 def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
-                    ) -> np.ndarray:
+                    linkable: np.ndarray | None = None) -> np.ndarray:
     """One subject code per person across sources (see the module docstring). Records
-    without a study (subject-level rows of a metadata export, study code -1) link nothing.
+    without a study (subject-level rows of a metadata export, study code -1) link nothing,
+    nor do records outside ``linkable`` (sequestered ones: what a data holder keeps back
+    must not change how anyone else's records are counted).
 
     Connected components by min-label propagation with pointer jumping, all in numpy: per
     (study, source) one representative subject takes part in the linking.
@@ -56,7 +60,7 @@ def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
     if not len(src_subject):
         return src_subject
     label = np.arange(int(src_subject.max()) + 1)
-    with_study = study >= 0
+    with_study = study >= 0 if linkable is None else (study >= 0) & linkable
     s_subject, s_study, s_src = src_subject[with_study], study[with_study], src[with_study]
     if len(s_study):
         pair = dense(s_study, s_src)
@@ -82,7 +86,13 @@ def identity_codes(series: pa.Table) -> dict[str, np.ndarray]:
     src = column_codes(series, "source")
     coll = column_codes(series, "collection")
     study = column_codes(series, "study_uid")
-    subject = linked_subjects(dense(src, column_codes(series, "subject_id")), study, src)
+    access = series.column("access")
+    if pa.types.is_dictionary(access.type):
+        access = access.cast(access.type.value_type)
+    linkable = np.asarray(pc.fill_null(pc.not_equal(access, SEQUESTERED), True)
+                          .to_numpy(zero_copy_only=False), bool)
+    subject = linked_subjects(dense(src, column_codes(series, "subject_id")), study, src,
+                              linkable)
     series_code = column_codes(series, "series_uid")
     return {
         "_subject": subject,

@@ -67,11 +67,11 @@ def in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary); a
-    column it lacks (a generation written before the field existed) is null."""
+    """``table`` with exactly ``schema``'s columns and types (plain, not dictionary);
+    columns it lacks (records published by an older version) are null."""
     cols = []
     for f in schema:
-        if f.name not in table.column_names:
+        if f.name not in table.column_names:  # written before the field existed: unknown
             cols.append(pa.nulls(table.num_rows, f.type))
             continue
         col = table.column(f.name)
@@ -109,8 +109,22 @@ def merge(old_series: pa.Table, old_colls: pa.Table, old_sources: dict[str, Any]
         **changes})
     sources = dict(old_sources)
     sources[src] = {"type": source_type, "report": report.model_dump(mode="json"),
-                    "links": dict(result.link_params)}
+                    "links": dict(result.link_params),
+                    "tiers": tier_summary(series, colls, src)}
     return Merged(series, colls, report, sources)
+
+
+def tier_summary(series: pa.Table, colls: pa.Table, source: str) -> dict[str, dict[str, int]]:
+    """Per access tier, the source's published series and collection records: the access
+    policy lists a source, and its counts, only to callers who may count those tiers."""
+    out: dict[str, dict[str, int]] = {}
+    for kind, table in (("series", series), ("collections", colls)):
+        tiers = table.column("access").filter(pa.array(of_source(table, source)))
+        for pair in pc.value_counts(tiers).to_pylist():
+            if pair["values"] is not None:
+                out.setdefault(pair["values"], {"series": 0, "collections": 0})[kind] = \
+                    pair["counts"]
+    return out
 
 
 def missing_collections(series: pa.Table, colls: pa.Table) -> pa.Table:

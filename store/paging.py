@@ -14,7 +14,7 @@ from imaging_hub.schemas.query import SearchRequest
 
 
 def fingerprint(req: SearchRequest) -> str:
-    body = req.model_dump_json(include={"text", "filters", "sort", "level"})
+    body = req.model_dump_json(include={"text", "filters", "where", "sort", "level"})
     return hashlib.sha1(body.encode()).hexdigest()[:12]
 
 
@@ -36,7 +36,8 @@ def decode(token: str | None, gen: str, fp: str) -> Any:
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError("page.after is not a token this API issued") from exc
     if q != fp:
-        raise ValueError("page.after belongs to a different query (text/filters/sort/level)")
+        raise ValueError(
+            "page.after belongs to a different query (text/filters/where/sort/level)")
     if g != gen:
         raise StaleCursorError(
             f"page.after was issued by index generation {g}; now serving {gen}. Start again.")

@@ -67,7 +67,8 @@ def _version(name: str, entry: dict[str, Any]) -> SourceVersion:
     r = entry["report"]
     return SourceVersion(source=name, version=r["source_version"],
                          harvested_at=r["started_at"], run_id=r["run_id"],
-                         type=entry.get("type") or "", links=dict(entry.get("links") or {}))
+                         type=entry.get("type") or "", links=dict(entry.get("links") or {}),
+                         tiers=entry.get("tiers"))
 
 
 def index_info(generation: str, sources: dict[str, Any]) -> IndexInfo:

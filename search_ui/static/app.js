@@ -3,63 +3,52 @@
 //   firstRender  ms from navigation start until results, facets and counts are in the DOM
 //   updates[]    {cause, ms, fetch_ms} from a user action (facet click, tab, ...) until the
 //                new counts are in the DOM; also performance.measure("ihub:<cause>")
+//   charts[]     {cause, ms} from the same start (navigation start for the first load) until
+//                the cohort charts are drawn
+//   complete[]   {cause, ms} from the same start until every part is in (charts, matches per
+//                dataset, what the filters leave out)
+// Per search, first (in parallel): hits, facets and exact counts (POST /api/v1/search) and the
+// charts' subject-counted facets (POST /api/v1/search, no hits; cheap). Once the counts are on
+// screen: matches per dataset (POST /api/v1/cohort/count, by_collection; at the dataset level
+// it is awaited with the search, the cards are sorted by it) and what the filters leave out
+// for missing values (a count with "not recorded" accepted). The later two never hold up the
+// counts on a 2-core server.
+import { api } from "./api.js";
+import { chartsUnavailable, renderCharts } from "./charts.js";
+import { copyLink, exclusions, renderCounts, renderDatasets, renderExclusions, renderStickyCounts }
+  from "./cohort.js";
+import { describe, plainProblems } from "./errors.js";
 import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
 import { renderHits } from "./hits.js";
-import { levelTotals, readRange, renderChips, renderCounts, renderFacets, renderTabs,
-  el, fmt, tabKeys } from "./render.js";
-import { LEVELS, configure, countBody, parseUrl, searchBody, toUrl, toggleBucket, withFilter }
-  from "./state.js";
+import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
+  from "./render.js";
+import { LEVELS, chartBody, configure, countBody, formatRange, labelOf, parseUrl, searchBody,
+  toUrl, toggleBucket, withFilter, withNotRecorded, withRange } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 // The URL is the state: new states are built from it (also after a failed search, so a
 // query that could not run stays what the user asked for until they change it).
 const current = () => parseUrl(location.search);
-const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [] });
-const view = { state: null, res: null, hits: [], next: null, seq: 0, controller: null };
+const timings = (window.__ihubTimings = { firstRender: null, firstPaint: null, updates: [],
+  charts: [], complete: [] });
+const view = { state: null, res: null, byCollection: null, leftOut: null, hits: [], next: null, seq: 0,
+  controller: null };
+// Datasets are few (IDC: 179): their level loads them all at once, so the cards can be
+// sorted by matches.
+const PAGE = { collection: 1000 };
 let done = 0;
 let focusAfter = null;   // data-key (or element id) to focus once the next render is in
 
-class ApiError extends Error {
-  constructor(status, message, details = []) { super(message); this.status = status; this.details = details; }
-}
-
-/** fetch() wrapper: JSON in and out; every failure becomes an ApiError with a readable text. */
-async function api(path, body, signal) {
-  let r;
-  try {
-    r = await fetch(path, body === undefined ? { signal } : {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal });
-  } catch (e) {
-    if (e.name === "AbortError") throw e;
-    throw new ApiError(0, `Cannot reach the imaging-hub server at ${location.origin} (${e.message}). `
-      + "Check that `ihub serve` is running, then retry.");
-  }
-  let data = null;
-  try { data = await r.json(); } catch { /* not JSON: reported below */ }
-  if (!r.ok) {
-    throw new ApiError(r.status, data?.message || `the server answered HTTP ${r.status} ${r.statusText}`.trim(),
-      data?.details || []);
-  }
-  if (data === null) throw new ApiError(r.status, "The server's answer was not JSON.");
-  return data;
-}
-
-function describe(err) {
-  if (!(err instanceof ApiError)) return `The page could not show this answer (${err.message}); please report it.`;
-  if (err.status === 0) return err.message;
-  if (err.status === 409) return `The index was replaced while you browsed: ${err.message}`;
-  if (err.status === 503) return `The index is not available: ${err.message}`;
-  if (err.status >= 500) return `The server failed (HTTP ${err.status}): ${err.message}`;
-  return `This search could not run: ${err.message}`;
-}
 
 function showError(err, retry) {
   const box = $("error");
-  const extra = (err.details || []).filter((d) => d.problem && !err.message.includes(d.problem));
+  const problems = err.status === 422 ? plainProblems(err.details, { label: labelOf, state: current() }) : [];
   const transient = err.status === 0 || err.status >= 500 || err.status === 409;
   box.replaceChildren(...[
-    el("p", {}, el("strong", {}, "Problem: "), describe(err)),
-    extra.length ? el("ul", {}, extra.map((d) => el("li", {}, d.field ? `${d.field}: ${d.problem}` : d.problem))) : null,
+    el("p", {}, el("strong", {}, "Problem: "), describe(err, problems)),
+    problems.length > 1 ? el("ul", {}, problems.map((p) => el("li", {}, p.text))) : null,
+    problems.length ? el("details", { class: "small" }, el("summary", {}, "What the server said"),
+      el("code", {}, err.message)) : null,
     view.res ? el("p", { class: "small" }, "The results below are from the previous search.")
       : el("p", { class: "small" }, transient ? "No results yet." : "Fix the part named above, or remove it with the × on its chip."),
     el("div", { class: "alert-actions" },
@@ -69,10 +58,11 @@ function showError(err, retry) {
   box.hidden = false;
   if (!view.res) {
     $("cohort-summary").textContent = "No counts: the search did not run.";
+    renderStickyCounts($("sticky-counts"), null);
     $("results").replaceChildren();
   }
   for (const name of ["age", "study_year"]) {
-    const bad = err.status === 422 && new RegExp(`'${name}'`).test(err.message);
+    const bad = problems.some((p) => p.field === name);
     for (const b of ["gte", "lte"]) $(`${name}_${b}`)?.setAttribute("aria-invalid", String(bad));
   }
   $("main").classList.toggle("stale", Boolean(view.res));
@@ -101,15 +91,22 @@ async function load(cause, t0 = performance.now()) {
   syncForm(state);
   document.body.dataset.state = "loading";
   $("results").setAttribute("aria-busy", "true");
+  const charts = loadCharts(state, seq, cause, t0, controller.signal);
+  const cards = state.level === "collection";
   try {
     const f0 = performance.now();
-    const res = await api("/api/v1/search", searchBody(state), controller.signal);
+    const [res, count] = await Promise.all([
+      api("/api/v1/search", searchBody(state, { size: PAGE[state.level] }), controller.signal),
+      cards ? api("/api/v1/cohort/count", countBody(state), controller.signal) : null]);
     const fetchMs = performance.now() - f0;
     if (seq !== view.seq) return;
-    Object.assign(view, { state, res, hits: res.hits, next: res.next });
+    Object.assign(view, { state, res, hits: res.hits, next: res.next, leftOut: null,
+      byCollection: count?.by_collection ?? null });
     clearError();
     render();
     record(cause, t0, fetchMs);
+    await Promise.all([charts, loadDatasets(state, seq, controller.signal), leftOut(state, seq, controller.signal)]);
+    if (seq === view.seq) timings.complete.push({ cause, ms: performance.now() - t0 });
   } catch (err) {
     if (err.name === "AbortError" || seq !== view.seq) return;
     renderFrame(state, view.res ? null : {});
@@ -119,6 +116,60 @@ async function load(cause, t0 = performance.now()) {
       $("results").removeAttribute("aria-busy");
       document.body.dataset.done = String(++done);
     }
+  }
+}
+
+/** What all the filters leave out for missing values: the widened cohort minus this one. */
+async function leftOut(state, seq, signal) {
+  const wider = withNotRecorded(state);
+  if (!wider) return;
+  try {
+    const wide = (await api("/api/v1/search", searchBody(wider, { facets: [], size: 0 }), signal)).counts;
+    if (seq !== view.seq) return;
+    const counts = view.res.counts;
+    view.leftOut = { series: wide.series.count - counts.series.count,
+      subjects: wide.subjects.count - counts.subjects.count };
+    renderLeftOut();
+  } catch { /* the per-filter lines stay; the total is left out */ }
+}
+
+/** Matching subjects, studies and series per dataset (unless the search brought them). */
+async function loadDatasets(state, seq, signal) {
+  try {
+    if (!view.byCollection) {
+      const count = await api("/api/v1/cohort/count", countBody(state), signal);
+      if (seq !== view.seq) return;
+      view.byCollection = count.by_collection;
+    }
+    renderDatasets($("cohort-datasets"), view.byCollection, (collection) =>
+      navigate(withFilter(current(), "collection", [collection]), "dataset"));
+  } catch (err) {
+    if (err.name === "AbortError" || seq !== view.seq) return;
+    $("cohort-datasets").replaceChildren(el("p", { class: "muted small" }, `Matches per dataset unavailable: ${err.message}`));
+  } finally {
+    if (seq === view.seq) $("cohort-datasets").removeAttribute("aria-busy");
+  }
+}
+
+function renderLeftOut() {
+  const { state, res } = view;
+  renderExclusions($("cohort-excluded"), $("sticky-excluded"), exclusions(state, res.counts), view.leftOut);
+}
+
+/** The cohort charts: their own request, drawn whenever it answers (after the counts, or
+ * before them: the panel is there either way). */
+async function loadCharts(state, seq, cause, t0, signal) {
+  $("charts").setAttribute("aria-busy", "true");
+  try {
+    const res = await api("/api/v1/search", chartBody(state), signal);
+    if (seq !== view.seq) return;
+    renderCharts($("charts"), res.facets, state, facetHandlers);
+    timings.charts.push({ cause, ms: performance.now() - t0 });
+  } catch (err) {
+    if (err.name === "AbortError" || seq !== view.seq) return;
+    chartsUnavailable($("charts"), err.status === 422 ? "the search could not run." : err.message);
+  } finally {
+    if (seq === view.seq) $("charts").removeAttribute("aria-busy");
   }
 }
 
@@ -152,8 +203,14 @@ function render() {
     $("facets").prepend(el("p", { class: "alert small", role: "status" },
       `Counts for ${res.facets_timed_out.join(", ")} took too long and are left out of this answer.`));
   }
-  renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], res.counts);
+  const counts = res.counts;
+  renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
+  renderStickyCounts($("sticky-counts"), counts);
+  renderLeftOut();
+  $("facet-unit").textContent = { collections: "datasets" }[res.facet_unit] || res.facet_unit;
+  $("cohort-datasets").setAttribute("aria-busy", "true");
   renderTabs($("levels"), state, levelTotals(res, state), (level) => navigate({ ...current(), level }, "level"));
+  exportable(counts.series.count);
   renderList();
   const ix = res.index;
   $("index-info").textContent = `Index ${ix.generation} · ` + ix.sources
@@ -174,7 +231,11 @@ function renderFrame(state, facets) {
 
 function renderList() {
   const { state, res, hits, next } = view;
-  renderHits($("results"), state.level, hits, res.facets, drill);
+  renderHits($("results"), state.level, hits, res.facets, drill, { byCollection: view.byCollection,
+    suggestions: res.suggestions || [], onSuggest: (field, value) => {
+      focusAfter = "results";
+      navigate(withFilter({ ...current(), text: null }, field, [value]), "suggestion");
+    } });
   $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
   const unit = LEVELS.find((l) => l.id === state.level).unit;
   $("shown").textContent = res.total.count
@@ -203,8 +264,8 @@ const facetHandlers = {
     navigate(withFilter(state, "age", toggleBucket(label, state.filters.age, checked)), "facet", t0);
   },
   range(name, range) {
-    const empty = range.gte === undefined && range.lte === undefined;
-    navigate(withFilter(current(), name, empty ? null : range), "range");
+    const state = current();
+    navigate(withFilter(state, name, withRange(state.filters[name], range)), "range");
   },
   refacet() {
     const active = document.activeElement?.dataset?.key;
@@ -244,9 +305,22 @@ async function more() {
   }
 }
 
+/** Export buttons only when there is something to export. */
+function exportable(series) {
+  const none = !series;
+  document.querySelectorAll("[data-export]").forEach((b) => {
+    b.disabled = none;
+    if (none) b.setAttribute("aria-describedby", "export-status"); else b.removeAttribute("aria-describedby");
+  });
+  const status = $("export-status");
+  if (none) status.textContent = "Nothing to export: no series match this search.";
+  else if (status.textContent.startsWith("Nothing to export")) status.textContent = "";
+}
+
 async function exportManifest(format) {
   const state = current();
   const status = $("export-status");
+  if (!view.res?.counts?.series.count) return;
   const buttons = document.querySelectorAll("[data-export]");
   buttons.forEach((b) => { b.disabled = true; });
   try {
@@ -266,6 +340,7 @@ async function exportManifest(format) {
     showError(err, () => exportManifest(format));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
+    exportable(view.res?.counts?.series.count);
   }
 }
 
@@ -276,14 +351,17 @@ $("search").addEventListener("submit", (ev) => {
   let state = current();
   state = { ...state, text: $("q").value.trim() || null };
   for (const name of ["age", "study_year"]) {
-    if (!$(`${name}_gte`)) continue;
+    const form = document.querySelector(`form[data-range="${name}"]`);
+    if (!form) continue;
     const r = readRange(name);
-    state = withFilter(state, name, r.gte === undefined && r.lte === undefined ? null : r);
+    // an untouched form (e.g. empty beside ticked decades) leaves the filter as it is
+    if (formatRange(r) !== form.dataset.shown) state = withFilter(state, name, withRange(state.filters[name], r));
   }
   navigate(state, "text");
 });
 $("sort").addEventListener("change", (ev) => navigate({ ...current(), sort: ev.target.value || null }, "sort"));
 $("clear-all").addEventListener("click", clearAll);
+$("copy-link").addEventListener("click", () => copyLink($("copy-link"), $("copy-status")));
 $("more").addEventListener("click", more);
 document.querySelectorAll("[data-export]").forEach((b) =>
   b.addEventListener("click", () => exportManifest(b.dataset.export)));
@@ -308,6 +386,6 @@ async function start() {
     return;
   }
   renderTabs($("levels"), parseUrl(location.search), {}, () => {});
-  load("first");
+  load("first", 0);  // first-load timings count from navigation start
 }
 start();

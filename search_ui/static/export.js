@@ -5,24 +5,31 @@ import { searchBody } from "./state.js";
 
 export const EXPORT_CAP = 10000;
 const PAGE = 1000;
-export const COLUMNS = ["id", "source", "collection", "subject_id", "study_uid", "series_uid",
-  "modality", "body_part", "series_description", "instances", "size_bytes", "doi", "drs_uri",
-  "s3_url", "viewer_url", "license", "access", "commercial_use", "hosts"];
+export const COLUMNS = ["id", "source", "collection", "subject_id", "sex", "age", "age_raw",
+  "study_uid", "study_date", "study_description", "series_uid", "modality", "body_part",
+  "series_description", "manufacturer", "instances", "size_bytes", "doi", "drs_uri", "s3_url",
+  "viewer_url", "license", "access", "commercial_use", "hosts", "links"];
 
-/** One manifest row per series hit. */
+/** One manifest row per series hit. `links` keeps every link the API gave (with its host);
+ * the CSV writes them as "host rel href" separated by " | ". */
 export function manifestRow(h) {
   const link = (rel) => h.links.find((l) => l.rel === rel)?.href ?? "";
   return {
     id: h.id, source: h.source, collection: h.collection, subject_id: h.subject_id,
-    study_uid: h.identifiers.study_uid, series_uid: h.identifiers.series_uid,
+    sex: h.sex ?? "", age: h.age ?? "", age_raw: h.age_raw ?? "",
+    study_uid: h.identifiers.study_uid, study_date: h.study_date ?? "",
+    study_description: h.study_description ?? "", series_uid: h.identifiers.series_uid,
     modality: h.modality ?? "", body_part: h.body_part ?? "",
-    series_description: h.series_description ?? "", instances: h.instances,
-    size_bytes: h.size_bytes, doi: h.identifiers.doi ?? "", drs_uri: h.identifiers.drs_uri ?? "",
-    s3_url: link("download"), viewer_url: link("viewer"), license: h.access.license ?? "",
-    access: h.access.tier, commercial_use: h.access.commercial_use ?? "",
-    hosts: (h.hosts || []).join(" "),
+    series_description: h.series_description ?? "", manufacturer: h.manufacturer ?? "",
+    instances: h.instances, size_bytes: h.size_bytes, doi: h.identifiers.doi ?? "",
+    drs_uri: h.identifiers.drs_uri ?? "", s3_url: link("download"), viewer_url: link("viewer"),
+    license: h.access.license ?? "", access: h.access.tier,
+    commercial_use: h.access.commercial_use ?? "", hosts: (h.hosts || []).join(" "),
+    links: h.links.map((l) => ({ host: l.host, rel: l.rel, href: l.href })),
   };
 }
+
+const linkText = (links) => links.map((l) => `${l.host} ${l.rel} ${l.href}`).join(" | ");
 
 /** Fetch up to EXPORT_CAP series of `state` (series level whatever the level shown).
  * `api(path, body)` is the page's fetch wrapper; `progress(done, total)` reports. */
@@ -43,7 +50,7 @@ export async function collect(state, api, progress) {
 
 export function toCsv(rows) {
   const cell = (v) => {
-    const s = String(v ?? "");
+    const s = Array.isArray(v) ? linkText(v) : String(v ?? "");
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [COLUMNS.join(","), ...rows.map((r) => COLUMNS.map((c) => cell(r[c])).join(","))].join("\r\n") + "\r\n";

@@ -1,19 +1,34 @@
 // Hits at the four levels. Series are grouped collection → study → series; studies and
 // subjects are grouped by collection; datasets are cards. Links are the API's, never rebuilt.
 import { bytes, el, fmt } from "./render.js";
+import { byMatches } from "./state.js";
 
 /** Render `hits` (all loaded pages) of `level` into `root`. `facets` gives the matches per
- * collection, in the level's unit, for the group headings; `drill(filters, level)` opens a
- * linked level. */
-export function renderHits(root, level, hits, facets, drill) {
+ * collection, in the level's unit, for the group headings; `byCollection` (the cohort
+ * count's) the matching subjects, studies and series of each dataset card, which are sorted
+ * by them; `drill(filters, level)` opens a linked level. Without hits, the API's
+ * `suggestions` (facet values holding the text's words) are offered: `onSuggest(field,
+ * value)` filters by one instead of the text. */
+export function renderHits(root, level, hits, facets, drill, { byCollection = {}, suggestions = [],
+  onSuggest = null } = {}) {
   if (!hits.length) {
     root.replaceChildren(el("p", { class: "empty" },
-      "No matches. Remove a filter (the × on the chips above) or try fewer words."));
+      "No matches. Remove a filter (the × on the chips above) or try fewer words."),
+    suggestions.length ? el("div", { class: "suggestions" },
+      el("p", {}, "No description has these words, but these filter values do:"),
+      el("ul", {}, suggestions.map((s) => el("li", {}, el("button", { type: "button", class: "linkish",
+        dataset: { field: s.field, value: s.value, count: s.count },
+        onclick: () => onSuggest?.(s.field, s.value) }, s.value),
+      el("span", { class: "muted" }, ` — ${s.label}, ${fmt(s.count)} series`))))) : null);
     return;
   }
   const perCollection = new Map((facets.collection || []).map((b) => [String(b.value), b.count]));
   if (level === "collection") {
-    root.replaceChildren(el("ul", { class: "cards" }, hits.map((h) => collectionCard(h, drill))));
+    const rank = new Map(byMatches(byCollection).map(([id], i) => [id, i]));
+    const order = (h) => rank.get(h.collection) ?? Infinity;
+    const cards = [...hits].sort((a, b) => order(a) - order(b));  // stable: API order for ties
+    root.replaceChildren(el("p", { class: "muted small" }, "Datasets with the most matching subjects first."),
+      el("ul", { class: "cards" }, cards.map((h) => collectionCard(h, drill, byCollection[h.collection]))));
     return;
   }
   const groups = runs(hits, (h) => (level === "subject" ? h.collections[0] : h.collection));
@@ -106,15 +121,24 @@ function subjectRow(h, drill) {
       `${fmt(h.series)} series ›`)));
 }
 
-function collectionCard(h, drill) {
+/** "12 matching subjects · 30 studies · 410 series" of a dataset (its by_collection block). */
+function matches(block, h) {
+  if (!block) return [el("strong", {}, `${fmt(h.series)} matching series`)];
+  const part = (k, one, many) => el("span", { class: "m", dataset: { count: k, value: block[k].count } },
+    `${fmt(block[k].count)} ${block[k].count === 1 ? one : many}`);
+  return [el("strong", {}, part("subjects", "matching subject", "matching subjects"), " · ",
+    part("studies", "study", "studies"), " · ", part("series", "series", "series"))];
+}
+
+function collectionCard(h, drill, block) {
   const desc = (h.description || "").trim();
   const short = desc.length > 280 ? `${desc.slice(0, 280).replace(/\s+\S*$/, "")}…` : desc;
   const tags = (label, values) => (values?.length
     ? el("div", { class: "line small" }, el("span", { class: "muted" }, `${label}: `), values.join(", ")) : null);
   return el("li", { class: "hit card collection", dataset: { id: h.id } },
     el("h3", {}, h.name || h.collection, el("span", { class: "muted small" }, ` ${h.collection} · ${h.source}`)),
-    el("div", { class: "line" }, el("strong", {}, `${fmt(h.series)} matching series`),
-      el("span", { class: "muted" }, ` · ${fmt(h.subjects)} subjects in the dataset`)),
+    el("div", { class: "line matches" }, ...matches(block, h),
+      el("span", { class: "muted" }, ` · of ${fmt(h.subjects)} subjects in the dataset`)),
     tags("Disease", h.disease_type), tags("Primary site", h.primary_site), tags("Species", h.species),
     short ? el("p", { class: "desc" }, short) : null,
     desc.length > short.length || h.citation ? el("details", {}, el("summary", {}, "Description and citation"),

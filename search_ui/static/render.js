@@ -1,5 +1,6 @@
 // Rendering: facets, cohort counts, level tabs, grouped hits. DOM only, no fetching.
-import { FACETS, LEVELS, RANGE_FIELDS, bucketCovered, formatRange, labelOf } from "./state.js";
+import { FACETS, LEVELS, NONE, RANGE_FIELDS, bucketCovered, formRange, formatRange, itemKey,
+  labelOf } from "./state.js";
 
 const nf = new Intl.NumberFormat("en-US");
 export const fmt = (n) => (n === null || n === undefined ? "–" : nf.format(n));
@@ -26,12 +27,6 @@ export function bytes(n) {
   return `${x >= 100 || i === 0 ? Math.round(x) : x.toFixed(1)} ${units[i]}`;
 }
 
-// "≥": a lower bound (some matching series have no value, e.g. no size from QIDO-RS);
-// "≈": an estimate. Neither: exact.
-const exactMark = (c) => (c.missing ? "≥" : c.exact ? "" : "≈");
-const markTitle = (c) => (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
-  : c.exact ? "exact" : "estimate");
-
 // --- facets ------------------------------------------------------------------------------
 
 const FACET_SHOWN = 8;
@@ -52,9 +47,9 @@ function facetBox(f, buckets, state, on) {
   const box = el("fieldset", { class: "facet", dataset: { facet: f.name } },
     el("legend", {}, f.label));
   if (f.control === "buckets") box.append(rangeForm(f.name, state, on, RANGE_LIMITS[f.name] || {}));
-  const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(String));
-  const ticked = (b) => (f.control === "buckets"
-    ? bucketCovered(String(b.value), state.filters[f.name]) : chosen.has(String(b.value)));
+  const chosen = new Set((Array.isArray(state.filters[f.name]) ? state.filters[f.name] : []).map(itemKey));
+  const ticked = (b) => (b.value !== null && f.control === "buckets"
+    ? bucketCovered(String(b.value), state.filters[f.name]) : chosen.has(itemKey(b.value)));
   if (!buckets?.length) {
     box.append(el("p", { class: "muted small" },
       buckets ? "no values among the matches" : "counts unavailable"));
@@ -64,8 +59,11 @@ function facetBox(f, buckets, state, on) {
   const open = ui.expanded.has(f.name);
   const needle = (ui.find[f.name] || "").toLowerCase();
   let shown = buckets;
-  if (long && !open) shown = buckets.filter((b, i) => i < FACET_SHOWN || ticked(b));
-  if (f.range) shown = [...buckets].sort((a, b) => Number.parseInt(a.value, 10) - Number.parseInt(b.value, 10));
+  // "not recorded" (null) is always shown, last: the records a filter on this field drops
+  if (long && !open) shown = buckets.filter((b, i) => i < FACET_SHOWN || ticked(b) || b.value === null);
+  if (f.range) shown = [...buckets].sort((a, b) => (a.value === null) - (b.value === null)
+    || Number.parseInt(a.value, 10) - Number.parseInt(b.value, 10));
+  shown = [...shown.filter((b) => b.value !== null), ...shown.filter((b) => b.value === null)];
   if (long && open) {
     box.append(el("input", { type: "search", class: "find", placeholder: `find a ${f.label.toLowerCase()}`,
       "aria-label": `Find ${f.label} values`, value: ui.find[f.name] || "",
@@ -75,12 +73,12 @@ function facetBox(f, buckets, state, on) {
   const list = el("ul", { class: "values" });
   const top = Math.max(1, ...buckets.map((b) => b.count));
   for (const b of shown) {
-    const value = String(b.value);
+    const value = itemKey(b.value);
     const input = el("input", { type: "checkbox", value, checked: ticked(b),
       dataset: { facet: f.name, key: `f:${f.name}:${value}` },
-      onchange: (ev) => (f.range ? on.bucket(value, ev.target.checked)
-        : on.toggle(f.name, value, ev.target.checked)) });
-    list.append(el("li", { class: b.count ? "" : "zero",
+      onchange: (ev) => (b.value === null ? on.toggle(f.name, null, ev.target.checked)
+        : f.range ? on.bucket(value, ev.target.checked) : on.toggle(f.name, value, ev.target.checked)) });
+    list.append(el("li", { class: [b.count ? "" : "zero", b.value === null ? "none" : ""].join(" ").trim() || null,
       style: `--bar: ${Math.round((1000 * b.count) / top) / 10}%` }, el("label", {},
       input, el("span", { class: "v" }, label(f, b.value)),
       el("span", { class: "count", dataset: { count: b.count } }, fmt(b.count)))));
@@ -115,7 +113,9 @@ function filterValues(box, needle) {
   none.hidden = Boolean(visible);
 }
 
-function label(f, value) {
+/** How the page names a facet value ("not recorded" for the API's null). */
+export function label(f, value) {
+  if (value === null || value === NONE) return "not recorded";
   const name = f.names?.[String(value)];
   return name ? `${name}${f.name === "sex" ? ` (${value})` : ""}` : String(value);
 }
@@ -127,13 +127,13 @@ function rangeBox(name, legend, state, on, limits) {
 
 /** Two number inputs; Enter or "Apply" sets the range (either bound may be empty). */
 function rangeForm(name, state, on, { min, max, step }) {
-  const r = state.filters[name] || {};
+  const r = formRange(state.filters[name]);
   const what = name === "age" ? "age in years" : name.replace("_", " ");
   const input = (bound, text) => el("label", { class: "bound" }, text,
     el("input", { type: "number", id: `${name}_${bound}`, name: `${name}_${bound}`, min, max, step,
       "aria-label": `${bound === "gte" ? "minimum" : "maximum"} ${what}`,
       inputmode: "decimal", value: r[bound] ?? "", dataset: { key: `range:${name}:${bound}` } }));
-  return el("form", { class: "range", dataset: { range: name },
+  return el("form", { class: "range", dataset: { range: name, shown: formatRange(r) },
     onsubmit: (ev) => { ev.preventDefault(); on.range(name, readRange(name)); } },
   input("gte", "from"), input("lte", "to"),
   el("button", { type: "submit", "aria-label": `Apply ${what} range`, dataset: { key: `apply:${name}` } }, "Apply"));
@@ -154,29 +154,12 @@ export function readRange(name) {
 
 // --- cohort panel, tabs, chips --------------------------------------------------------------
 
-export function renderCounts(summary, tbody, counts) {
-  const kinds = ["subjects", "studies", "series", "instances"];
-  const one = { subjects: "subject", studies: "study", series: "series", instances: "instance" };
-  const allExact = [...kinds, "bytes"].every((k) => counts[k].exact && !counts[k].missing);
-  summary.textContent = kinds.map((k) => `${exactMark(counts[k])}${fmt(counts[k].count)} `
-    + `${counts[k].count === 1 ? one[k] : k}`).join(" · ")
-    + ` · ${exactMark(counts.bytes)}${bytes(counts.bytes.count)}`
-    + (allExact ? " — exact counts" : " — ≥ marks lower bounds, ≈ estimates");
-  const row = (name, block, cls) => el("tr", { dataset: { source: name }, class: cls },
-    el("th", { scope: "row" }, name === "all" ? "All sources" : name),
-    ...kinds.map((k) => el("td", { dataset: { count: k, value: block[k].count, exact: block[k].exact },
-      title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count))),
-    el("td", { dataset: { count: "bytes", value: block.bytes.count }, title: markTitle(block.bytes) },
-      exactMark(block.bytes) + bytes(block.bytes.count)));
-  tbody.replaceChildren(row("all", counts, "total"),
-    ...Object.entries(counts.by_source).map(([s, b]) => row(s, b)));
-}
-
-/** Totals per level: datasets from the collection facet, the others from the counts. */
+/** Totals per level: datasets from the collection facet (values with matches), the others
+ * from the counts. */
 export function levelTotals(res, state) {
   const selected = Array.isArray(state.filters.collection) ? new Set(state.filters.collection) : null;
   const datasets = (res.facets.collection || [])
-    .filter((b) => b.count > 0 && (!selected || selected.has(String(b.value)))).length;
+    .filter((b) => b.count > 0 && b.value !== null && (!selected || selected.has(String(b.value)))).length;
   const c = res.counts;
   return { collection: datasets, subject: c?.subjects.count, study: c?.studies.count,
     series: c?.series.count };
@@ -209,14 +192,17 @@ export function renderChips(root, state, onRemove, onClear) {
   const chips = [];
   if (state.text) chips.push(chip(`text: ${state.text}`, () => onRemove("text")));
   for (const [name, v] of Object.entries(state.filters)) {
-    const text = Array.isArray(v) ? v.join(" or ") : formatRange(v).replace("..", " – ");
+    const f = FACETS.find((x) => x.name === name);
+    const say = (x) => (x === null ? "not recorded" : typeof x === "object"
+      ? formatRange(x).replace("..", " – ") : f ? label(f, x) : String(x));
+    const text = (Array.isArray(v) ? v : [v]).map(say).join(" or ");
     chips.push(chip(`${labelOf(name)}: ${text}`, () => onRemove(name)));
   }
   if (chips.length > 1) chips.push(el("button", { type: "button", class: "linkish", onclick: onClear }, "Clear all"));
   root.replaceChildren(...chips);
 }
 
-const chip = (text, remove) => el("span", { class: "chip" }, text,
+const chip = (text, remove) => el("span", { class: "chip" }, el("span", { class: "chip-text" }, text),
   el("button", { type: "button", "aria-label": `Remove filter ${text}`, title: "Remove", onclick: remove }, "×"));
 
 export { RANGE_FIELDS };

@@ -3,7 +3,13 @@
 // URL shape (shareable, also what the back button restores):
 //   ?q=chest&level=study&modality=CT&modality=MR&sex=F&age=60..&study_year=2000..2010&sort=-age
 // keyword filters repeat their parameter (values OR'ed), ranges are LO..HI with either bound
-// optional (the same syntax as `ihub search -f age=60..`).
+// optional (the same syntax as `ihub search -f age=60..`) and repeat too (OR'ed:
+// age=60..69.99&age=80..89.99); "(none)" stands for "not recorded" (the API's null).
+import { NONE, bucketBounds, bucketCovered, bucketTouched, formatRange, itemKey, parseRange,
+  rangesOf, toggleBucket } from "./ranges.js";
+
+export { NONE, bucketBounds, bucketCovered, bucketTouched, formatRange, itemKey, parseRange,
+  rangesOf, toggleBucket };
 
 export const LEVELS = [
   { id: "collection", label: "Datasets", unit: ["dataset", "datasets"] },
@@ -25,6 +31,7 @@ let KEYWORD_FIELDS = [];
 export let FIELD_ORDER = [];
 export let SORTS = [];
 export let DEFAULT_FACETS = [];
+let MISSABLE = [];                // fields some record lacks (the index's "not recorded" buckets)
 
 /** A field's label; before configure(), its name made readable ("study_uid" → "Study uid"). */
 export function labelOf(name) {
@@ -45,11 +52,9 @@ export function configure(meta) {
   FIELD_ORDER = [...KEYWORD_FIELDS, ...RANGE_FIELDS];
   SORTS = (meta.sort_fields || []).flatMap((s) => [s, `-${s}`]);
   DEFAULT_FACETS = meta.default_facets || [];
+  MISSABLE = Object.entries(meta.facets || {})
+    .filter(([, buckets]) => buckets.some((b) => b.value === null && b.count > 0)).map(([name]) => name);
 }
-
-const AGE_STEP = 10;       // the API's age facet buckets are decades: "0-9" ... "90-99", "100+"
-const AGE_TOP = 9.99;      // a bucket "60-69" holds 60 <= age < 70; ages are stored to 4
-                           // decimals from D/W/M/Y units, none falls in (69.99, 70)
 
 /** State from a query string (location.search). Unknown parameters are ignored. */
 export function parseUrl(search) {
@@ -59,35 +64,18 @@ export function parseUrl(search) {
   const keywords = FIELD_ORDER.length ? KEYWORD_FIELDS
     : [...new Set(p.keys())].filter((k) => !["q", "level", "sort"].includes(k));
   for (const name of keywords) {
-    const values = p.getAll(name).filter((v) => v !== "");
+    const values = p.getAll(name).filter((v) => v !== "").map((v) => (v === NONE ? null : v));
     if (values.length) filters[name] = [...new Set(values)];
   }
   for (const name of RANGE_FIELDS) {
-    const raw = p.get(name);
-    if (raw) filters[name] = parseRange(raw);
+    const items = p.getAll(name).filter((v) => v !== "").map((v) => (v === NONE ? null : parseRange(v)));
+    const seen = new Set();
+    const unique = items.filter((x) => !seen.has(itemKey(x)) && seen.add(itemKey(x)));
+    if (unique.length) filters[name] = unique;
   }
   const level = LEVELS.some((l) => l.id === p.get("level")) ? p.get("level") : DEFAULT_LEVEL;
   const sort = SORTS.includes(p.get("sort")) ? p.get("sort") : null;
   return { text: (p.get("q") || "").trim() || null, level, sort, filters };
-}
-
-/** "60..70" / "60.." / "..70" / "65" → {gte, lte}; non-numbers are passed on as written so
- * the API names the problem. */
-export function parseRange(raw) {
-  const [lo, hi] = raw.includes("..") ? raw.split("..", 2) : [raw, raw];
-  const range = {};
-  if (lo !== "") range.gte = toNumber(lo);
-  if (hi !== "") range.lte = toNumber(hi);
-  return range;
-}
-
-function toNumber(text) {
-  const n = Number(text.trim());
-  return text.trim() !== "" && Number.isFinite(n) ? n : text;
-}
-
-export function formatRange(r) {
-  return `${r.gte ?? ""}..${r.lte ?? ""}`;
 }
 
 /** Query string (with leading "?", or "" for the empty state) of a state; stable order. */
@@ -98,23 +86,21 @@ export function toUrl(state) {
   for (const name of FIELD_ORDER) {
     const v = state.filters[name];
     if (v === undefined) continue;
-    if (Array.isArray(v)) v.forEach((x) => p.append(name, x));
-    else if (v.gte !== undefined || v.lte !== undefined) p.set(name, formatRange(v));
+    (Array.isArray(v) ? v : [v]).forEach((x) => p.append(name, itemKey(x)));
   }
   if (state.sort && state.level === "series") p.set("sort", state.sort);
   const s = p.toString();
   return s ? `?${s}` : "";
 }
 
-/** The API's filters object for a state (booleans as booleans, ranges as {gte, lte}). */
+/** The API's filters object for a state: lists of values (booleans as booleans), ranges
+ * as {gte, lte} items, null for "not recorded". */
 export function apiFilters(state) {
   const out = {};
   for (const [name, v] of Object.entries(state.filters)) {
-    if (BOOLEAN_FIELDS.includes(name)) {
-      out[name] = v.map((x) => (x === "true" ? true : x === "false" ? false : x));
-    } else {
-      out[name] = v;
-    }
+    const items = Array.isArray(v) ? v : [v];
+    out[name] = BOOLEAN_FIELDS.includes(name)
+      ? items.map((x) => (x === "true" ? true : x === "false" ? false : x)) : items;
   }
   return out;
 }
@@ -134,6 +120,23 @@ export function countBody(state) {
   return { text: state.text, filters: apiFilters(state) };
 }
 
+// The cohort's charts: these facets counted in subjects, no hits, no counts.
+export const CHART_FIELDS = ["age", "sex", "modality"];
+
+/** POST /api/v1/search body for the cohort charts of a state. */
+export function chartBody(state) {
+  return { text: state.text, filters: apiFilters(state), facets: CHART_FIELDS,
+    facet_unit: "subjects", counts: false, page: { size: 0 } };
+}
+
+/** by_collection entries ([id, counts]) most matching subjects first, then series, then
+ * id; a suppressed count (null) sorts as unknown, after every known one. */
+export function byMatches(byCollection) {
+  const n = (block, kind) => block?.[kind]?.count ?? -1;
+  return Object.entries(byCollection || {}).sort(([a, x], [b, y]) =>
+    n(y, "subjects") - n(x, "subjects") || n(y, "series") - n(x, "series") || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export function withFilter(state, name, values) {
   const filters = { ...state.filters };
   if (values === null || (Array.isArray(values) && !values.length)) delete filters[name];
@@ -141,51 +144,33 @@ export function withFilter(state, name, values) {
   return { ...state, filters };
 }
 
-// --- age buckets <-> age range -------------------------------------------------------------
-
-/** "60-69" → {lo: 60, hi: 69.99}; "100+" → {lo: 100, hi: Infinity}. */
-export function bucketBounds(label) {
-  const lo = Number.parseInt(label, 10);
-  return { lo, hi: label.endsWith("+") ? Infinity : round2(lo + AGE_TOP) };
-}
-
-const round2 = (x) => Math.round(x * 100) / 100;
-
-/** Is the whole bucket inside the range? (a ticked bucket box) */
-export function bucketCovered(label, range) {
-  if (!range || typeof range.gte === "string" || typeof range.lte === "string") return false;
-  const { lo, hi } = bucketBounds(label);
-  return (range.gte ?? -Infinity) <= lo && (range.lte ?? Infinity) >= hi;
-}
-
-/** The age range after ticking (hull of range and bucket) or unticking (the range shrunk
- * from the edge the bucket sits at; a middle bucket cuts off the part above it). Returns
- * null for "no age filter". */
-export function toggleBucket(label, range, checked) {
-  const { lo, hi } = bucketBounds(label);
-  const valid = range && typeof range.gte !== "string" && typeof range.lte !== "string";
-  const r = valid ? range : null;
-  const open = (x) => (x === Infinity || x === -Infinity || x === undefined ? undefined : x);
-  if (checked) {
-    if (!r) return clean({ gte: lo, lte: open(hi) });
-    const gte = r.gte === undefined ? undefined : Math.min(r.gte, lo);
-    const lte = r.lte === undefined || hi === Infinity ? undefined : Math.max(r.lte, hi);
-    return clean({ gte, lte });
+/** The state with "not recorded" (null) added to every filter on a field some record lacks,
+ * or null when no filter can leave a record out for lacking its value. The cohort count of
+ * this state minus the cohort's own is what the filters leave out for missing values. */
+export function withNotRecorded(state) {
+  let changed = false;
+  const filters = {};
+  for (const [name, v] of Object.entries(state.filters)) {
+    const items = Array.isArray(v) ? v : [v];
+    const add = MISSABLE.includes(name) && !items.includes(null);
+    filters[name] = add ? [...items, null] : v;
+    changed ||= add;
   }
-  if (!r) return null;
-  const effLo = r.gte ?? 0, effHi = r.lte ?? Infinity;
-  if (effLo >= lo && effLo <= hi) {   // the bucket is the bottom of the range
-    const gte = lo + AGE_STEP;
-    return hi === Infinity || gte > effHi ? null : clean({ gte, lte: r.lte });
-  }
-  const lte = round2(lo - AGE_STEP + AGE_TOP);   // top of the bucket below
-  return lte < (r.gte ?? 0) ? null : clean({ gte: r.gte, lte });
+  return changed ? { ...state, filters } : null;
 }
 
-function clean(r) {
-  const out = {};
-  if (r.gte !== undefined && r.gte > 0) out.gte = r.gte;
-  if (r.lte !== undefined) out.lte = r.lte;
-  if (r.gte === 0 && r.lte === undefined) out.gte = 0;
-  return Object.keys(out).length ? out : null;
+/** The single range a range field's from/to form shows ({} when it has none or several). */
+export function formRange(filter) {
+  const ranges = (Array.isArray(filter) ? filter : filter ? [filter] : [])
+    .filter((x) => x && typeof x === "object");
+  return ranges.length === 1 ? ranges[0] : {};
+}
+
+/** A range field's filter after its form is applied: the typed range replaces the ranges,
+ * "not recorded" (null) stays chosen; an empty form leaves only that. */
+export function withRange(filter, range) {
+  const missing = Array.isArray(filter) && filter.includes(null) ? [null] : [];
+  const typed = range.gte === undefined && range.lte === undefined ? [] : [range];
+  const out = [...typed, ...missing];
+  return out.length ? out : null;
 }

@@ -87,8 +87,12 @@ class EmbeddedStore:
             if self._gen is None or self._gen.name != name:
                 try:
                     gen = Generation(self.index_dir / name)
-                except (OSError, pa.ArrowInvalid, KeyError, ValueError) as exc:
-                    raise StoreError(f"generation {name} unreadable: {exc}") from exc
+                except StoreError:
+                    raise
+                except (OSError, pa.ArrowInvalid, KeyError, ValueError, AttributeError,
+                        TypeError) as exc:
+                    raise StoreError(f"generation {name} unreadable ({exc}); run 'ihub "
+                                     f"harvest' to rebuild it") from exc
                 self._gen, self._counter, self._facets = gen, Counter(gen), FacetCounter(gen)
             return self._gen
 
@@ -186,7 +190,7 @@ class EmbeddedStore:
             ordered = pages.first_of_each_series(
                 gen, self._ordered(gen, gen.series_rows(rows), req.sort, req.text))
             total = len(ordered)
-            hits = pages.series_hits(gen, ordered[start:start + size])
+            hits = pages.series_hits(gen, ordered[start:start + size], gen.visible(vis))
         end = start + len(hits)
         nxt = paging.encode_offset(gen.name, fp, end) if end < total and size else None
         return Total(count=total, unit=req.level), hits, nxt

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from imaging_hub.errors import StoreError
 from imaging_hub.schemas.columnar import ARROW_TYPES
 from imaging_hub.schemas.fields import (
     FIELDS,
@@ -28,7 +29,12 @@ from imaging_hub.schemas.filters import All, Expr, FieldFilter, Match, Not, Rang
 from imaging_hub.schemas.query import Visibility
 from imaging_hub.store.arrowio import read_arrow
 from imaging_hub.store.embedded.build import CODE_COLUMNS, DICT_COLUMNS, indices
-from imaging_hub.store.embedded.layout import COLLECTIONS_FILE, SERIES_FILE, read_manifest
+from imaging_hub.store.embedded.layout import (
+    COLLECTIONS_FILE,
+    LAYOUT_VERSION,
+    SERIES_FILE,
+    read_manifest,
+)
 from imaging_hub.store.embedded.text import TextIndex
 
 KEYWORD_COLUMNS = tuple(c.name for c in SERIES_COLUMNS
@@ -73,6 +79,11 @@ class Generation:
         self.path = path
         self.name = path.name
         self.manifest = read_manifest(path)
+        if self.manifest.get("layout") != LAYOUT_VERSION:
+            raise StoreError(
+                f"index generation {path.name} was written by an older imaging-hub (layout "
+                f"{self.manifest.get('layout', 1)}, this version reads {LAYOUT_VERSION}); "
+                f"run 'ihub harvest' (any source) to rebuild it")
         self.table = _complete(read_arrow(path / SERIES_FILE))
         self.collections = read_arrow(path / COLLECTIONS_FILE)
         self.n = self.table.num_rows

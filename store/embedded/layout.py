@@ -30,7 +30,10 @@ CURRENT = "CURRENT"
 SERIES_FILE = "series.arrow"
 COLLECTIONS_FILE = "collections.arrow"
 MANIFEST_FILE = "manifest.json"
-KEEP_GENERATIONS = 2  # the served one and its predecessor (open cursors, quick rollback)
+KEEP_GENERATIONS = 2
+# bumped when the files of a generation change shape; an older generation is refused with
+# a clear message and rebuilt by the next publish (which reads it as files, tolerantly)
+LAYOUT_VERSION = 2  # the served one and its predecessor (open cursors, quick rollback)
 
 
 def new_generation_name() -> str:

@@ -25,9 +25,9 @@ from imaging_hub.store.embedded.engine import Generation
 Hit: TypeAlias = SeriesHit | StudyHit | SubjectHit | CollectionHit
 
 
-def series_hits(gen: Generation, rows: np.ndarray) -> list[Hit]:
-    """Full series records of ``rows`` with the hosts holding each series (links are the
-    query layer's)."""
+def series_hits(gen: Generation, rows: np.ndarray, visible: np.ndarray | None) -> list[Hit]:
+    """Full series records of ``rows`` with the hosts holding each series among the rows
+    the caller may see (``visible``; None = all). Links are the query layer's."""
     if not len(rows):
         return []
     records = gen.table.take(pa.array(rows)).to_pylist()
@@ -37,7 +37,8 @@ def series_hits(gen: Generation, rows: np.ndarray) -> list[Hit]:
                              gen.codes["_series"][rows], strict=True):
         fields = series_fields(row, colls[ds] if ds >= 0 else None)
         hits.append(SeriesHit.model_construct(
-            **fields, level="series", links=[], hosts=hosts_of_series(gen, int(code))))
+            **fields, level="series", links=[],
+            hosts=hosts_of_series(gen, int(code), visible)))
     return hits
 
 
@@ -78,10 +79,13 @@ def duplicated_rows(gen: Generation) -> np.ndarray | None:
     return dup if len(dup) else None
 
 
-def hosts_of_series(gen: Generation, code: int) -> list[str]:
-    """Sources holding the series with dense code ``code``."""
+def hosts_of_series(gen: Generation, code: int, visible: np.ndarray | None = None,
+                    ) -> list[str]:
+    """Sources holding the series with dense code ``code`` (in rows ``visible`` allows)."""
     order, starts = _series_index(gen)
     members = order[starts[code]:starts[code + 1]]
+    if visible is not None:
+        members = members[visible[members]]
     src = gen.keyword["source"]
     return sorted({src.values[c] for c in src.codes[members]})
 

@@ -46,7 +46,6 @@ def publish_generation(index_dir: Path, result: HarvestResult, source_type: str)
         if served:
             gen_dir = index_dir / served
             old_s = read_arrow(gen_dir / layout.SERIES_FILE)
-            old_s = old_s.select([n for n in SERIES_SCHEMA.names if n in old_s.column_names])
             old_c = read_arrow(gen_dir / layout.COLLECTIONS_FILE)
             sources = dict(layout.read_manifest(gen_dir)["sources"])
         merged = merge(old_s, old_c, sources, result, source_type)
@@ -63,7 +62,8 @@ def _write(index_dir: Path, series: pa.Table, colls: pa.Table, sources: dict[str
     try:
         write_arrow(series, tmp / layout.SERIES_FILE)
         write_arrow(colls, tmp / layout.COLLECTIONS_FILE)
-        manifest = {"generation": name, "created_at": datetime.now(UTC).isoformat(),
+        manifest = {"generation": name, "layout": layout.LAYOUT_VERSION,
+                    "created_at": datetime.now(UTC).isoformat(),
                     "series": series.num_rows, "collections": colls.num_rows,
                     "sources": sources}
         (tmp / layout.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))

@@ -132,6 +132,11 @@ class SearchEngineStore:
             cached.at = time.monotonic()
             return cached
         meta = publish.read_meta(self.client, self.prefix, gen)
+        if meta.get("layout") != mapping.LAYOUT_VERSION:
+            raise StoreError(
+                f"generation {gen} on the {self.kind} cluster was written by another "
+                f"imaging-hub version (layout {meta.get('layout')}, this one reads "
+                f"{mapping.LAYOUT_VERSION}); run 'ihub harvest' (any source) to rebuild it")
         colls = [h["_source"] for h in publish.scan(
             self.client, mapping.index_name(self.prefix, "coll", gen), {}, "id")]
         got = self.client.search(mapping.index_name(self.prefix, "series", gen), {
@@ -220,7 +225,7 @@ class SearchEngineStore:
             body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
                 {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]},
                 relevance=req.text if req.sort == RELEVANCE else None)
-            body["_source"] = ["hosts"]
+            body["_source"] = hit_module.HIT_SOURCE
         else:
             body.update(query=dsl.has_row(clauses), _source=False, docvalue_fields=["key"])
         got, pit = self._paged_search(index, body, position)
@@ -228,14 +233,13 @@ class SearchEngineStore:
         total = int(got["hits"]["total"]["value"])
         page: list[Any]
         if kind == "series":
-            page = [hit_module.series_hit(h) for h in hits]
+            page = [hit_module.series_hit(h, vis) for h in hits]
         else:
             keys = [h["fields"]["key"][0] for h in hits]
             page = self._summaries(index, clauses, kind, keys) if keys else []
         done = (position or {}).get("n", 0) + len(hits)
         nxt = None
         if size and hits and done < total:
-            pit = pit or self.client.open_pit(index, PIT_KEEP)
             nxt = paging.encode(served.generation, fp,
                                 {"sa": hits[-1]["sort"], "pit": pit, "n": done})
         elif pit:
@@ -250,7 +254,9 @@ class SearchEngineStore:
         if not isinstance(position, dict) or "sa" not in position:
             raise ValueError("page.after is not a token this API issued")
         body = {**body, "search_after": position["sa"]}
-        pit = position.get("pit")
+        # the second page opens a point in time that later pages reuse (a first page never
+        # pays for one: most questions stop there)
+        pit = position.get("pit") or self._open_pit(index)
         if pit:
             try:
                 got = self.client.search(None, {**body, "pit": {"id": pit,
@@ -266,6 +272,14 @@ class SearchEngineStore:
                 raise StaleCursorError("page.after was issued by an index generation that "
                                        "is no longer kept. Start again.") from exc
             raise
+
+    def _open_pit(self, index: str) -> str | None:
+        try:
+            return self.client.open_pit(index, PIT_KEEP)
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            return None  # e.g. the index is gone: the search below says so
 
     def _summaries(self, index: str, clauses: list[JSON], level: str, keys: list[str],
                    ) -> list[Any]:
@@ -341,12 +355,12 @@ class SearchEngineStore:
             clauses = [{"term": {dsl.f("id"): record_id}},
                        dsl.visibility_clause(visibility)]
             got = self.client.search(served.index(self.prefix, "series"), {
-                "size": 1, "_source": ["hosts"],
+                "size": 1, "_source": hit_module.HIT_SOURCE,
                 "query": dsl.has_row(clauses, {"size": 1, "_source": True})})
             hits = got["hits"]["hits"]
             if not hits:
                 return None
-            hit = hit_module.series_hit(hits[0])
+            hit = hit_module.series_hit(hits[0], visibility)
             return SeriesRecord(**hit.model_dump(exclude={"links", "hosts"}))
         return self._run(run)
 

@@ -19,6 +19,7 @@ from imaging_hub.errors import StoreError, StoreUnavailable
 
 JSON = dict[str, Any]
 REQUEST_TIMEOUT = 60
+BULK_SHARD_WAIT = "15s"  # how long a bulk item waits for an unavailable shard (default 1m)
 PARTIAL_RETRIES = 4
 
 
@@ -120,14 +121,16 @@ class EngineClient:
             yield from os_helpers.streaming_bulk(
                 self._client, actions, chunk_size=chunk_size, max_chunk_bytes=50_000_000,
                 raise_on_error=False, raise_on_exception=False, max_retries=6,
-                initial_backoff=1, max_backoff=30, request_timeout=REQUEST_TIMEOUT * 2)
+                initial_backoff=1, max_backoff=30, request_timeout=REQUEST_TIMEOUT * 2,
+                timeout=BULK_SHARD_WAIT)
         else:
             from elasticsearch import helpers as es_helpers
 
             yield from es_helpers.streaming_bulk(
                 self._client.options(request_timeout=REQUEST_TIMEOUT * 2), actions,
                 chunk_size=chunk_size, max_chunk_bytes=50_000_000, raise_on_error=False,
-                raise_on_exception=False, max_retries=6, initial_backoff=1, max_backoff=30)
+                raise_on_exception=False, max_retries=6, initial_backoff=1, max_backoff=30,
+                timeout=BULK_SHARD_WAIT)
 
     def close(self) -> None:
         self._client.close()

@@ -18,7 +18,7 @@ def body(vis: Visibility) -> JSON:
     per_field = {name: {"filter": {"exists": {"field": dsl.f(name)}}} for name in FIELDS}
     return {"size": 0, "track_total_hits": False, "aggs": {"rows": {
         "nested": {"path": NESTED}, "aggs": {"visible": {
-            "filter": {"terms": {dsl.f("access"): sorted(vis.tiers)}},
+            "filter": dsl.visibility_clause(vis),
             "aggs": {"source": {"terms": {"field": dsl.f("source"), "size": dsl.TERMS_SIZE},
                                 "aggs": per_field}}}}}}}
 

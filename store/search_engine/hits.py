@@ -13,7 +13,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from imaging_hub.schemas.columnar import series_fields
-from imaging_hub.schemas.query import CollectionHit, SeriesHit, StudyHit, SubjectHit
+from imaging_hub.schemas.query import (
+    CollectionHit,
+    SeriesHit,
+    StudyHit,
+    SubjectHit,
+    Visibility,
+)
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON
 from imaging_hub.store.search_engine.docs import collection_from_doc
@@ -42,10 +48,16 @@ def level_sort(clauses: list[JSON], sort: str | None, text: str | None = None,
             for n in ("source", "collection", "study_uid")] + [{"key": "asc"}]
 
 
-def series_hit(hit: JSON) -> SeriesHit:
-    """A series document's first matching record (inner hit) with every host."""
+def series_hit(hit: JSON, vis: Visibility) -> SeriesHit:
+    """A series document's first matching record (inner hit) with every host holding it
+    among the records ``vis`` allows."""
     row = hit["inner_hits"][NESTED]["hits"]["hits"][0]["_source"]
-    return series_hit_of(row, hit["_source"]["hosts"])
+    hosts = sorted({c["source"] for c in hit["_source"].get(NESTED, [])
+                    if vis.allows(c["access"], c["source"], c["collection"])})
+    return series_hit_of(row, hosts)
+
+
+HIT_SOURCE = [f"{NESTED}.source", f"{NESTED}.access", f"{NESTED}.collection"]
 
 
 def series_hit_of(row: JSON, hosts: list[str]) -> SeriesHit:

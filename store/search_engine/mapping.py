@@ -21,6 +21,9 @@ from typing import Any
 
 from imaging_hub.schemas.fields import FIELDS, Column
 
+# bumped when documents or mappings change shape; a generation of another layout is refused
+# with a clear message until the next publish rebuilds it (publishing reads it back tolerantly)
+LAYOUT_VERSION = 1
 LEVEL_INDICES = ("series", "study", "subject")
 KINDS = (*LEVEL_INDICES, "coll", "meta")
 NESTED = "r"

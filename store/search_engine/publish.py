@@ -171,21 +171,33 @@ def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: 
     for level in mapping.LEVEL_INDICES:
         actions.append(_counting(docs.level_docs(series, keys, level, names[level], rows),
                                  expected, level))
-    meta = {"generation": gen, "created_at": datetime.now(UTC).isoformat(),
+    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION,
+            "created_at": datetime.now(UTC).isoformat(),
             "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
     actions.append([{"_index": names["meta"], "_id": "meta", "_source": meta}])
-    failed: Counter[str] = Counter()
     for stream in actions:
-        for ok, item in client.bulk(stream):
-            if not ok:
-                info = next(iter(item.values())) if isinstance(item, dict) else {}
-                err = info.get("error") if isinstance(info, dict) else None
-                failed[(err or {}).get("type", str(err)[:80]) if isinstance(err, dict)
-                       else str(err or item)[:80]] += 1
-    if failed:
-        raise StoreError(f"bulk load of generation {gen} failed for {sum(failed.values())} "
-                         f"documents: {dict(failed)}; the served generation is unchanged")
+        _bulk(client, stream, gen)
+
     _finish(client, names, expected, replicas)
+
+
+def _bulk(client: EngineClient, stream: Iterable[JSON], gen: str) -> None:
+    """Load one stream; stop at the first chunk with failed items (the generation is then
+    dropped, so loading more is pointless) and raise, counting failures by reason."""
+    failed: Counter[str] = Counter()
+    for ok, item in client.bulk(stream):
+        if ok:
+            if failed:
+                break
+            continue
+        info = next(iter(item.values())) if isinstance(item, dict) else {}
+        err = info.get("error") if isinstance(info, dict) else None
+        failed[(err or {}).get("type", str(err)[:80]) if isinstance(err, dict)
+               else str(err or item)[:80]] += 1
+    if failed:
+        raise StoreError(f"bulk load of generation {gen} failed for at least "
+                         f"{sum(failed.values())} documents: {dict(failed)}; the served "
+                         f"generation is unchanged")
 
 
 def _counting(stream: Iterator[JSON], expected: dict[str, int], kind: str) -> Iterator[JSON]:
@@ -207,8 +219,9 @@ def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int
     status = "green" if want < nodes else "yellow"
     deadline = time.monotonic() + HEALTH_WAIT_S
     while True:  # "timeout" goes in the path: opensearch-py reads a "timeout" param itself
-        health = client.request(
-            "GET", f"/_cluster/health/{every}?wait_for_status={status}&timeout=5s")
+        health = client.request(  # a wait that timed out answers 408
+            "GET", f"/_cluster/health/{every}?wait_for_status={status}&timeout=5s",
+            ignore=(408,)) or {"timed_out": True}
         if not health.get("timed_out"):
             break
         if time.monotonic() > deadline:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from imaging_hub.config import Settings
 from imaging_hub.search_ui.api import create_app
 from imaging_hub.store.embedded import EmbeddedStore
 from tests.store import synthetic as syn
@@ -16,7 +17,7 @@ def test_repeated_answers_come_from_the_cache_until_the_generation_changes(
         tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "index")
     store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
-    app = create_app(store)
+    app = create_app(store, Settings(home=tmp_path))
     client = TestClient(app)
     body = {"filters": {"modality": ["CT"]}, "facets": ["sex"], "counts": True}
     first = client.post("/api/v1/search", json=body)

@@ -16,9 +16,11 @@ import pytest
 from tests.conftest import IDC_SLICE, VENV_BIN
 
 PARQUET = str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
-AGE = ("CASE WHEN regexp_full_match(upper(trim(PatientAge)), '\\d{3}[DWMY]') THEN "
-       "CAST(substr(trim(PatientAge), 1, 3) AS DOUBLE) * CASE upper(substr(trim(PatientAge), 4))"
-       " WHEN 'Y' THEN 1 WHEN 'M' THEN 1/12 WHEN 'W' THEN 7/365.25 ELSE 1/365.25 END END")
+# DICOM AS in years; the placeholder 000Y and ages over 110 years are no age
+_YEARS = ("CAST(substr(trim(PatientAge), 1, 3) AS DOUBLE) * CASE upper(substr(trim(PatientAge),"
+          " 4)) WHEN 'Y' THEN 1 WHEN 'M' THEN 1/12 WHEN 'W' THEN 7/365.25 ELSE 1/365.25 END")
+AGE = ("CASE WHEN regexp_full_match(upper(trim(PatientAge)), '\\d{3}[DWMY]') AND "
+       f"upper(trim(PatientAge)) <> '000Y' AND {_YEARS} <= 110 THEN {_YEARS} END")
 # (CLI filters, SQL condition with parameters, parameters)
 CASES: list[tuple[list[str], str, list[Any]]] = [
     ([], "true", []),

@@ -70,6 +70,20 @@ def test_missing_markers_and_bad_counts_are_nulled_and_counted() -> None:
     assert "sex_unrecognised" not in tally.warnings
 
 
+@pytest.mark.parametrize(("raw", "age", "warning"), [
+    ([63.0], 63.0, None), ([155.0], None, "age_implausible"), (["000Y"], None, "age_placeholder"),
+    (["111Y"], None, "age_implausible"), (["047Y"], 47.0, None), (["63.5"], 63.5, None),
+    ([-2], None, "age_unparseable")])
+def test_ages_follow_the_shared_rule(raw: list[Any], age: float | None,
+                                     warning: str | None) -> None:
+    mapping, tally = load_mapping("midrc"), Tally.new()
+    row = {**payload("midrc_data_file_page.json")["data"]["data_file"][0],
+           "age_at_imaging": raw}
+    record = series_record(row, mapping, CTX, tally)
+    assert record is not None and record.age == age and record.age_raw == str(raw[0])
+    assert tally.warnings.get(warning or "", 0) == (1 if warning else 0)
+
+
 def test_several_values_keep_the_first_and_warn() -> None:
     records, tally = midrc_records()
     dx = records[2]

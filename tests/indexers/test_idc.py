@@ -109,3 +109,29 @@ def test_missing_file_or_columns_is_a_format_error(tmp_path: Path) -> None:
                    {"o": str(thin)})
     with pytest.raises(SourceFormatError, match="lacks columns"):
         IdcIndexer(series_parquet=thin, collections_parquet=COLLECTIONS_PARQUET).harvest("r")
+
+
+def test_placeholder_and_implausible_ages_on_real_idc_rows() -> None:
+    """Real IDC collections: NSCLC-Radiogenomics and the Visible Human use `000Y`,
+    CC-Radiomics-Phantom records phantoms at 155 years. Those are kept with their raw value,
+    not used as ages, and counted like DuckDB counts them on the parquet."""
+    colls = ["nsclc_radiogenomics", "nlm_visible_human_project", "cc_radiomics_phantom"]
+    result = IdcIndexer(collections=colls).harvest("run-ages")
+    rows = duckdb.execute(
+        "SELECT upper(trim(PatientAge)) AS a, count(*) FROM read_parquet($p)"
+        " WHERE collection_id IN (SELECT unnest($c)) GROUP BY a",
+        {"p": str(PARQUET), "c": colls}).fetchall()
+    by_raw = {a: n for a, n in rows}
+    placeholder = by_raw.get("000Y", 0)
+    implausible = sum(n for a, n in by_raw.items()
+                      if a and a.endswith("Y") and a[:3].isdigit() and int(a[:3]) > 110)
+    assert placeholder > 0 and implausible > 0  # the slice really holds both
+    assert result.report.warnings["age_placeholder"] == placeholder
+    assert result.report.warnings["age_implausible"] == implausible
+    series = result.series.to_pylist()
+    zero = [r for r in series if r["age_raw"] == "000Y"]
+    old = [r for r in series if r["age_raw"] == "155Y"]
+    assert len(zero) == placeholder and all(r["age"] is None for r in zero)
+    assert len(old) == implausible and all(r["age"] is None for r in old)
+    ages = [r["age"] for r in series if r["age"] is not None]
+    assert ages and min(ages) > 0 and max(ages) <= 110

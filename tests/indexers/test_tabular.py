@@ -96,6 +96,20 @@ def test_tsv_parquet_and_json_lines_give_the_same_records(tmp_path: Path) -> Non
         "row": "row 1"}
 
 
+def test_placeholder_and_implausible_ages_keep_the_row_without_an_age(tmp_path: Path
+                                                                      ) -> None:
+    rows = example_rows()[:4]
+    rows[0]["age_years"], rows[1]["age_years"], rows[2]["age_years"] = "000Y", "131", "000M"
+    result = harvest(write_csv(tmp_path / "export.csv", rows))
+    assert result.report.rejected == {} and result.series.num_rows == 4
+    assert result.report.warnings == {"age_placeholder": 1, "age_implausible": 1}
+    got = {r["age_raw"]: r["age"] for r in result.series.to_pylist()}
+    assert got["000Y"] is None and got["131"] is None and got["000M"] == 0.0
+    assert got[rows[3]["age_years"]] == float(rows[3]["age_years"])
+    samples = {s.reason: s.detail for s in result.report.warning_samples}
+    assert samples["age_placeholder"] == "export.csv line 2: age '000Y'"
+
+
 def test_bad_values_reject_their_row_naming_file_line_and_column(tmp_path: Path) -> None:
     rows = example_rows()[:10]
     rows[1]["age_years"] = "forty"

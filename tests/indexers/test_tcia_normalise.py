@@ -90,6 +90,15 @@ def test_odd_values_are_nulled_and_counted_and_study_values_fill_gaps() -> None:
     assert filled.age_raw == study["PatientAge"] and filled.study_date is not None
 
 
+def test_placeholder_and_implausible_ages_are_kept_raw_and_warned() -> None:
+    rows = copy.deepcopy(load(f"getSeries_{COLL}.json")[:3])
+    rows[0]["PatientAge"], rows[1]["PatientAge"], rows[2]["PatientAge"] = "000Y", "155Y", "000D"
+    records, tally = normalise(rows)
+    assert [(r.age, r.age_raw) for r in records] == [(None, "000Y"), (None, "155Y"),
+                                                     (0.0, "000D")]
+    assert tally.warnings == {"age_placeholder": 1, "age_implausible": 1}
+
+
 def test_empty_patient_id_follows_the_shared_subject_rule() -> None:
     rows = copy.deepcopy(load(f"getSeries_{COLL}.json")[:2])
     rows[0].pop("PatientID")

@@ -189,7 +189,8 @@ def record_texts(r: SeriesRecord) -> list[str]:
 
 def person_of(everything: list[SeriesRecord]) -> dict[tuple[str, str], tuple[str, str]]:
     """Union-find over (source, PatientID): subjects of different sources holding the same
-    StudyInstanceUID are one person. Built over all published records, as the store does."""
+    StudyInstanceUID are one person (sequestered records link no one). Built over all
+    published records, as the store does."""
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(x: tuple[str, str]) -> tuple[str, str]:
@@ -200,8 +201,9 @@ def person_of(everything: list[SeriesRecord]) -> dict[tuple[str, str], tuple[str
         return x
 
     by_study: dict[str, set[tuple[str, str]]] = {}
-    for r in everything:
-        by_study.setdefault(r.identifiers.study_uid, set()).add((r.source, r.subject_id))
+    for r in everything:  # sequestered records link no one (they must not change counts)
+        if r.access.tier != "sequestered" and r.identifiers.study_uid is not None:
+            by_study.setdefault(r.identifiers.study_uid, set()).add((r.source, r.subject_id))
     for members in by_study.values():
         for a in members:
             for b in members:

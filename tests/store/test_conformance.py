@@ -475,3 +475,20 @@ def test_relevance_sort_pages_every_text_match_once(
     assert len(seen) == len(set(seen))
     assert set(seen) == {r.identifiers.series_uid for r in records
                          if syn.matches(r, {}, text)}
+
+
+def test_sequestered_copies_neither_show_as_hosts_nor_link_subjects(
+        make_store: StoreFactory) -> None:
+    store = make_store()
+    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "A1", "5.1", "5.1.1")]))
+    store.publish(syn.result("beta", [syn.series("beta", "lungs", "B1", "5.2", "5.2.1")]))
+    vault = [syn.series("vault", "lungs", "V", "5.1", "5.1.1"),
+             syn.series("vault", "lungs", "V", "5.2", "5.2.9")]
+    vault = [r.model_copy(update={"access": r.access.model_copy(
+        update={"tier": "sequestered"})}) for r in vault]
+    store.publish(syn.result("vault", vault))
+    # the vault holds both people's studies under one PatientID: that must not merge them
+    assert store.count(CohortQuery()).subjects.count == 2
+    hit = store.search(SearchRequest.model_validate(
+        {"filters": {"series_uid": ["5.1.1"]}})).hits[0]
+    assert hit.hosts == ["alpha"]  # type: ignore[union-attr]

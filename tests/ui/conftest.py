@@ -114,6 +114,12 @@ def api_counts(client: httpx.Client, text: str | None, filters: dict[str, Any]) 
     return {k: body[k]["count"] for k in ("subjects", "studies", "series", "instances")}
 
 
+def facet_map(buckets: list[dict[str, Any]], none: str = "(none)") -> dict[str, int]:
+    """An API facet as value → count, keyed the way the page writes values ("not recorded",
+    the API's null, is ``none``: "(none)" on checkboxes, "" on chart bars)."""
+    return {none if b["value"] is None else str(b["value"]): b["count"] for b in buckets}
+
+
 def shown_facet(page: Page, name: str) -> dict[str, int]:
     """value → count of one facet as displayed (expanded if it has a 'Show all')."""
     box = page.locator(f"fieldset[data-facet={name}]")

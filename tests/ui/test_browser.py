@@ -19,6 +19,7 @@ from tests.ui.conftest import (
     ARTIFACTS,
     VIEWPORT,
     api_counts,
+    facet_map,
     open_page,
     settle,
     shown_counts,
@@ -56,8 +57,7 @@ def test_first_render_shows_the_apis_counts_facets_and_levels(
     assert shown_counts(page) == api_counts(client, None, {})
     api = search(client)
     for name in ("modality", "collection", "license", "sex"):
-        assert shown_facet(page, name) == {str(b["value"]): b["count"]
-                                           for b in api["facets"][name]}, name
+        assert shown_facet(page, name) == facet_map(api["facets"][name]), name
     # tab totals: datasets from the collection facet, the rest from the exact counts
     totals = {lvl: int(page.locator(f"#tab-{lvl} .tab-count").get_attribute("data-total") or -1)
               for lvl in ("collection", "subject", "study", "series")}
@@ -77,9 +77,8 @@ def test_facet_clicks_update_url_and_counts_and_back_button_restores(
     ct = api_counts(client, None, {"modality": ["CT"]})
     assert shown_counts(page) == ct != all_counts
     # disjunctive: the modality facet still lists the other modalities with their counts
-    assert shown_facet(page, "modality") == {
-        str(b["value"]): b["count"] for b in search(client, filters={"modality": ["CT"]})
-        ["facets"]["modality"]}
+    assert shown_facet(page, "modality") == facet_map(
+        search(client, filters={"modality": ["CT"]})["facets"]["modality"])
 
     settle(page, lambda: checkbox(page, "sex", "female").check())
     assert query(page) == {"modality": ["CT"], "sex": ["F"]}
@@ -188,14 +187,19 @@ def test_levels_are_keyboard_operable_and_linked(page: Page, client: httpx.Clien
     expect(page.locator("#tab-collection")).to_be_focused()
     settle(page, lambda: page.keyboard.press("Space"))
     datasets = search(client, level="collection", filters={"modality": ["CT"]})
+    by = client.post("/api/v1/cohort/count", json={"filters": {"modality": ["CT"]}}).json()[
+        "by_collection"]
+    ranked = sorted(datasets["hits"], key=lambda h: (-by[h["collection"]]["subjects"]["count"],
+                                                     -by[h["collection"]]["series"]["count"],
+                                                     h["collection"]))
     assert page.locator("#results li.card").evaluate_all("els => els.map(e => e.dataset.id)") \
-        == [h["id"] for h in datasets["hits"]]
+        == [h["id"] for h in ranked]
     assert page.locator("#tab-collection .tab-count").inner_text() == \
         str(datasets["total"]["count"])
 
     # a dataset card leads to its series (MIDRC-style linked levels)
     card = page.locator("#results li.card").first
-    collection, series = datasets["hits"][0]["collection"], datasets["hits"][0]["series"]
+    collection, series = ranked[0]["collection"], ranked[0]["series"]
     button = card.get_by_role("button", name=f"{series:,} series of {collection}")
     settle(page, button.click)
     assert query(page) == {"modality": ["CT"], "collection": [collection]}
@@ -205,28 +209,43 @@ def test_levels_are_keyboard_operable_and_linked(page: Page, client: httpx.Clien
 
 def test_export_pages_through_the_api_into_csv_and_json(page: Page, client: httpx.Client
                                                         ) -> None:
-    open_page(page, "/?collection=tcga_chol")
-    ids: list[str] = []
-    body: dict[str, Any] = {"filters": {"collection": ["tcga_chol"]}, "page": {"size": 1000}}
+    open_page(page, "/?collection=ct_lymph_nodes")
+    hits: list[dict[str, Any]] = []
+    body: dict[str, Any] = {"filters": {"collection": ["ct_lymph_nodes"]}, "page": {"size": 1000}}
     while True:
         got = client.post("/api/v1/search", json=body).json()
-        ids += [h["id"] for h in got["hits"]]
+        hits += got["hits"]
         if not got["next"]:
             break
         body["page"]["after"] = got["next"]
+    ids = [h["id"] for h in hits]
     with page.expect_download() as dl:
         page.click("button[data-export=csv]")
     rows = list(csv.DictReader(io.StringIO(dl.value.path().read_text())))
     assert [r["id"] for r in rows] == ids
     assert all(r["series_uid"] and r["license"] and r["viewer_url"].startswith("https://")
                for r in rows)
+    # who and when: sex, age, study date, body part; every link with its host
+    text = lambda v: "" if v is None else str(v)  # noqa: E731
+    for r, h in zip(rows, hits, strict=True):
+        assert (r["sex"], r["age_raw"], r["study_date"], r["body_part"]) == (
+            text(h["sex"]), text(h["age_raw"]), text(h["study_date"]), text(h["body_part"]))
+        assert (float(r["age"]) if r["age"] else None) == h["age"]
+        assert r["links"] == " | ".join(f"{link['host']} {link['rel']} {link['href']}"
+                                        for link in h["links"])
+    assert any(r["sex"] for r in rows) and any(r["age"] for r in rows)
+    assert any(r["study_date"] for r in rows) and any(r["body_part"] for r in rows)
     expect(page.locator("#export-status")).to_contain_text(f"Exported {len(ids):,} series")
     with page.expect_download() as dl:
         page.click("button[data-export=json]")
     doc = json.loads(dl.value.path().read_text())
     assert doc["total"] == len(ids) and not doc["truncated"]
-    assert doc["query"]["filters"] == {"collection": ["tcga_chol"]}
+    assert doc["query"]["filters"] == {"collection": ["ct_lymph_nodes"]}
     assert [r["id"] for r in doc["series"]] == ids
+    assert [r["links"] for r in doc["series"]] == [
+        [{k: link[k] for k in ("host", "rel", "href")} for link in h["links"]] for h in hits]
+    assert [(r["sex"], r["study_date"]) for r in doc["series"]] == [
+        (h["sex"] or "", h["study_date"] or "") for h in hits]
 
 
 def test_newcomer_finds_ct_chest_scans_of_women_over_60_under_cc_by(
