@@ -99,7 +99,8 @@ RAW: dict[str, str] = {
     "study_year": "year(try_cast(StudyDate AS DATE))",
     "series_description": "SeriesDescription", "study_description": "StudyDescription",
 }
-COLL_SELECT = ("SELECT collection_id, collection_name,"
+WORD = "(^|[^a-z0-9]){term}([^a-z0-9]|$)"  # the benchmark's terms are ASCII words
+COLL_SELECT = ("SELECT collection_id, collection_name, description,"
                f" {split_list('cancer_types')} AS disease_type,"
                f" {split_list('tumor_locations')} AS primary_site FROM {{src}}")
 AGE_BUCKET = ("CASE WHEN age >= 100 THEN '100+' WHEN age >= 0 THEN"
@@ -114,13 +115,15 @@ def where(q: Query, col: Mapping[str, str], coll: str, bind: Bind, skip: str | N
     """The question as a WHERE condition: every text term somewhere, AND across fields,
     OR within a field's values, inclusive ranges."""
     parts: list[str] = []
-    for term in (q["text"] or "").split():
-        t = bind(term.lower())
+    for term in (q["text"] or "").split():  # whole words (schemas/text.py), any field
+        t = bind(WORD.format(term=term.lower()))
+        own = " OR ".join(f"regexp_matches(lower({col[c]}), {t})"
+                          for c in ("series_description", "study_description", "body_part"))
         parts.append(
-            f"(contains(lower({col['series_description']}), {t})"
-            f" OR contains(lower({col['study_description']}), {t})"
-            f" OR {col['collection']} IN (SELECT collection_id FROM {coll}"
-            f" WHERE contains(lower(collection_id || ' ' || collection_name), {t})))")
+            f"({own} OR {col['collection']} IN (SELECT collection_id FROM {coll}"
+            f" WHERE regexp_matches(lower(collection_id || ' ' || collection_name || ' ' ||"
+            f" coalesce(description, '') || ' ' || array_to_string(disease_type, ' ') || ' '"
+            f" || array_to_string(primary_site, ' ')), {t})))")
     for name, flt in q["filters"].items():
         if name == skip:
             continue

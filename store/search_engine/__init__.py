@@ -175,28 +175,29 @@ class SearchEngineStore:
         dm = served.datasets_matching(req.text)
         clauses = dsl.row_filter(req, vis, dm)
         unit = req.facet_unit or unit_of(req.level)
-        searches: list[tuple[str, JSON]] = []
+        searches: list[count_module.Search] = []
         if req.facets:
             prefilter = dsl.for_unit_index(dsl.row_filter(req.model_copy(update={"filters": {
                 n: v for n, v in req.filters.items() if n not in req.facets}}), vis, dm),
                 "series" if unit == "series" else "")
-            searches.append((served.index(self.prefix, UNIT_INDEX[unit]), {
+            searches.append(("facets", served.index(self.prefix, UNIT_INDEX[unit]), {
                 "size": 0, "query": dsl.has_row(prefilter), "track_total_hits": False,
                 "aggs": dsl.facets_aggs(req, vis, dm, req.facets, unit)}))
+        sources = sorted(served.meta["sources"])
         if req.counts:
-            searches += count_module.searches(served, self.prefix, clauses, breakdown=False,
-                                              missing=dsl.missing_clauses(req, vis, dm))
-        answers = self.client.msearch(searches) if searches else []
+            searches += count_module.searches(served, self.prefix, clauses, False,
+                                              dsl.missing_clauses(req, vis, dm), sources)
+        tagged = self._msearch(searches)
         facets = {}
         if req.facets:
-            aggs = answers.pop(0)["aggregations"]["facets"]
+            aggs = tagged["facets"]["aggregations"]["facets"]
             facets = {n: buckets(dsl.read_facet(n, aggs[n], unit), req.filters.get(n), n)
                       for n in req.facets}
         counts = None
         if req.counts:
-            overall, by_source, _ = count_module.read(answers, breakdown=False)
+            overall, by_source, _ = count_module.read(tagged, sources, breakdown=False)
             counts = SearchCounts(**overall.model_dump(), by_source=by_source,
-                                  missing_excluded=count_module.missing_excluded(answers))
+                                  missing_excluded=count_module.missing_excluded(tagged))
         if unit == "collections" and req.facets:
             extra = rowless_facets(served.rowless, req, vis, req.facets)
             facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
@@ -206,6 +207,13 @@ class SearchEngineStore:
         return SearchResponse(index=index_info(served.generation, served.meta["sources"]),
                               total=total, hits=page, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
+
+    def _msearch(self, searches: list[count_module.Search]) -> dict[str, JSON]:
+        """Answers of tagged searches sent in one round trip, by tag."""
+        if not searches:
+            return {}
+        answers = self.client.msearch([(index, body) for _, index, body in searches])
+        return {tag: answer for (tag, _, _), answer in zip(searches, answers, strict=True)}
 
     def _page(self, served: _Served, req: SearchRequest, vis: Visibility,
               clauses: list[JSON]) -> tuple[Total, list[Any], str | None]:
@@ -320,14 +328,15 @@ class SearchEngineStore:
         def run(served: _Served) -> CountResponse:
             dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
-            answers = self.client.msearch(count_module.searches(
-                served, self.prefix, clauses, breakdown=True,
-                missing=dsl.missing_clauses(query, visibility, dm)))
-            overall, by_source, by_collection = count_module.read(answers, breakdown=True)
+            sources = sorted(served.meta["sources"])
+            tagged = self._msearch(count_module.searches(
+                served, self.prefix, clauses, True, dsl.missing_clauses(query, visibility, dm),
+                sources))
+            overall, by_source, by_collection = count_module.read(tagged, sources, True)
             return CountResponse(index=index_info(served.generation, served.meta["sources"]),
                                  **overall.model_dump(), by_source=by_source,
                                  by_collection=by_collection,
-                                 missing_excluded=count_module.missing_excluded(answers))
+                                 missing_excluded=count_module.missing_excluded(tagged))
         return self._run(run)
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:

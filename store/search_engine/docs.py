@@ -1,31 +1,37 @@
-"""Documents of one generation, built from the merged records, streamed in batches.
+"""Documents of one generation, built from the merged records and streamed to the bulk
+loader.
 
-Rows are visited in the order of each level's key (series UID, study UID, linked subject), a
-batch of ``BATCH`` rows at a time, and consecutive rows with the same key become one
-document; so memory holds one batch of rows and one document at a time, whatever the
-number of records (the merged Arrow table itself is memory-mapped or columnar).
+Each record becomes JSON once, in DuckDB (``to_json``, vectorised): the full record for the
+series index, the searchable fields for the study and subject indices. A level's documents
+are then the records in the order of the level's key (series UID, study UID, linked subject)
+read in batches, consecutive records with the same key joined into one document by string
+concatenation — no per-record Python dictionaries. DuckDB sorts within its memory limit and
+spills to its temporary folder beyond it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from imaging_hub.schemas.columnar import INHERITED, collection_fields
-from imaging_hub.schemas.fields import FIELDS, TEXT_COLUMNS
+from imaging_hub.schemas.fields import FIELDS, SERIES_COLUMNS, TEXT_COLUMNS
 from imaging_hub.schemas.text import normalise
+from imaging_hub.store.identity import column_codes, dense
 from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
 
-BATCH = 20_000
+BATCH = 50_000
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
 JSON = dict[str, Any]
-_MAPPED = tuple(FIELDS) + tuple(EXTRA_ROW_FIELDS)
+DUCKDB_MEMORY = "1GB"
+_ISO = "'%Y-%m-%dT%H:%M:%S.%f+00:00'"
 
 
 def doc_id(key: str) -> str:
@@ -37,89 +43,114 @@ def dataset_key(source: str, collection: str) -> str:
     return f"{source}{DATASET_SEP}{collection}"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+def _text_column(series: pa.Table) -> pa.Array:
+    """Each record's normalised searchable text, computed once per distinct combination."""
+    codes = np.zeros(series.num_rows, np.int64)
+    for name in TEXT_COLUMNS:
+        codes = dense(codes, column_codes(series, name))
+    if not series.num_rows:
+        return pa.array([], pa.string())
+    _, first = np.unique(codes, return_index=True)
+    values = {name: series.column(name).take(pa.array(first)).to_pylist()
+              for name in TEXT_COLUMNS}
+    texts = [normalise(*(values[n][i] for n in TEXT_COLUMNS))[:MAX_TEXT] or None
+             for i in range(len(first))]
+    return pa.array(texts, pa.string()).take(pa.array(codes))
 
 
-class RowBuilder:
-    """Turns stored rows into nested records: the full record (series index) or only the
-    searchable fields (study and subject indices)."""
-
-    def __init__(self, collections: pa.Table) -> None:
-        self.inherited: dict[str, dict[str, list[str]]] = {}
-        self.names: dict[str, str] = {}
-        for row in collections.to_pylist():
-            key = dataset_key(row["source"], row["collection"])
-            self.inherited[key] = {n: list(row[n] or []) for n in INHERITED}
-            self.names[key] = row["name"] or ""
-
-    def row(self, raw: JSON, subject_key: str, full: bool) -> JSON:
-        key = dataset_key(raw["source"], raw["collection"])
-        out = {k: _jsonable(v) for k, v in raw.items()} if full else {
-            k: _jsonable(raw[k]) for k in _MAPPED if k in raw}
-        out.update(self.inherited.get(key) or {n: [] for n in INHERITED})
-        out["dataset"] = key
-        out["subject_key"] = subject_key
-        out["study_description"] = (raw["study_description"] or "")[:MAX_TEXT] or None
-        out["tx"] = normalise(*(raw[c] for c in TEXT_COLUMNS))[:MAX_TEXT] or None
-        if full:
-            out["text"] = " ".join(filter(None, (
-                raw["series_description"], raw["study_description"], raw["collection"],
-                self.names.get(key))))
-        return out
+def _struct(names: list[str]) -> str:
+    return "struct_pack(" + ", ".join(f'"{n}" := "{n}"' for n in names) + ")"
 
 
-def level_docs(series: pa.Table, subject_keys: pa.Array, level: str, index: str,
-               rows: RowBuilder) -> Iterator[JSON]:
-    """Bulk actions of one level index: one document per key, its records nested."""
-    key_col = {"series": series.column("series_uid"), "study": series.column("study_uid"),
-               "subject": subject_keys}[level]
-    order = np.asarray(pc.sort_indices(key_col).to_numpy(zero_copy_only=False), np.int64)
-    full = level == "series"
-    current: str | None = None
-    members: list[JSON] = []
-    for start in range(0, len(order), BATCH):
-        take = pa.array(order[start:start + BATCH])
-        batch = series.take(take).to_pylist()
-        subj = subject_keys.take(take).to_pylist()
-        for raw, skey in zip(batch, subj, strict=True):
-            k = {"series": raw["series_uid"], "study": raw["study_uid"], "subject": skey}[level]
-            if k is None:
-                if level == "study":  # no study: the record is in the subject index only
-                    continue
-                k = f"\x00record:{raw['id']}"  # no series: a document of its own (read back)
-            if k != current and members:
-                yield _doc(level, index, current or "", members)
-                members = []
-            current = k
-            members.append(rows.row(raw, skey, full))
-    if members:
-        yield _doc(level, index, current or "", members)
+class Rows:
+    """The records of a generation, ready to be cut into documents."""
+
+    def __init__(self, series: pa.Table, collections: pa.Table, subject_keys: pa.Array) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="ihub-docs-")
+        self.con = duckdb.connect()
+        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        self.con.execute(f"SET temp_directory = '{self._tmp.name}'")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
+        plain = series.select([c.name for c in SERIES_COLUMNS])
+        plain = plain.append_column("subject_key", subject_keys.cast(pa.string()))
+        plain = plain.append_column("tx", _text_column(series))
+        self.con.register("series", plain)
+        self.con.register("colls", collections.select(
+            ["source", "collection", "name", *INHERITED]))
+        self.con.execute(self._view_sql())
+
+    def _view_sql(self) -> str:
+        inherited = ", ".join(f"coalesce(c.{n}, []::VARCHAR[]) AS {n}" for n in INHERITED)
+        return f"""
+            CREATE TEMP VIEW records AS
+            SELECT s.*, {inherited},
+                   s.source || '{DATASET_SEP}' || s.collection AS dataset,
+                   count(*) OVER (PARTITION BY coalesce(s.series_uid, s.id)) AS copies,
+                   concat_ws(' ', s.series_description, s.study_description, s.collection,
+                             c.name) AS analysed_text
+            FROM series s LEFT JOIN colls c USING (source, collection)"""
+
+    def _json_sql(self, full: bool) -> str:
+        mapped = [*FIELDS, *EXTRA_ROW_FIELDS]
+        if not full:
+            return "to_json(" + _struct(mapped) + ")"
+        names = [c.name for c in SERIES_COLUMNS if c.name != "harvested_at"]
+        names += [n for n in mapped if n not in names]
+        return ("to_json(" + _struct(names)[:-1] + ', "text" := analysed_text'
+                + f", \"harvested_at\" := strftime(harvested_at, {_ISO})))")
+
+    def level_docs(self, level: str, index: str) -> Iterator[JSON]:
+        """Bulk actions of one level index: one document per key, its records nested
+        (pre-serialised JSON; ids left to the engine)."""
+        key = {"series": "coalesce(series_uid, chr(0) || 'record:' || id)",
+               "study": "study_uid", "subject": "subject_key"}[level]
+        where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
+        sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
+               f" instances, size_bytes, study_uid FROM records {where}"
+               f" ORDER BY k, source, collection, id")
+        reader = self.con.execute(sql).to_arrow_reader(BATCH)
+        group: list[tuple[str, str, int | None, int | None, str | None]] = []
+        current: str | None = None
+        for batch in reader:
+            cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            for k, j, src, inst, size, study in zip(*cols, strict=True):
+                if k != current and group:
+                    yield _doc(level, index, current or "", group)
+                    group = []
+                current = k
+                group.append((j, src, inst, size, study))
+        if group:
+            yield _doc(level, index, current or "", group)
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
 
 
-def _doc(level: str, index: str, key: str, members: list[JSON]) -> JSON:
-    members.sort(key=lambda r: (r["source"], r["collection"], r["id"]))
-    source: JSON = {"key": key, "r": members}
+def _doc(level: str, index: str, key: str,
+         group: list[tuple[str, str, int | None, int | None, str | None]]) -> JSON:
+    head = '{"key":' + json.dumps(key)
     if level == "series":
-        sizes = [m["size_bytes"] for m in members if m["size_bytes"] is not None]
-        source.update(study_uid=members[0]["study_uid"],
-                      hosts=sorted({m["source"] for m in members}),
-                      instances=max(m["instances"] or 0 for m in members),
-                      size_bytes=max(sizes) if sizes else None)
-    return {"_index": index, "_id": doc_id(key), "_source": source}
+        sizes = [g[3] for g in group if g[3] is not None]
+        head += (',"study_uid":' + json.dumps(group[0][4])
+                 + ',"hosts":' + json.dumps(sorted({g[1] for g in group}))
+                 + ',"instances":' + json.dumps(max(g[2] or 0 for g in group))
+                 + ',"size_bytes":' + json.dumps(max(sizes) if sizes else None))
+    return {"_index": index, "_source": head + ',"r":[' + ",".join(g[0] for g in group) + "]}"}
 
 
 def collection_docs(collections: pa.Table, index: str) -> Iterator[JSON]:
     for row in collections.to_pylist():
-        doc = {k: _jsonable(v) for k, v in row.items()}
+        doc = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
         doc["dataset"] = dataset_key(row["source"], row["collection"])
         yield {"_index": index, "_id": doc_id(row["id"]), "_source": doc}
 
 
 def collection_from_doc(doc: JSON) -> JSON:
     """A collection document back as ``CollectionRecord`` fields."""
+    from datetime import datetime
+
     row = dict(doc)
     if row.get("harvested_at"):
         row["harvested_at"] = datetime.fromisoformat(row["harvested_at"])

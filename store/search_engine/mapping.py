@@ -23,7 +23,7 @@ from imaging_hub.schemas.fields import FIELDS, Column
 
 # bumped when documents or mappings change shape; a generation of another layout is refused
 # with a clear message until the next publish rebuilds it (publishing reads it back tolerantly)
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 LEVEL_INDICES = ("series", "study", "subject")
 KINDS = (*LEVEL_INDICES, "coll", "meta")
 NESTED = "r"
@@ -35,6 +35,7 @@ EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
     "tx": {"type": "keyword"},  # the record's searchable text, normalised (schemas/text.py)
     "study_date": {"type": "date", "format": "strict_date"},
     "study_description": {"type": "keyword", "index": False},  # shown on study hits
+    "copies": {"type": "integer"},  # records of the same series (hosts holding it)
 }
 DATASET_SEP = "\x1f"
 _ENGINE_TYPES = {"keyword": "keyword", "keyword_list": "keyword", "float": "double",
@@ -67,6 +68,10 @@ def settings(shards: int, replicas: int) -> dict[str, Any]:
     return {"index": {
         "number_of_shards": shards, "number_of_replicas": replicas,
         "refresh_interval": "-1",  # loading: refreshed once at the end
+        # loading: the translog is fsynced in the background; a generation that did not load
+        # completely is dropped anyway, and durability is per request again once it did
+        "translog.durability": "async", "translog.sync_interval": "30s",
+        "translog.flush_threshold_size": "1gb",
         "mapping.nested_objects.limit": 10_000_000,  # a subject may hold many series
         "mapping.total_fields.limit": 2000,
         "max_inner_result_window": 1000,

@@ -165,19 +165,19 @@ def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: 
             "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0),
             "mappings": mapping.mapping_of(kind)})
     keys = subject_keys(series, identity_codes(series)["_subject"])
-    rows = docs.RowBuilder(colls)
-    expected = {"coll": colls.num_rows, "meta": 1}
-    actions: list[Iterable[JSON]] = [docs.collection_docs(colls, names["coll"])]
-    for level in mapping.LEVEL_INDICES:
-        actions.append(_counting(docs.level_docs(series, keys, level, names[level], rows),
-                                 expected, level))
+    rows = docs.Rows(series, colls, keys)
+    try:
+        expected = {"coll": colls.num_rows, "meta": 1}
+        for stream in [docs.collection_docs(colls, names["coll"]), *(
+                _counting(rows.level_docs(level, names[level]), expected, level)
+                for level in mapping.LEVEL_INDICES)]:
+            _bulk(client, stream, gen)
+    finally:
+        rows.close()
     meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION,
             "created_at": datetime.now(UTC).isoformat(),
             "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
-    actions.append([{"_index": names["meta"], "_id": "meta", "_source": meta}])
-    for stream in actions:
-        _bulk(client, stream, gen)
-
+    _bulk(client, [{"_index": names["meta"], "_id": "meta", "_source": meta}], gen)
     _finish(client, names, expected, replicas)
 
 
@@ -215,7 +215,8 @@ def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int
     nodes = int(client.request("GET", "/_cluster/health")["number_of_nodes"])
     want = min(1, nodes - 1) if replicas is None else replicas
     client.request("PUT", f"/{every}/_settings", {"index": {
-        "number_of_replicas": want, "refresh_interval": "30s"}})
+        "number_of_replicas": want, "refresh_interval": "30s",
+        "translog.durability": "request"}})
     status = "green" if want < nodes else "yellow"
     deadline = time.monotonic() + HEALTH_WAIT_S
     while True:  # "timeout" goes in the path: opensearch-py reads a "timeout" param itself

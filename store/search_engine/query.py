@@ -150,48 +150,82 @@ def _age_ranges() -> list[JSON]:
     return out
 
 
-def _count_below(unit: str) -> JSON:
-    """What a bucket counts: documents of the index, or (unit collections) datasets."""
+# a series held by one source is one record: counting its records counts series; only the
+# records of series held by several sources need folding back onto their series document
+ONE_COPY: JSON = {"term": {f("copies"): 1}}
+MANY_COPIES: JSON = {"range": {f("copies"): {"gt": 1}}}
+
+
+def _count_below(unit: str) -> JSON | None:
+    """What a bucket counts beyond its records: documents of the index (``reverse_nested``),
+    or (unit collections) datasets; None: the records themselves."""
     if unit == "collections":
         return {"d": {"terms": {"field": f("dataset"), "size": TERMS_SIZE}}}
+    if unit == "records":
+        return None
     return {"e": {"reverse_nested": {}}}
 
 
 def facet_agg(name: str, unit: str) -> JSON:
     below = _count_below(unit)
     if name == "age":
-        return {"range": {"field": f("age"), "keyed": True, "ranges": _age_ranges()},
-                "aggs": below}
-    return {"terms": {"field": f(name), "size": TERMS_SIZE, "shard_size": TERMS_SIZE},
-            "aggs": below}
+        agg: JSON = {"range": {"field": f("age"), "keyed": True, "ranges": _age_ranges()}}
+    else:
+        agg = {"terms": {"field": f(name), "size": TERMS_SIZE, "shard_size": TERMS_SIZE}}
+    if below:
+        agg["aggs"] = below
+    return agg
+
+
+def _values_and_missing(name: str, unit: str) -> JSON:
+    missing: JSON = {"missing": {"field": f(name)}}
+    below = _count_below(unit)
+    if below:
+        missing["aggs"] = below
+    return {"v": facet_agg(name, unit), "none": missing}
 
 
 def facets_aggs(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
                 names: list[str], unit: str) -> JSON:
+    """One aggregation per facet, each leaving out its own filter. In series, records of
+    series held by one source are counted directly; only the others are folded back onto
+    their series (exact either way, much cheaper when few series have several hosts)."""
     extra = [IS_SERIES] if unit == "series" else []
-    aggs = {name: {"filter": {"bool": {"filter": row_filter(q, vis, datasets_matching,
-                                                             skip=name) + extra}},
-                   "aggs": {"v": facet_agg(name, unit),
-                            "none": {"missing": {"field": f(name)},
-                                     "aggs": _count_below(unit)}}} for name in names}
+    aggs: JSON = {}
+    for name in names:
+        inner = _values_and_missing(name, unit) if unit != "series" else {
+            "one": {"filter": ONE_COPY, "aggs": _values_and_missing(name, "records")},
+            "many": {"filter": MANY_COPIES, "aggs": _values_and_missing(name, "series")}}
+        aggs[name] = {"filter": {"bool": {"filter": row_filter(
+            q, vis, datasets_matching, skip=name) + extra}}, "aggs": inner}
     return {"facets": {"nested": {"path": NESTED}, "aggs": aggs}} if names else {}
 
 
 def read_facet(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
     """(value, count) pairs of one facet's aggregation (zero counts dropped)."""
+    if unit == "series":
+        merged: dict[Any, int] = {}
+        for part, how in (("one", "records"), ("many", "series")):
+            for value, n in _read(name, agg[part], how):
+                merged[value] = merged.get(value, 0) + n
+        return list(merged.items())
+    return _read(name, agg, unit)
+
+
+def _bucket_count(bucket: JSON, unit: str) -> int:
+    if unit == "collections":
+        return len(bucket["d"]["buckets"])
+    if unit == "records":
+        return int(bucket["doc_count"])
+    return int(bucket["e"]["doc_count"])
+
+
+def _read(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
     raw = agg["v"]["buckets"]
     items = raw.items() if isinstance(raw, dict) else ((b.get("key"), b) for b in raw)
-    out = []
-    for key, bucket in items:
-        n = len(bucket["d"]["buckets"]) if unit == "collections" else bucket["e"]["doc_count"]
-        if not n:
-            continue
-        out.append((_value(name, key, bucket), int(n)))
-    none = agg["none"]
-    n = len(none["d"]["buckets"]) if unit == "collections" else none["e"]["doc_count"]
-    if n:
-        out.append((None, int(n)))
-    return out
+    out = [(_value(name, key, bucket), _bucket_count(bucket, unit)) for key, bucket in items]
+    out.append((None, _bucket_count(agg["none"], unit)))
+    return [(v, n) for v, n in out if n]
 
 
 def _value(name: str, key: Any, bucket: JSON) -> Any:
@@ -201,33 +235,3 @@ def _value(name: str, key: Any, bucket: JSON) -> Any:
     if name == "study_year":
         return int(key)
     return key
-
-
-# -- counts -----------------------------------------------------------------------------------
-def count_aggs(clauses: list[JSON], level: str, breakdown: bool) -> JSON:
-    """Totals of a level index's matching documents: instances and bytes once per series
-    (series index), records without a size, and per source / per collection."""
-    inner: JSON = {"no_size": {"filter": {"bool": {"must_not": {"exists": {
-        "field": f("size_bytes")}}}}}}
-    per: JSON = {"e": {"reverse_nested": {}}}
-    if level == "series":
-        inner.update(instances={"sum": {"field": f("instances")}},
-                     bytes={"sum": {"field": f("size_bytes")}})
-    if breakdown:
-        for name in ("source", "collection"):
-            sub = dict(per)
-            if level == "series":
-                sub["e"] = {"reverse_nested": {}, "aggs": {
-                    "instances": {"sum": {"field": "instances"}},
-                    "bytes": {"sum": {"field": "size_bytes"}}}}
-                sub.update(instances={"sum": {"field": f("instances")}},
-                           bytes={"sum": {"field": f("size_bytes")}})
-            sub["no_size"] = inner["no_size"]
-            inner[f"by_{name}"] = {"terms": {"field": f(name), "size": TERMS_SIZE,
-                                             "shard_size": TERMS_SIZE}, "aggs": sub}
-    aggs: JSON = {"rows": {"nested": {"path": NESTED}, "aggs": {
-        "m": {"filter": {"bool": {"filter": clauses}}, "aggs": inner}}}}
-    if level == "series":
-        aggs.update(instances={"sum": {"field": "instances"}},
-                    bytes={"sum": {"field": "size_bytes"}})
-    return aggs

@@ -1,0 +1,245 @@
+"""The three index store backends side by side on the full IDC index, one run:
+
+* **ingest**: ``ihub harvest`` of all of IDC into one local OpenSearch node and one local
+  Elasticsearch node (started by ``scripts/<kind>.sh``), beside the embedded store: wall
+  time, series per second, peak RSS of the harvest process tree, bytes per series on disk;
+* **queries**: the benchmark's question mix (``bench/queries.py``) over HTTP on each backend,
+  every answer computed (``Cache-Control: no-cache``): p50/p95, and every answer (counts,
+  totals, 10 facets, first 20 hits) asserted identical across the backends;
+* **throughput**: requests per second from 1, 8 and 32 concurrent clients on a mixed search
+  workload (the mix, varied page sizes and browse levels), with ``ihub serve --workers 2``,
+  with the answer cache (repeated questions) and without it (every answer computed).
+
+    .venv/bin/python bench/bench_backends.py --work /tmp/bench --out bench-backends.json
+
+Exits 1 when the backends disagree on any answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bench_query import api_answer, api_body, free_port, ms
+from bench.queries import QUERIES
+
+ROOT = Path(__file__).resolve().parent.parent
+IHUB = Path(sys.executable).parent / "ihub"
+SERIES = 1_044_191
+
+
+def engine_env(kind: str, url: str) -> dict[str, str]:
+    return {"IHUB_STORE": kind, f"{kind.upper()}_URL": url}
+
+
+def start_engine(kind: str, work: Path, port: int, heap: str) -> str:
+    env = {**os.environ, "IHUB_HOME": str(work / kind), "IHUB_ENGINE_HEAP": heap}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / f"{kind}.sh"), "start", "--port",
+                           str(port)], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1].split("=", 1)[1]
+
+
+def stop_engine(kind: str, work: Path) -> None:
+    subprocess.run(["bash", str(ROOT / "scripts" / f"{kind}.sh"), "stop"],
+                   env={**os.environ, "IHUB_HOME": str(work / kind)}, capture_output=True)
+
+
+def harvest(home: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``ihub harvest`` (all of IDC): wall time and the peak RSS of its process tree."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(IHUB), "harvest"], env={**os.environ, **env,
+                                                         "IHUB_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):  # a child may end between the two calls
+            peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(True)]))
+        time.sleep(0.2)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"harvest failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    return {"wall_s": round(wall, 1), "series_per_s": round(SERIES / wall),
+            "peak_rss_mb": round(peak / 1e6)}
+
+
+def disk_bytes(kind: str, url: str, home: Path) -> dict[str, Any]:
+    if kind == "embedded":
+        gen = (home / "index" / (home / "index" / "CURRENT").read_text().strip())
+        size = sum(f.stat().st_size for f in gen.iterdir())
+        return {"bytes": size, "bytes_per_series": round(size / SERIES)}
+    rows = httpx.get(f"{url}/_cat/indices/ihub-*", params={
+        "format": "json", "bytes": "b", "h": "index,pri.store.size,docs.count"}).json()
+    per = {r["index"].split("-")[1]: int(r["pri.store.size"]) for r in rows
+           if r["index"].count("-") >= 3}
+    total = sum(per.values())
+    return {"bytes": total, "bytes_per_series": round(total / SERIES), "by_index": per,
+            "lucene_docs": sum(int(r["docs.count"]) for r in rows)}
+
+
+def serve(home: Path, env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([str(IHUB), "serve", "--port", str(port), "--workers",
+                             str(workers)], env={**os.environ, **env, "IHUB_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(900):
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("ihub serve did not answer")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def query_mix(url: str, repeat: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(answers per question, timings) for the mix, every answer computed."""
+    answers: dict[str, Any] = {}
+    times: list[float] = []
+    fresh = {"cache-control": "no-cache"}
+    with httpx.Client(base_url=url, timeout=300) as c:
+        for q in QUERIES:  # warm-up and the answers compared across backends
+            r = c.post("/api/v1/search", json=api_body(q), headers=fresh)
+            r.raise_for_status()
+            answers[q["name"]] = api_answer(r.json())
+        for _ in range(repeat):
+            for q in QUERIES:
+                t0 = time.perf_counter()
+                c.post("/api/v1/search", json=api_body(q), headers=fresh).raise_for_status()
+                times.append(time.perf_counter() - t0)
+    return answers, ms(times)
+
+
+def workload(seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(200):
+        q = rng.choice(QUERIES)
+        body = api_body(q)
+        body["level"] = rng.choice(["series", "series", "study", "subject", "collection"])
+        body["page"] = {"size": rng.choice([10, 20, 50])}
+        body["counts"] = rng.random() < 0.7
+        bodies.append(body)
+    return bodies
+
+
+async def _clients(url: str, n: int, seconds: float, cached: bool) -> dict[str, Any]:
+    bodies = workload(n)
+    done, errors = 0, 0
+    headers = {} if cached else {"cache-control": "no-cache"}
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as c:
+        async def one(i: int) -> None:
+            nonlocal done, errors
+            k = i
+            while time.perf_counter() < deadline:
+                r = await c.post("/api/v1/search", json=bodies[k % len(bodies)], headers=headers)
+                if r.status_code == 200:
+                    done += 1
+                else:
+                    errors += 1
+                k += n
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        elapsed = time.perf_counter() - t0
+    return {"req_per_s": round(done / elapsed, 1), "errors": errors}
+
+
+def throughput(url: str, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for cached in (False, True):
+        for n in (1, 8, 32):
+            out[f"{'cached' if cached else 'computed'}_{n}"] = asyncio.run(
+                _clients(url, n, seconds, cached))
+    return out
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [f"[{name}] {k}" for name in a for k in ("counts", "total", "facets", "hits")
+            if a[name][k] != b[name][k]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ihub-bench-backends"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=20, help="per throughput point")
+    ap.add_argument("--heap", default="4g", help="engine heap (one node each)")
+    ap.add_argument("--backends", default="embedded,opensearch,elasticsearch")
+    ap.add_argument("--skip-ingest", action="store_true", help="reuse the work folder")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    backends = args.backends.split(",")
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "backends": {}}
+    urls = {"opensearch": None, "elasticsearch": None}
+    try:
+        for kind, port in (("opensearch", 19200), ("elasticsearch", 19400)):
+            if kind in backends:
+                urls[kind] = start_engine(kind, args.work, port, args.heap)
+        answers: dict[str, Any] = {}
+        for kind in backends:
+            home = args.work / f"{kind}-home"
+            env = {} if kind == "embedded" else engine_env(kind, urls[kind] or "")
+            entry: dict[str, Any] = {}
+            if not args.skip_ingest:
+                print(f"{kind}: harvesting all of IDC ...", flush=True)
+                entry["ingest"] = harvest(home, env)
+            entry["disk"] = disk_bytes(kind, urls.get(kind) or "", home)
+            for workers in (1, 2):
+                proc, url = serve(home, env, workers)
+                try:
+                    if workers == 1:
+                        answers[kind], entry["query_mix"] = query_mix(url, args.repeat)
+                        entry["server_rss_mb"] = round(sum(
+                            p.memory_info().rss for p in [psutil.Process(proc.pid),
+                                                          *psutil.Process(proc.pid).children(True)]
+                        ) / 1e6)
+                    else:
+                        entry["throughput_2_workers"] = throughput(url, args.seconds)
+                finally:
+                    stop(proc)
+            result["backends"][kind] = entry
+            print(json.dumps({kind: entry}, indent=1), flush=True)
+    finally:
+        for kind in ("opensearch", "elasticsearch"):
+            if urls.get(kind):
+                stop_engine(kind, args.work)
+    base = backends[0]
+    bad = [f"{kind} vs {base}: {d}" for kind in backends[1:]
+           for d in differences(answers[base], answers[kind])]
+    result["disagreements"] = bad
+    emb = result["backends"].get("embedded", {}).get("query_mix", {}).get("p50_ms")
+    for kind in backends:
+        mix = result["backends"][kind]["query_mix"]
+        ratio = f"  ({mix['p50_ms'] / emb:.2f}x embedded)" if emb else ""
+        print(f"{kind:14} p50 {mix['p50_ms']:7.1f} ms  p95 {mix['p95_ms']:7.1f} ms{ratio}")
+    print("answers identical across backends" if not bad else "\n".join(bad))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
