@@ -109,7 +109,7 @@ class Rows:
         sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
                f" instances, size_bytes, study_uid FROM records {where}"
                f" ORDER BY k, source, collection, id")
-        reader = self.con.execute(sql).to_arrow_reader(BATCH)
+        reader: pa.RecordBatchReader = self.con.execute(sql).to_arrow_reader(BATCH)
         group: list[tuple[str, str, int | None, int | None, str | None]] = []
         current: str | None = None
         for batch in reader:
