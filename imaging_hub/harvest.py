@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from imaging_hub import staging
 from imaging_hub.config import Settings
 from imaging_hub.errors import IhubError, NoIndexError
+from imaging_hub.indexers import vocab
 from imaging_hub.indexers.base import (
     HarvestResult,
     ProgressFn,
@@ -26,6 +27,7 @@ from imaging_hub.indexers.base import (
     new_run_id,
     no_progress,
 )
+from imaging_hub.indexers.vocab import unmapped as vocab_unmapped
 from imaging_hub.runs import Cursor, find_run, save_report
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.source_types import WindowedConfig, source_type
@@ -89,8 +91,10 @@ def harvest_and_stage(
     collections: Sequence[str] | None = None, progress: ProgressFn = no_progress,
     window: StudyDateWindow | None = None, full: bool | None = None,
 ) -> HarvestResult:
-    """Run the source's indexer and stage its result. The run's report is 'running' while
-    it works and 'failed' if it raises (the error is re-raised)."""
+    """Run the source's indexer, harmonise its vocabularies (``indexers/vocab``: the one
+    place every source's harmonised fields are computed, unmapped values counted in the
+    report and listed in ``runs/unmapped/<run_id>.json``) and stage the result. The run's
+    report is 'running' while it works and 'failed' if it raises (the error is re-raised)."""
     if window is None and full is None:
         chosen = plan(settings, name, config)
         window, full = chosen.window, chosen.full
@@ -99,8 +103,12 @@ def harvest_and_stage(
     save_report(settings, HarvestReport(source=name, run_id=run_id, source_version="pending",
                                         started_at=started, status="running"))
     try:
+        vocabularies = vocab.load(settings.home)  # a bad override file fails the run early
         indexer = build_indexer(name, config, collections, window=None if full else window)
         result = indexer.harvest(run_id, progress)
+        progress(f"{name}: harmonising vocabularies", 0, 1)
+        result, unmapped = vocab.harmonise_result(result, vocabularies)
+        vocab_unmapped.save(settings, name, run_id, vocabularies.digest, unmapped)
         staging.stage(settings, result, config.type)
     except IhubError as exc:
         save_report(settings, HarvestReport(

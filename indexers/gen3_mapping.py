@@ -71,6 +71,8 @@ class SeriesFields(_Strict):
     authz: Name | None = Field(None, description="the commons' authz resource path")
     platform: Name | None = Field(None, description="the platform hosting the series")
     viewer_url: Name | None = None
+    race: Name | None = Field(None, description="race (several values are kept, joined)")
+    ethnicity: Name | None = None
 
 
 class SeriesSpec(_Strict):

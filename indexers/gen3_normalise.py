@@ -147,6 +147,13 @@ def sex_code(raw: Any, mapping: Gen3Mapping, tally: Tally) -> str | None:
     return code
 
 
+def joined(row: dict[str, Any], field: str | None) -> str | None:
+    """Every value of a field as the source has it, joined with ', ' (a case may list
+    several races); ``None`` when it has none. The vocabularies harmonise it later."""
+    found = [str(v).strip() for v in values(row, field)]
+    return ", ".join(found) or None
+
+
 def access(license_value: str | None, tier: AccessTier) -> Access:
     url = license_value if license_value and license_value.startswith("http") else None
     return Access(tier=tier, license=license_value, license_url=url,
@@ -219,6 +226,7 @@ def _series(row: dict[str, Any], mapping: Gen3Mapping, ctx: Gen3Context, tally: 
         series_description=text(one(row, f.series_description, tally)),
         instances=count(one(row, f.instances, tally), "instances", tally) or 0,
         size_bytes=count(one(row, f.size_bytes, tally), "size", tally),
+        race_raw=joined(row, f.race), ethnicity_raw=joined(row, f.ethnicity),
         extra=extra_values(row, mapping.series.extra),
         access=access(license_value, ctx.tier),
         provenance=Provenance(source=ctx.source, source_version=ctx.source_version,

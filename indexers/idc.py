@@ -29,7 +29,7 @@ from pydantic import Field
 from imaging_hub.errors import ConfigError, SourceFormatError
 from imaging_hub.indexers import normalise
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, no_progress
-from imaging_hub.schemas.columnar import SERIES_SCHEMA, collection_table
+from imaging_hub.schemas.columnar import collection_table, with_all_columns
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import (
     Access,
@@ -189,7 +189,7 @@ class IdcIndexer:
                   "access": self.access or "open",
                   "version": prov["version"], "at": prov["at"], "run": prov["run"]}
         table: pa.Table = con.sql(_SERIES_SQL, params=params).to_arrow_table()
-        return table.cast(SERIES_SCHEMA)
+        return with_all_columns(table)  # harmonised fields are filled by the harvest runner
 
     @staticmethod
     def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:

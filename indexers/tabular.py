@@ -192,6 +192,9 @@ def _fields(row: _Row) -> dict[str, Any]:
                  "id"):
         value = row.get(name)[1]
         out[name] = None if value is None else normalise.text(str(value))
+    for name in ("race", "ethnicity"):  # as the file has them; harmonised at harvest
+        value = row.get(name)[1]
+        out[f"{name}_raw"] = None if value is None else normalise.text(str(value))
     return out
 
 
@@ -252,7 +255,8 @@ def row_record(row: Row, mapping: TabularMapping, names: list[str], ctx: Context
         manufacturer=f["manufacturer"], study_date=f["study_date"],
         study_year=f["study_year"], study_description=f["study_description"],
         series_description=f["series_description"], instances=f["instances"] or 0,
-        size_bytes=f["size_bytes"], extra=extra,
+        size_bytes=f["size_bytes"], race_raw=f["race_raw"], ethnicity_raw=f["ethnicity_raw"],
+        extra=extra,
         access=_access(mapping, ctx.tier),
         provenance=Provenance(source=ctx.source, source_version=ctx.source_version,
                               harvested_at=ctx.harvested_at, run_id=ctx.run_id))

@@ -19,7 +19,7 @@ from imaging_hub.schemas.records import AccessTier
 FieldName = Literal[
     "id", "subject_id", "study_uid", "series_uid", "collection", "modality", "body_part",
     "sex", "age", "manufacturer", "study_date", "study_year", "study_description",
-    "series_description", "instances", "size_bytes"]
+    "series_description", "instances", "size_bytes", "race", "ethnicity"]
 CODED = ("modality", "body_part", "sex")
 
 

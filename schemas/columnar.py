@@ -77,6 +77,14 @@ def collection_table(records: Iterable[CollectionRecord]) -> pa.Table:
                                 schema=COLLECTION_SCHEMA)
 
 
+def with_all_columns(table: pa.Table, schema: pa.Schema = SERIES_SCHEMA) -> pa.Table:
+    """``table`` cast to ``schema``, in its order; a column it lacks (a field no source of
+    its type fills, e.g. the harmonised ones before harmonisation) becomes all null."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names
+            else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.table(cols, schema=schema)
+
+
 def _fields(row: Mapping[str, Any], columns: tuple[Column, ...]) -> dict[str, Any]:
     """Row values placed at their record paths; nested parts built as their models."""
     out: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
     CohortQuery,
     CountResponse,
@@ -23,6 +24,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "search_response": SearchResponse,
     "cohort_query": CohortQuery,
     "count_response": CountResponse,
+    "data_dictionary": DictionaryResponse,
 }
 
 

@@ -105,6 +105,29 @@ SERIES_COLUMNS: tuple[Column, ...] = (
        description="DICOM PatientSex: M, F, O.",
        display={"F": "female", "M": "male", "O": "other"}),
     _c("sex_raw", "keyword"),
+    # -- harmonised (indexers/vocab): beside the raw fields, filled at harvest -------------
+    _c("modality_meaning", "keyword", filter="keyword", label="Modality (meaning)",
+       description="Meaning of the modality code (DICOM CID 29/33); harmonised."),
+    _c("body_part_code", "keyword", filter="keyword", facet=True,
+       label="Body part (SNOMED CT)",
+       description="SNOMED CT code of BodyPartExamined (DICOM PS3.16 Annex L); harmonised."),
+    _c("body_part_meaning", "keyword"),
+    _c("body_region", "keyword", filter="keyword", facet=True, upper=True,
+       label="Body region",
+       description="Coarse body region of the body part (HEAD, CHEST, ABDOMEN, ...); "
+       "lung, heart and mediastinum are CHEST; harmonised."),
+    _c("procedure", "keyword", filter="keyword", facet=True, label="Procedure (LOINC)",
+       description="LOINC/RSNA Playbook code of the study description and modality "
+       "(MIDRC's mapping table); harmonised."),
+    _c("procedure_name", "keyword"),
+    _c("race", "keyword", filter="keyword", facet=True, label="Race",
+       description="OMB race category; harmonised."),
+    _c("race_raw", "keyword", filter="keyword", label="Race (as recorded)",
+       description="Race as the source has it."),
+    _c("ethnicity", "keyword", filter="keyword", facet=True, label="Ethnicity",
+       description="OMB ethnicity category; harmonised."),
+    _c("ethnicity_raw", "keyword", filter="keyword", label="Ethnicity (as recorded)",
+       description="Ethnicity as the source has it."),
     _c("age", "float", filter="range", facet=True, sortable=True, widget="buckets",
        label="Age at imaging (years)",
        description="Age in years at imaging; facet buckets by decade."),
@@ -133,8 +156,8 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("source_version", "keyword", "provenance.source_version", provenance=True),
     _c("harvested_at", "timestamp", "provenance.harvested_at", provenance=True),
     _c("run_id", "keyword", "provenance.run_id", provenance=True),
-    # source attributes without a field of their own (an export's unmapped columns, Gen3
-    # race/ethnicity, a hub row's platform); searchable as free text (names and values)
+    # source attributes without a field of their own (an export's unmapped columns, a hub
+    # row's platform); searchable as free text (names and values)
     _c("extra", "json", text=True),
 )
 
@@ -168,18 +191,19 @@ COLLECTION_COLUMNS: tuple[Column, ...] = (
 )
 
 # Searchable fields, in the order the page shows them.
-_ORDER = ("source", "collection", "disease_type", "primary_site", "modality", "body_part",
-          "sex", "age", "license", "access", "commercial_use", "species", "manufacturer",
+_ORDER = ("source", "collection", "disease_type", "primary_site", "modality", "body_region",
+          "body_part", "body_part_code", "procedure", "sex", "age", "race", "ethnicity",
+          "license", "access", "commercial_use", "species", "manufacturer",
           "study_year", "subject_id", "study_uid", "series_uid", "doi", "instances",
-          "size_bytes")
+          "size_bytes", "modality_meaning", "race_raw", "ethnicity_raw")
 _SEARCHABLE = {c.name: c for c in SERIES_COLUMNS + COLLECTION_COLUMNS if c.filter}
 assert set(_ORDER) == set(_SEARCHABLE), set(_ORDER) ^ set(_SEARCHABLE)
 FIELDS: dict[str, Column] = {n: _SEARCHABLE[n] for n in _ORDER}
 
 FACET_FIELDS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.facet)
 DEFAULT_FACETS: tuple[str, ...] = (
-    "source", "collection", "disease_type", "primary_site", "modality", "body_part", "sex",
-    "age", "license", "access",
+    "source", "collection", "disease_type", "primary_site", "modality", "body_region",
+    "body_part", "sex", "age", "license", "access",
 )
 AGE_BUCKET_YEARS = 10
 SORT_FIELDS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.sortable)

@@ -76,6 +76,21 @@ class SeriesRecord(_Model):
     body_part_raw: str | None = None
     sex: Literal["M", "F", "O"] | None = Field(None, description="DICOM PatientSex M/F/O.")
     sex_raw: str | None = None
+    # harmonised from the raw fields by the vocabulary tables (indexers/vocab), never
+    # replacing them; null when the value is missing or unmapped
+    modality_meaning: str | None = Field(None, description="Meaning of the modality code "
+                                         "(DICOM CID 29/33), e.g. 'Computed Tomography'.")
+    body_part_code: str | None = Field(None, description="SNOMED CT code of the body part "
+                                       "(DICOM PS3.16 Annex L), e.g. '816094009'.")
+    body_part_meaning: str | None = Field(None, description="Meaning of body_part_code.")
+    body_region: str | None = Field(None, description="Coarse body region, e.g. 'CHEST'.")
+    procedure: str | None = Field(None, description="LOINC/RSNA Playbook code of the study "
+                                  "description and modality, e.g. '36643-5'.")
+    procedure_name: str | None = Field(None, description="LOINC long common name of procedure.")
+    race: str | None = Field(None, description="OMB race category.")
+    race_raw: str | None = Field(None, description="Race as the source has it.")
+    ethnicity: str | None = Field(None, description="OMB ethnicity category.")
+    ethnicity_raw: str | None = Field(None, description="Ethnicity as the source has it.")
     age: float | None = Field(None, ge=0, description="Age in years from DICOM AS.")
     age_raw: str | None = Field(None, description="PatientAge as the source has it.")
     manufacturer: str | None = None
@@ -87,7 +102,7 @@ class SeriesRecord(_Model):
     size_bytes: int | None = Field(None, ge=0)
     extra: dict[str, str] = Field(
         default_factory=dict, description="Source attributes without a field of their own "
-        "(e.g. an export's unmapped columns, Gen3 race/ethnicity), name -> value as text.")
+        "(e.g. an export's unmapped columns, a hub row's platform), name -> value as text.")
     disease_type: list[str] = Field(
         default_factory=list, description="Inherited from the collection record."
     )

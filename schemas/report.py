@@ -15,6 +15,20 @@ class Reject(BaseModel):
     detail: str | None = None
 
 
+class UnmappedValue(BaseModel):
+    value: str = Field(description="The raw value (procedure: 'MODALITY | StudyDescription').")
+    records: int
+
+
+class UnmappedField(BaseModel):
+    """Raw values of one field the vocabulary tables do not know (harmonised to null)."""
+
+    records: int = Field(description="Records whose value is unmapped.")
+    distinct: int = Field(description="Distinct unmapped values.")
+    top: list[UnmappedValue] = Field(
+        default_factory=list, description="The most frequent ones (all: ihub vocab unmapped).")
+
+
 class HarvestReport(BaseModel):
     """Outcome of one harvest of one source."""
 
@@ -42,6 +56,11 @@ class HarvestReport(BaseModel):
     unchanged: int | None = None
     deleted: int | None = Field(None, description="Published series no longer at the source")
     error: str | None = None
+    unmapped: dict[str, UnmappedField] = Field(
+        default_factory=dict, description="Per harmonised field, the raw values no vocabulary "
+        "table maps (also counted as warnings 'unmapped_<field>').")
+    vocabularies: str | None = Field(
+        None, description="Fingerprint of the vocabulary tables the run was harmonised with.")
 
     @property
     def rejected_total(self) -> int:

@@ -35,6 +35,8 @@ from imaging_hub.errors import (
     StaleCursorError,
     StoreError,
 )
+from imaging_hub.indexers import vocab
+from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.guppy import GuppyFilterError
 from imaging_hub.schemas.query import (
     CohortQuery,
@@ -84,8 +86,10 @@ def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> Fas
     """The API over ``store`` (any backend), with tokens and the audit log under
     ``settings.home``; the UI's static files are served from ``search_ui/static``.
     ``cache``: repeated questions are answered from the answers kept for the generation
-    being served (``search_ui/cache.py``), per caller scope, and still audited."""
-    service = QueryService(store)
+    being served (``search_ui/cache.py``), per caller scope, and still audited. Coded
+    values are labelled, and the data dictionary built, with the vocabulary tables (shipped,
+    amended by ``settings.home``/vocab)."""
+    service = QueryService(store, vocab.load(settings.home))
     guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
     answers = AnswerCache() if cache else None
 
@@ -160,6 +164,12 @@ def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> Fas
             return _error(404, "not_found", f"no record with id {record_id!r}")
         return _json(found)
 
+    @app.get("/api/v1/dictionary", response_model=DictionaryResponse, tags=["search"])
+    def data_dictionary(caller: Who) -> Response:
+        """Every field (type, vocabulary, coverage per source) and every vocabulary
+        (provenance, licence, values with the raw spellings mapped to them)."""
+        return _json(guarded.dictionary(caller))
+
     @app.get("/api/v1/health", response_model=StoreHealth, tags=["operations"])
     def health(caller: Who) -> Response:
         """Liveness: the index store backend's state and the generation it serves (503
@@ -170,6 +180,10 @@ def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> Fas
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/dictionary", include_in_schema=False)
+    def dictionary_page() -> FileResponse:
+        return FileResponse(STATIC / "dictionary.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -17,6 +17,7 @@ from rich.table import Table
 from imaging_hub.config import Settings
 from imaging_hub.errors import IhubError
 from imaging_hub.harvest import HeldForApproval, run_harvest
+from imaging_hub.indexers import vocab
 from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
@@ -60,8 +61,9 @@ def _describe(exc: Exception) -> str:
 
 
 def _service() -> QueryService:
+    settings = _settings()
     try:
-        return QueryService(open_store(_settings()))
+        return QueryService(open_store(settings), vocab.load(settings.home))
     except IhubError as exc:
         _fail(str(exc))
         raise
@@ -244,8 +246,10 @@ def serve(
 def schema(
     out: Annotated[Path | None, typer.Option(help="Directory to write *.schema.json")] = None,
 ) -> None:
-    """Export the JSON Schemas of records, queries and responses."""
+    """Export the JSON Schemas of records, queries and responses (the data dictionary's
+    among them); with --out also the data dictionary itself (data-dictionary.json)."""
     from imaging_hub.schemas.export import all_schemas
+    from imaging_hub.search_ui.cli_vocab import dictionary_document
 
     schemas = all_schemas()
     if out is None:
@@ -254,7 +258,8 @@ def schema(
     out.mkdir(parents=True, exist_ok=True)
     for name, body in schemas.items():
         (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
-    console.print(f"wrote {len(schemas)} schemas to {out}")
+    (out / "data-dictionary.json").write_text(dictionary_document().model_dump_json(indent=2))
+    console.print(f"wrote {len(schemas)} schemas and data-dictionary.json to {out}")
 
 
 from imaging_hub.search_ui import cli_ops, cli_tokens  # noqa: E402,F401  (registers commands)

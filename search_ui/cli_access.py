@@ -21,6 +21,7 @@ from imaging_hub.access import OPERATOR_SCOPE, Caller, parse_scope
 from imaging_hub.audit import AuditLog
 from imaging_hub.config import Settings
 from imaging_hub.errors import AccessError
+from imaging_hub.indexers import vocab
 from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.factory import open_store
@@ -54,4 +55,5 @@ def cli_caller(settings: Settings, token: str | None, scope: str | None) -> Call
 
 def guarded_queries(settings: Settings) -> GuardedQueries:
     """The guarded query service over the configured store. Raises ``IhubError``."""
-    return GuardedQueries(QueryService(open_store(settings)), AuditLog(settings.audit_dir))
+    return GuardedQueries(QueryService(open_store(settings), vocab.load(settings.home)),
+                          AuditLog(settings.audit_dir))

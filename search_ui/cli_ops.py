@@ -138,3 +138,6 @@ def orchestrate(
     if procs.signalled is not None:
         raise typer.Exit(128 + procs.signalled)
     raise typer.Exit(1 if ended else 0)
+
+
+from imaging_hub.search_ui import cli_vocab  # noqa: E402,F401  (registers 'ihub vocab')

@@ -18,6 +18,7 @@ from imaging_hub.access import (
     visible_listing,
 )
 from imaging_hub.audit import AuditLog
+from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
     CohortQuery,
     CountResponse,
@@ -33,7 +34,8 @@ from imaging_hub.schemas.query import (
 )
 from imaging_hub.search_ui.service import QueryService, series_hit_links
 
-Answer = TypeVar("Answer", SearchResponse, CountResponse, FacetsResponse, SourcesResponse)
+Answer = TypeVar("Answer", SearchResponse, CountResponse, FacetsResponse, SourcesResponse,
+                 DictionaryResponse)
 
 
 # -- the small-count seam (issue 10, step 2) ------------------------------------------------
@@ -87,6 +89,16 @@ class GuardedQueries:
         self.audit.record(caller, "facets", None)
         result = self.service.facets(counts_view(caller))
         result = result.model_copy(update={"index": self._index(result.index, caller)})
+        return protect_counts(result, caller)
+
+    def dictionary(self, caller: Caller) -> DictionaryResponse:
+        """The data dictionary; its coverage counts over ``counts_view`` (a source the
+        caller may not see has no coverage), its index naming only sources the caller may
+        learn of."""
+        self.audit.record(caller, "dictionary", None)
+        result = self.service.dictionary(counts_view(caller))
+        if result.index is not None:
+            result = result.model_copy(update={"index": self._index(result.index, caller)})
         return protect_counts(result, caller)
 
     def record(self, record_id: str, caller: Caller) -> RecordResponse | None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeAlias
 
+from imaging_hub.errors import NoIndexError
+from imaging_hub.indexers import vocab
+from imaging_hub.indexers.vocab import Vocabularies
+from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
@@ -31,15 +35,17 @@ from imaging_hub.schemas.query import (
 )
 from imaging_hub.schemas.records import SeriesIdentifiers, SeriesRecord
 from imaging_hub.schemas.text import parse_text, words
-from imaging_hub.search_ui import links
+from imaging_hub.search_ui import dictionary, links
 from imaging_hub.store.base import IndexStore
 
 
 class QueryService:
-    """What the API and the CLI call; holds one ``IndexStore``."""
+    """What the API and the CLI call; holds one ``IndexStore`` and the vocabularies (for
+    the labels of coded values and the data dictionary; default: the shipped tables)."""
 
-    def __init__(self, store: IndexStore) -> None:
+    def __init__(self, store: IndexStore, vocabularies: Vocabularies | None = None) -> None:
         self.store = store
+        self.vocabularies = vocabularies or vocab.load(None)
 
     def search(self, request: SearchRequest,
                visibility: Visibility = DEFAULT_VISIBILITY) -> SearchResponse:
@@ -75,7 +81,21 @@ class QueryService:
         return self.store.count(query, visibility)
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
-        return self.store.facets(visibility)
+        """Fields and unfiltered counts; coded values get their meanings as labels (the
+        vocabulary tables'), so the page shows 'Chest (816094009)' for a SNOMED code."""
+        answer = self.store.facets(visibility)
+        answer.fields = [f.model_copy(update={"display": {
+            **self.vocabularies.labels(f.name), **f.display}}) for f in answer.fields]
+        return answer
+
+    def dictionary(self, visibility: Visibility = DEFAULT_VISIBILITY) -> DictionaryResponse:
+        """The data dictionary with each searchable field's coverage per source (none
+        while nothing is published)."""
+        try:
+            coverage = self.store.coverage(visibility)
+        except NoIndexError:
+            coverage = None
+        return dictionary.build(self.vocabularies, coverage)
 
     def record(self, record_id: str,
                visibility: Visibility = DEFAULT_VISIBILITY) -> RecordResponse | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from imaging_hub.indexers.base import HarvestResult, Scope
+from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
     CohortQuery,
@@ -64,6 +65,11 @@ class IndexStore(Protocol):
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
         """Fields with their kinds and the unfiltered facet counts."""
+        ...
+
+    def coverage(self, visibility: Visibility = DEFAULT_VISIBILITY) -> CoverageResponse:
+        """Per source, its series records and, per searchable field, how many have a value
+        (exact). Raises ``NoIndexError``, ``StoreError``."""
         ...
 
     def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,

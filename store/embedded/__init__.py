@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from imaging_hub.errors import NoIndexError, StoreError
 from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import collection_fields, series_fields
+from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
@@ -39,6 +40,7 @@ from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store import paging
 from imaging_hub.store.embedded import layout, pages
 from imaging_hub.store.embedded.counts import Counter
+from imaging_hub.store.embedded.coverage import coverage as field_coverage
 from imaging_hub.store.embedded.engine import Generation
 from imaging_hub.store.embedded.facets import FacetCounter
 from imaging_hub.store.embedded.publish import publish_generation, published_count
@@ -246,6 +248,13 @@ class EmbeddedStore:
         facets = {n: buckets(facet_counter.counts(n, rows, "series"), None)
                   for n, s in FIELDS.items() if s.facet}
         return facets_response(index_info(gen.name, gen.manifest["sources"]), facets)
+
+    def coverage(self, visibility: Visibility = DEFAULT_VISIBILITY) -> CoverageResponse:
+        gen = self.generation()
+        visible = gen.visible(visibility)
+        rows = None if visible is None else np.flatnonzero(visible)
+        return CoverageResponse(index=index_info(gen.name, gen.manifest["sources"]),
+                                sources=field_coverage(gen, rows))
 
     def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,
                ) -> SeriesRecord | CollectionRecord | None:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.errors import StoreError
+from imaging_hub.schemas.columnar import ARROW_TYPES
 from imaging_hub.schemas.fields import (
     FIELDS,
     SERIES_COLUMNS,
@@ -27,7 +28,7 @@ from imaging_hub.schemas.fields import (
 from imaging_hub.schemas.filters import All, Expr, FieldFilter, Match, Not, RangeFilter
 from imaging_hub.schemas.query import Visibility
 from imaging_hub.store.arrowio import read_arrow
-from imaging_hub.store.embedded.build import CODE_COLUMNS, indices
+from imaging_hub.store.embedded.build import CODE_COLUMNS, DICT_COLUMNS, indices
 from imaging_hub.store.embedded.layout import (
     COLLECTIONS_FILE,
     LAYOUT_VERSION,
@@ -83,7 +84,7 @@ class Generation:
                 f"index generation {path.name} was written by an older imaging-hub (layout "
                 f"{self.manifest.get('layout', 1)}, this version reads {LAYOUT_VERSION}); "
                 f"run 'ihub harvest' (any source) to rebuild it")
-        self.table = read_arrow(path / SERIES_FILE)
+        self.table = _complete(read_arrow(path / SERIES_FILE))
         self.collections = read_arrow(path / COLLECTIONS_FILE)
         self.n = self.table.num_rows
         self.keyword = {n: _keyword(self.table, n) for n in KEYWORD_COLUMNS}
@@ -249,6 +250,16 @@ def _present(codes: np.ndarray) -> np.ndarray | None:
     """Rows with a value (code >= 0); None when every row has one."""
     mask = codes >= 0
     return None if mask.all() else mask
+
+
+def _complete(table: pa.Table) -> pa.Table:
+    """A generation written before a field existed answers with the field null."""
+    for c in SERIES_COLUMNS:
+        if c.name not in table.column_names:
+            kind = pa.dictionary(pa.int32(), pa.string()) if c.name in DICT_COLUMNS \
+                else ARROW_TYPES[c.type]
+            table = table.append_column(c.name, pa.nulls(table.num_rows, kind))
+    return table
 
 
 def _boolean(table: pa.Table, name: str) -> Keyword:

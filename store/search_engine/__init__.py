@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from imaging_hub.config import EngineSettings
 from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError, StoreUnavailable
 from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
@@ -49,6 +50,7 @@ from imaging_hub.store.rowless import facet_counts as rowless_facets
 from imaging_hub.store.rowless import matches as rowless_matches
 from imaging_hub.store.rowless import merge_counts
 from imaging_hub.store.search_engine import counts as count_module
+from imaging_hub.store.search_engine import coverage as coverage_module
 from imaging_hub.store.search_engine import hits as hit_module
 from imaging_hub.store.search_engine import mapping, publish
 from imaging_hub.store.search_engine import query as dsl
@@ -342,6 +344,14 @@ class SearchEngineStore:
         names = [n for n, s in FIELDS.items() if s.facet]
         got = self.search(SearchRequest(facets=names, page={"size": 0}), visibility)
         return facets_response(got.index, got.facets)
+
+    def coverage(self, visibility: Visibility = DEFAULT_VISIBILITY) -> CoverageResponse:
+        def run(served: _Served) -> CoverageResponse:
+            got = self.client.search(served.index(self.prefix, "series"),
+                                     coverage_module.body(visibility))
+            return CoverageResponse(index=index_info(served.generation, served.meta["sources"]),
+                                    sources=coverage_module.read(got))
+        return self._run(run)
 
     def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,
                ) -> SeriesRecord | CollectionRecord | None:

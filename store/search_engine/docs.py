@@ -109,7 +109,7 @@ class Rows:
         sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
                f" instances, size_bytes, study_uid, collection, age, study_year FROM records"
                f" {where} ORDER BY k, source, collection, id")
-        reader = self.con.execute(sql).to_arrow_reader(BATCH)
+        reader: pa.RecordBatchReader = self.con.execute(sql).to_arrow_reader(BATCH)
         group: list[tuple[Any, ...]] = []
         current: str | None = None
         for batch in reader:

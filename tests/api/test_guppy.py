@@ -151,7 +151,7 @@ def test_guppy_answers_equal_native_answers_on_the_idc_slice(
 @pytest.mark.parametrize(("guppy", "code", "named"), [
     ({"AND": [{"IN": {"Modality": ["CT"]}}, {"excludeifany": {"sex": ["M"]}}]},
      "unsupported_filter", "excludeifany"),
-    ({"IN": {"race": ["Asian"]}}, "unsupported_filter", "race"),
+    ({"IN": {"commons_name": ["IDC"]}}, "unsupported_filter", "commons_name"),
     ({"search": {"keyword": "lung"}}, "unsupported_filter", "search"),
     ({"AND": [{">=": {"PatientAge": "sixty"}}]}, "invalid_filter", "PatientAge"),
 ])
@@ -185,7 +185,7 @@ def test_cli_takes_a_guppy_filter_inline_or_from_a_file(idc_home: Path, tmp_path
     assert native.returncode == inline.returncode == from_file.returncode == 0, inline.stderr
     assert json.loads(native.stdout)["series"] == json.loads(inline.stdout)["series"] == \
         json.loads(from_file.stdout)["series"]
-    bad = count("--guppy", json.dumps({"IN": {"race": ["Asian"]}}))
-    assert bad.returncode == 2 and "race" in bad.stderr
+    bad = count("--guppy", json.dumps({"IN": {"commons_name": ["IDC"]}}))
+    assert bad.returncode == 2 and "commons_name" in bad.stderr
     both = count("--guppy", json.dumps(guppy), "-f", "modality=CT")
     assert both.returncode == 2 and "not both" in both.stderr

@@ -119,3 +119,52 @@ def test_oversized_body_is_refused(client: httpx.Client) -> None:
     r = client.post("/api/v1/search", content=b" " * 1_100_000,
                     headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+
+
+def test_dictionary_describes_fields_vocabularies_and_coverage(client: httpx.Client) -> None:
+    r = client.get("/api/v1/dictionary")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    fields = {(f["level"], f["name"]): f for f in body["fields"]}
+    region = fields[("series", "body_region")]
+    assert region["harmonised"] and region["vocabulary"] == "body_region"
+    assert region["kind"] == "keyword" and region["facet"]
+    facets = client.get("/api/v1/facets").json()
+    per_region = sum(b["count"] for b in facets["facets"]["body_region"]
+                     if b["value"] is not None)  # not the 'not recorded' bucket
+    series = client.post("/api/v1/cohort/count", json={}).json()["series"]["count"]
+    # one region per record: the records with a region are the region facet's sum
+    assert region["coverage"]["idc"] == {
+        "records": series, "filled": per_region,
+        "percent": round(100 * per_region / series, 1)}
+    assert fields[("series", "crdc_series_uuid")]["coverage"] is None  # stored only
+    vocabularies = {v["name"]: v for v in body["vocabularies"]}
+    sources = {t["table"]: t for t in vocabularies["body_part"]["tables"]}
+    assert "highdicom" in sources["body_part"]["source"] and sources["body_part"]["licence"]
+    assert "etl_flow" in sources["body_part_alias"]["source"]
+    lung = next(e for e in vocabularies["body_part"]["entries"] if e["value"] == "39607008")
+    assert "LUNG" in lung["raw"] and lung["attributes"]["region"] == "CHEST"
+    assert any("content from LOINC" in n for n in body["notices"])
+    assert any("SNOMED" in n for n in body["notices"])
+
+
+def test_facets_show_meanings_of_codes(client: httpx.Client) -> None:
+    fields = {f["name"]: f for f in client.get("/api/v1/facets").json()["fields"]}
+    assert fields["body_part_code"]["display"]["816094009"] == "Chest (816094009)"
+    assert fields["body_region"]["display"]["CHEST+ABDOMEN+PELVIS"] == \
+        "Chest, abdomen and pelvis"
+    assert fields["modality"]["display"]["CT"] == "CT (Computed Tomography)"
+
+
+def test_body_region_filter_matches_every_spelling_mapped_to_it(client: httpx.Client) -> None:
+    from imaging_hub.indexers import vocab
+
+    v = vocab.load()
+    body = client.post("/api/v1/search", json={
+        "filters": {"body_region": ["chest"]}, "facets": ["body_part"], "page": {"size": 0},
+        "counts": True}).json()
+    spellings = {b["value"]: b["count"] for b in body["facets"]["body_part"] if b["count"]}
+    assert spellings and all(v.body_part(s)[2] == "CHEST" for s in spellings)  # type: ignore[index]
+    by_raw = client.post("/api/v1/cohort/count", json={
+        "filters": {"body_part": sorted(spellings)}}).json()
+    assert by_raw["series"] == body["counts"]["series"]

@@ -7,8 +7,11 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from imaging_hub.indexers import normalise, vocab
 from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.indexers.vocab import harmonise
 from imaging_hub.schemas.columnar import collection_table, series_table
+from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.records import (
     Access,
     CollectionRecord,
@@ -30,6 +33,24 @@ DESCRIPTIONS = ["Axial T1 post contrast", "CHEST CT low dose", "Lung nodule seg"
                 "H&E whole slide", "brain flair", None]
 
 
+# Raw BodyPartExamined spellings and what the harmonised fields must be, written down here
+# independently of the vocabulary tables: (SNOMED CT code, body region).
+BODY_PARTS_EXPECTED: dict[str | None, tuple[str | None, str | None]] = {
+    "CHEST": ("816094009", "CHEST"), "Lung": ("39607008", "CHEST"),
+    "THORAX": ("816094009", "CHEST"), "heart": ("80891009", "CHEST"),
+    "MEDIASTINUM": ("72410000", "CHEST"), "TH CT CHEST WO C": ("816094009", "CHEST"),
+    "Head-Neck": ("774007", "HEAD+NECK"), "Left Breast": ("76752008", "BREAST"),
+    "BRAIN": ("12738006", "HEAD"), "HEAD": ("69536005", "HEAD"),
+    "BREAST": ("76752008", "BREAST"), "WHOLEBODY": ("38266002", "WHOLE BODY"),
+    "OTHER": (None, None), "RIBCAGE-ish": (None, None), None: (None, None),
+}
+BODY_PARTS = list(BODY_PARTS_EXPECTED)
+RACES_EXPECTED: dict[str | None, str | None] = {
+    "White": "White", "BLACK": "Black or African American", "Asian, White":
+    "More than one race", "Not Reported": None, "Martian": None, None: None}
+RACES = list(RACES_EXPECTED)
+
+
 def prov(source: str, run: str = "run-1") -> Provenance:
     return Provenance(source=source, source_version=f"{source} v1", harvested_at=AT, run_id=run)
 
@@ -38,12 +59,12 @@ def series(source: str, collection: str, subject: str, study: str, uid: str, *,
            modality: str = "CT", sex: str | None = "F", age: float | None = 65.0,
            description: str | None = None, instances: int = 10, license: str = "CC BY 4.0",
            year: int | None = 2001, run: str = "run-1", body_part: str | None = None,
-           ) -> SeriesRecord:
+           race: str | None = None) -> SeriesRecord:
     return SeriesRecord(
         id=f"{source}:{uid}", source=source, collection=collection, subject_id=subject,
         identifiers=SeriesIdentifiers(study_uid=study, series_uid=uid, doi=f"10.1/{collection}"),
         modality=modality, sex=sex, age=age, series_description=description,
-        body_part=body_part,
+        body_part=normalise.code(body_part), body_part_raw=body_part, race_raw=race,
         study_date=date(year, 6, 1) if year else None, study_year=year, instances=instances,
         size_bytes=instances * 1000,
         access=Access(tier="open", license=license, commercial_use="NC" not in license),
@@ -61,10 +82,12 @@ def collection(source: str, cid: str) -> CollectionRecord:
 
 def result(source: str, records: Iterable[SeriesRecord],
            collections: Iterable[str] = (), run: str = "run-1") -> HarvestResult:
+    """A harvest of ``records``, harmonised with the shipped vocabularies as the harvest
+    runner does (the oracle below knows the expected harmonised values independently)."""
     records = list(records)
     report = HarvestReport(source=source, run_id=run, source_version=f"{source} v1",
                            started_at=AT, series=len(records))
-    return HarvestResult(series=series_table(records),
+    return HarvestResult(series=harmonise(series_table(records), vocab.load()).table,
                          collections=collection_table(collection(source, c) for c in collections),
                          report=report)
 
@@ -84,7 +107,7 @@ def random_records(seed: int, n: int = 400) -> dict[str, list[SeriesRecord]]:
             description=rng.choice(DESCRIPTIONS), instances=rng.randrange(1, 300),
             license=rng.choice(["CC BY 4.0", "CC BY-NC 4.0"]),
             year=rng.choice([None, 1999, 2001, 2010, 2020]),
-            body_part=rng.choice([None, "CHEST", "HEAD", "BREAST", "WHOLEBODY"])))
+            body_part=rng.choice(BODY_PARTS), race=rng.choice(RACES)))
     mirror = [r.model_copy(update={"id": f"mirror:{r.identifiers.series_uid}",
                                    "source": "mirror", "provenance": prov("mirror")})
               for r in alpha if rng.random() < 0.33]
@@ -107,7 +130,7 @@ def field_matches(r: SeriesRecord, name: str, flt: object) -> bool:
         "disease_type": list(coll[1]) if coll else [],
         "primary_site": list(coll[2]) if coll else [],
         "study_year": [r.study_year], "age": [r.age], "instances": [r.instances],
-        "series_uid": [r.identifiers.series_uid],
+        "series_uid": [r.identifiers.series_uid], **harmonised(r),
     }
     present = [v for v in values[name] if v is not None]
     for item in flt if isinstance(flt, list) else [flt]:  # type: ignore[attr-defined]
@@ -217,10 +240,18 @@ def facet_values(r: SeriesRecord, name: str) -> list[object]:
         "disease_type": list(coll[1]) if coll else [],
         "primary_site": list(coll[2]) if coll else [],
         "age": [_age_label(r.age)] if r.age is not None else [],
-        "study_year": [r.study_year],
+        "study_year": [r.study_year], **harmonised(r),
     }
     present = [v for v in values[name] if v is not None]
     return present or [None]  # "not recorded" is a bucket of its own
+
+
+def harmonised(r: SeriesRecord) -> dict[str, list[object]]:
+    """The harmonised values a record must have (from the expectations above)."""
+    code, region = BODY_PARTS_EXPECTED[r.body_part_raw]
+    return {"body_part_code": [code], "body_region": [region],
+            "race": [RACES_EXPECTED[r.race_raw]], "race_raw": [r.race_raw],
+            "body_part": [r.body_part]}
 
 
 def entity(r: SeriesRecord, unit: str, person: dict[tuple[str, str], tuple[str, str]]
@@ -233,3 +264,23 @@ def entity(r: SeriesRecord, unit: str, person: dict[tuple[str, str], tuple[str, 
     if unit == "subjects":
         return person[(r.source, r.subject_id)]
     return (r.source, r.collection)
+
+
+def has_value(r: SeriesRecord, name: str) -> bool:
+    """Whether record ``r`` has a value in searchable field ``name`` (brute force, through
+    the registry's record paths; collection-level fields through the collection)."""
+    spec = FIELDS[name]
+    if spec.collection_level:
+        has_record = (r.source, r.collection) in COLLECTION_RECORDS
+        return has_record and name in ("disease_type", "primary_site")  # no species listed
+    if name in ("body_part_code", "body_region"):
+        return BODY_PARTS_EXPECTED[r.body_part_raw][0 if name == "body_part_code" else 1] \
+            is not None
+    if name == "race":
+        return RACES_EXPECTED[r.race_raw] is not None
+    if name == "modality_meaning":
+        return r.modality is not None
+    value: object = r
+    for part in spec.path.split("."):
+        value = getattr(value, part)
+    return value is not None and value != []

@@ -107,7 +107,8 @@ def test_a_where_sent_alongside_is_anded_and_search_requests_take_guppy_too() ->
      "filters.AND[1].excludeifany", "operator 'excludeifany' is not supported", True),
     ({"OR": [{"search": {"keyword": "lung"}}]}, "filters.OR[0].search", "put the words in "
      "'text'", True),
-    ({"IN": {"race": ["Asian"]}}, "filters.IN.race", "field 'race' is not supported", True),
+    ({"IN": {"covid19_positive": ["Yes"]}}, "filters.IN.covid19_positive",
+     "field 'covid19_positive' is not supported", True),
     ({"=": {"age_at_index": 50}}, "filters.=.age_at_index", "age at the index event", True),
     ({"AND": [{"=": {"favourite_colour": "blue"}}]}, "filters.AND[0].=.favourite_colour",
      "field 'favourite_colour' is not supported", True),
@@ -140,3 +141,14 @@ def test_deep_nesting_is_refused_not_a_recursion_crash() -> None:
         deep = {"AND": [deep]}
     with pytest.raises(GuppyFilterError, match="nested more than"):
         translate(deep)
+
+
+def test_race_and_ethnicity_filters_reach_the_harmonised_fields() -> None:
+    """MIDRC's race/ethnicity values are the OMB categories the vocabularies harmonise to;
+    the hub's EthnicGroup (DICOM free text) is matched as recorded."""
+    req = CohortQuery.model_validate({"filters": {"AND": [
+        {"IN": {"race": ["Asian", "White"]}}, {"=": {"ethnicity": "Hispanic or Latino"}},
+        {"IN": {"EthnicGroup": ["Hispanic"]}}]}})
+    assert req.filters["race"].values == ("Asian", "White")
+    assert req.filters["ethnicity"].values == ("Hispanic or Latino",)
+    assert req.filters["ethnicity_raw"].values == ("Hispanic",)

@@ -28,3 +28,6 @@ def test_ihub_schema_writes_files(tmp_path: Path) -> None:
     assert "series_record.schema.json" in written and len(written) == len(all_schemas())
     assert json.loads((tmp_path / "collection_record.schema.json").read_text())["title"] == \
         "CollectionRecord"
+    dictionary = json.loads((tmp_path / "data-dictionary.json").read_text())
+    assert {"fields", "vocabularies", "notices"} <= set(dictionary)
+    assert "body_region" in {f["name"] for f in dictionary["fields"]}
