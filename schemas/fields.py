@@ -106,12 +106,12 @@ SERIES_COLUMNS: tuple[Column, ...] = (
        display={"F": "female", "M": "male", "O": "other"}),
     _c("sex_raw", "keyword"),
     # -- harmonised (indexers/vocab): beside the raw fields, filled at harvest -------------
-    _c("modality_meaning", "keyword", filter="keyword", label="Modality (meaning)",
+    _c("modality_meaning", "keyword", filter="keyword", label="Modality (meaning)", text=True,
        description="Meaning of the modality code (DICOM CID 29/33); harmonised."),
     _c("body_part_code", "keyword", filter="keyword", facet=True,
        label="Body part (SNOMED CT)",
        description="SNOMED CT code of BodyPartExamined (DICOM PS3.16 Annex L); harmonised."),
-    _c("body_part_meaning", "keyword"),
+    _c("body_part_meaning", "keyword", text=True),
     _c("body_region", "keyword", filter="keyword", facet=True, upper=True,
        label="Body region",
        description="Coarse body region of the body part (HEAD, CHEST, ABDOMEN, ...); "
@@ -119,7 +119,7 @@ SERIES_COLUMNS: tuple[Column, ...] = (
     _c("procedure", "keyword", filter="keyword", facet=True, label="Procedure (LOINC)",
        description="LOINC/RSNA Playbook code of the study description and modality "
        "(MIDRC's mapping table); harmonised."),
-    _c("procedure_name", "keyword"),
+    _c("procedure_name", "keyword", text=True),
     _c("race", "keyword", filter="keyword", facet=True, label="Race",
        description="OMB race category; harmonised."),
     _c("race_raw", "keyword", filter="keyword", label="Race (as recorded)",

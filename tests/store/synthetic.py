@@ -45,6 +45,15 @@ BODY_PARTS_EXPECTED: dict[str | None, tuple[str | None, str | None]] = {
     "OTHER": (None, None), "RIBCAGE-ish": (None, None), None: (None, None),
 }
 BODY_PARTS = list(BODY_PARTS_EXPECTED)
+# what a person reads for them (DICOM PS3.16 Annex L code meanings; CID 29/33 modalities)
+BODY_PART_MEANINGS: dict[str | None, str | None] = {
+    "CHEST": "Chest", "Lung": "Lung", "THORAX": "Chest", "heart": "Heart",
+    "MEDIASTINUM": "Mediastinum", "TH CT CHEST WO C": "Chest", "Head-Neck": "Head and Neck",
+    "Left Breast": "Breast", "BRAIN": "Brain", "HEAD": "Head", "BREAST": "Breast",
+    "WHOLEBODY": "Entire body", "OTHER": None, "RIBCAGE-ish": None, None: None}
+MODALITY_MEANINGS = {"CT": "Computed Tomography", "MR": "Magnetic Resonance",
+                     "PT": "Positron emission tomography", "SM": "Slide Microscopy",
+                     "SEG": "Segmentation"}
 RACES_EXPECTED: dict[str | None, str | None] = {
     "White": "White", "BLACK": "Black or African American", "Asian, White":
     "More than one race", "Not Reported": None, "Martian": None, None: None}
@@ -181,7 +190,8 @@ def record_texts(r: SeriesRecord) -> list[str]:
     """A record's searchable texts: its own fields, then its collection record's."""
     coll = COLLECTIONS.get(r.collection) if (r.source, r.collection) in COLLECTION_RECORDS \
         else None
-    values = [r.series_description, r.study_description, r.body_part, r.collection]
+    values = [r.series_description, r.study_description, r.body_part, r.collection,
+              BODY_PART_MEANINGS[r.body_part_raw], MODALITY_MEANINGS.get(r.modality or "")]
     if coll:
         values += [coll[0], *coll[1], *coll[2]]
     return [_norm(v) for v in values]

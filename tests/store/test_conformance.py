@@ -56,6 +56,8 @@ QUERIES: list[tuple[str | None, dict[str, object]]] = [
     ("glioblastoma", {}),
     ("NOT ct AND breast", {}),
     ("chest head", {}),
+    ("tomography -positron", {}),  # harmonised meanings are searchable text too
+    ('"entire body" OR mediastinum', {}),
     (None, {"collection": ["nonexistent"]}),
     (None, {"sex": ["F", None]}),
     (None, {"sex": [None], "modality": ["CT"]}),
