@@ -30,7 +30,7 @@ from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELD
 BATCH = 50_000
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
 JSON = dict[str, Any]
-DUCKDB_MEMORY = "1GB"
+DUCKDB_MEMORY = "768MB"  # per stream; beyond it DuckDB sorts on disk
 _ISO = "'%Y-%m-%dT%H:%M:%S.%f+00:00'"
 
 
@@ -67,18 +67,25 @@ class Rows:
 
     def __init__(self, series: pa.Table, collections: pa.Table, subject_keys: pa.Array) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="ihub-docs-")
-        self.con = duckdb.connect()
-        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-        self.con.execute(f"SET temp_directory = '{self._tmp.name}'")
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("SET enable_progress_bar = false")
         plain = series.select([c.name for c in SERIES_COLUMNS])
         plain = plain.append_column("subject_key", subject_keys.cast(pa.string()))
-        plain = plain.append_column("tx", _text_column(series))
-        self.con.register("series", plain)
-        self.con.register("colls", collections.select(
-            ["source", "collection", "name", *INHERITED]))
-        self.con.execute(self._view_sql())
+        self.series = plain.append_column("tx", _text_column(series))
+        self.collections = collections.select(["source", "collection", "name", *INHERITED])
+        self.con = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own (streams are read side by side) over the same tables
+        (registered zero-copy), within its own memory limit."""
+        con = duckdb.connect()
+        spill = tempfile.mkdtemp(dir=self._tmp.name)  # instances must not share spill files
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        con.execute(f"SET temp_directory = '{spill}'")
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        con.register("series", self.series)
+        con.register("colls", self.collections)
+        con.execute(self._view_sql())
+        return con
 
     def _view_sql(self) -> str:
         inherited = ", ".join(f"coalesce(c.{n}, []::VARCHAR[]) AS {n}" for n in INHERITED)
@@ -109,7 +116,8 @@ class Rows:
         sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
                f" instances, size_bytes, study_uid, collection, age, study_year FROM records"
                f" {where} ORDER BY k, source, collection, id")
-        reader: pa.RecordBatchReader = self.con.execute(sql).to_arrow_reader(BATCH)
+        con = self._connect()
+        reader: pa.RecordBatchReader = con.execute(sql).to_arrow_reader(BATCH)
         group: list[tuple[Any, ...]] = []
         current: str | None = None
         for batch in reader:
@@ -122,6 +130,7 @@ class Rows:
                 group.append(tuple(values))
         if group:
             yield _doc(level, index, current or "", group)
+        con.close()
 
     def close(self) -> None:
         self.con.close()
