@@ -175,6 +175,8 @@ def check_sum(got: dict[str, Any], visible: int, counted: int, series_hidden: bo
     part = got.get("restricted")
     if r == 0:
         assert got["count"] == visible and part is None, got
+    elif part is None:
+        raise AssertionError(f"{got}: a restricted sum of {r} shown as exact")
     elif series_hidden:
         assert part["count"] is None and part["suppressed"], got
         assert got["count"] == (visible or None), got
