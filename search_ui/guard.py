@@ -69,15 +69,17 @@ class GuardedQueries:
 
     def _numbers(self, caller: Caller, visible: Callable[[], Answer],
                  counted: Callable[[], Answer],
-                 protect: Callable[[Answer, Answer, Policy], Answer]) -> Answer:
+                 protect: Callable[[Answer, Answer, Policy], Answer],
+                 collections_unit: bool = False) -> Answer:
         """``visible()`` (over ``caller.hits``) and, when the caller may count records it
-        may not see, ``counted()`` (over ``caller.counts``) from the same generation, the
+        may not see that can be in the answer (``collections_unit``: it counts collection
+        records), ``counted()`` (over ``caller.counts``) from the same generation, the
         second protecting the first. Raises ``StoreError`` when the index keeps changing
         between the two (and the store's errors)."""
         for _ in range(PAIR_ATTEMPTS):
             seen = visible()
             policy = policy_for(caller, seen.index, self.protection)
-            if not policy.active:
+            if not policy.needed(collections_unit):
                 return seen
             numbers = counted()
             if numbers.index.generation == seen.index.generation:
@@ -92,7 +94,9 @@ class GuardedQueries:
         result = self._numbers(
             caller, lambda: self.service.search(request, caller.hits),
             lambda: self.service.search(numbers_only, caller.counts),
-            lambda seen, counted, policy: protect_search(seen, counted, request, policy))
+            lambda seen, counted, policy: protect_search(seen, counted, request, policy),
+            collections_unit=request.level == "collection"
+            or request.facet_unit == "collections")
         result = self._visible(result, caller)
         if result.counts is not None:
             extra = self._estimates(request, caller, result.index)

@@ -44,6 +44,7 @@ rounded, not hidden.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -94,23 +95,28 @@ class Protection:
 
 
 def load_key(path: Path) -> bytes:
-    """The noise key at ``path``, made (32 random bytes, owner-only) on first use; several
-    processes may race to make it: one wins, all read the same. Raises ``ConfigError``."""
+    """The noise key at ``path``, made (32 random bytes, owner-only) on first use. Several
+    processes may start at once: each writes its own file and links it into place, which
+    only the first succeeds at, so every one reads the same whole key. Raises
+    ``ConfigError``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as out:
-                out.write(secrets.token_bytes(32))
-                out.flush()
-                os.fsync(out.fileno())
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mine = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(secrets.token_bytes(32))
+                    out.flush()
+                    os.fsync(out.fileno())
+                with contextlib.suppress(FileExistsError):  # another was first: use its key
+                    os.link(mine, path)
+            finally:
+                mine.unlink(missing_ok=True)
         key = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read or make the count-noise key: {exc}") from exc
-    if len(key) < 32:  # a racing writer not done yet, or a damaged file
+    if len(key) < 32:
         raise ConfigError(f"{path}: the count-noise key is shorter than 32 bytes; delete it "
                           f"to make a new one")
     return key
@@ -124,10 +130,17 @@ class Policy:
     thresholds: Mapping[str, int]
     generation: str
     protection: Protection = Protection()
+    # some restricted source holds series records (else only collection counts can differ)
+    rows: bool = True
 
     @property
     def active(self) -> bool:
         return bool(self.thresholds)
+
+    def needed(self, collections_unit: bool) -> bool:
+        """Whether an answer needs the second, protected count: something restricted can
+        be in it (a catalogue's collection records count only in the collections unit)."""
+        return self.active and (self.rows or collections_unit)
 
     def k(self, sources: Iterable[str] | None = None) -> int:
         """The threshold of a number drawing on ``sources`` (None: on any): the largest of
@@ -151,7 +164,8 @@ class Policy:
 
 def policy_for(caller: Caller, index: IndexInfo, protection: Protection) -> Policy:
     return Policy({v.source: v.min_count for v in index.sources if restricted_at(v, caller)},
-                  index.generation, protection)
+                  index.generation, protection,
+                  rows=any(restricted_at(v, caller, series_only=True) for v in index.sources))
 
 
 def query_sources(query: CohortQuery) -> frozenset[str] | None:

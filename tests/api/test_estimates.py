@@ -174,3 +174,43 @@ def test_ihub_count_prints_the_estimate_apart_from_the_counts(tmp_path: Path) ->
     assert "Estimated additional subjects (not counted" in done.stdout
     assert "gated:decedents (Decedent CT database): subjects 6,000" in done.stdout
     assert "gated:brainmix: not estimated — sex: not published for the dataset" in done.stdout
+
+
+def test_a_catalogue_alone_costs_no_second_count(tmp_path: Path) -> None:
+    """Catalogue datasets have no series: for a caller who may not see them, only counts in
+    the collections unit can differ, so series-level questions are counted once."""
+    from imaging_hub.access import anonymous
+    from imaging_hub.audit import AuditLog
+    from imaging_hub.schemas.query import CohortQuery, SearchRequest
+    from imaging_hub.search_ui.guard import GuardedQueries
+    from imaging_hub.search_ui.service import QueryService
+
+    store = EmbeddedStore(Settings(home=tmp_path).index_dir)
+    store.publish(syn.result("public", [syn.series("public", "lungs", "P1", "1.1", "1.1.1")]))
+    path = tmp_path / "catalogue.toml"
+    path.write_text(CATALOGUE)
+    store.publish(CatalogIndexer(name="gated", path=path).harvest("run-cat"), "catalog")
+    service = QueryService(store)
+    calls: list[str] = []
+
+    def spying(name: str) -> Any:
+        real = getattr(service, name)
+
+        def spy(*args: Any) -> Any:
+            calls.append(name)
+            return real(*args)
+        return spy
+
+    for name in ("count", "search"):
+        setattr(service, name, spying(name))
+    guarded = GuardedQueries(service, AuditLog(tmp_path / "audit"))
+    got = guarded.count(CohortQuery(), anonymous())
+    assert calls == ["count", "search"]  # one count; one look at the catalogue (kept)
+    assert got.subjects.count == 1 and got.subjects.restricted is None
+    assert got.estimated_additional is not None
+    calls.clear()
+    datasets = guarded.search(SearchRequest.model_validate(
+        {"level": "collection", "page": {"size": 10}}), anonymous())
+    assert calls == ["search", "search"]  # collections: counted twice, protected
+    assert datasets.total.count == 1  # public's own collection; the catalogue's are gated
+    assert datasets.total.restricted is not None and datasets.total.restricted.suppressed

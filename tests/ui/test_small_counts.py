@@ -5,7 +5,6 @@ estimates of catalogue datasets in their own labelled block, never added to the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
