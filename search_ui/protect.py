@@ -193,13 +193,14 @@ def restricted_part(r: int, k: int, unit: str, policy: Policy) -> RestrictedPart
                           high=shown + k - 1 + bound, method=method)
 
 
-def restricted_sum(r: int, series: RestrictedPart | None) -> RestrictedPart | None:
-    """A sum over restricted series (instances, bytes): hidden with them, else rounded down
-    to two significant figures."""
+def restricted_sum(r: int, series: RestrictedPart | None, k: int = 10,
+                   ) -> RestrictedPart | None:
+    """A sum over restricted series (instances, bytes): hidden with them (or when no
+    restricted series is counted: a larger copy of a visible series), else rounded down to
+    two significant figures."""
     if r <= 0:
         return None
     if series is None or series.suppressed:
-        k = series.threshold if series else 10
         return RestrictedPart(count=None, suppressed=True, threshold=k, low=0, high=None,
                               method="hidden with the series it sums")
     step = 10 ** max(0, len(str(r)) - 2)
@@ -222,13 +223,8 @@ def shown(visible: int, part: RestrictedPart | None) -> dict[str, Any]:
             "visible": 0, "restricted": part}
 
 
-def _value(vis: CountValue | None, cnt: CountValue, part: RestrictedPart | None,
-           missing: int | None = None) -> CountValue:
-    visible = vis.count or 0 if vis is not None else 0
-    if part is None:
-        return cnt.model_copy(update={"missing": missing if missing is not None
-                                      else cnt.missing})
-    return CountValue(**shown(visible, part), missing=missing)
+def _visible(value: CountValue | None) -> int:
+    return value.count or 0 if value is not None else 0
 
 
 def protect_block(vis: CountBlock | None, cnt: CountBlock, k: int, policy: Policy,
@@ -238,18 +234,20 @@ def protect_block(vis: CountBlock | None, cnt: CountBlock, k: int, policy: Polic
     out: dict[str, CountValue] = {}
     for unit in COUNTED:
         v, c = (getattr(vis, unit) if vis else None), getattr(cnt, unit)
-        part = restricted_part((c.count or 0) - (v.count or 0 if v else 0), k, unit, policy)
-        out[unit] = _value(v, c, part)
+        part = restricted_part((c.count or 0) - _visible(v), k, unit, policy)
+        out[unit] = c if part is None else CountValue(**shown(_visible(v), part))
     series = out["series"].restricted
     for unit in SUMMED:
         v, c = (getattr(vis, unit) if vis else None), getattr(cnt, unit)
-        part = restricted_sum((c.count or 0) - (v.count or 0 if v else 0), series)
-        missing = None
-        if unit == "bytes" and part is not None:
-            v_missing = v.missing or 0 if v else 0
-            gap = restricted_part((c.missing or 0) - v_missing, k, "series", policy)
-            missing = v_missing + (gap.count or 0 if gap else 0) or None
-        out[unit] = _value(v, c, part, missing)
+        part = restricted_sum((c.count or 0) - _visible(v), series, k)
+        v_missing = v.missing or 0 if v else 0
+        gap = restricted_part((c.missing or 0) - v_missing, k, "series", policy)
+        if part is None and gap is None:
+            out[unit] = c
+            continue
+        missing = v_missing + (gap.count or 0 if gap else 0) or None
+        out[unit] = CountValue(**{**shown(_visible(v), part), "exact": False},
+                               missing=missing)
     return CountBlock(**out)
 
 

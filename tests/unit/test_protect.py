@@ -143,3 +143,25 @@ def test_the_cli_writes_protected_numbers_plainly() -> None:
     assert cli_counts.number(CountValue(**shown(1234, rounded))) == "≈1,284"
     assert cli_counts.part_text(rounded) == "50 to 59"  # type: ignore[arg-type]
     assert cli_counts.number(CountValue(count=2_500_000_000), 1e9, 1) == "2.5"
+
+
+def test_series_lacking_a_size_are_a_protected_count_too() -> None:
+    """Restricted series without a size add no bytes, yet how many they are is a count."""
+    from imaging_hub.schemas.query import CountBlock
+    from imaging_hub.search_ui.protect import protect_block
+
+    def block(series: int, size: int, missing: int) -> CountBlock:
+        return CountBlock(subjects=CountValue(count=series), studies=CountValue(count=series),
+                          series=CountValue(count=series),
+                          instances=CountValue(count=series * 10),
+                          bytes=CountValue(count=size, exact=not missing,
+                                           missing=missing or None))
+
+    seen = block(20, 20_000, 0)
+    few = protect_block(seen, block(23, 20_000, 3), 10, PLAIN)  # 3 restricted, no size
+    assert few.series.restricted is not None and few.series.restricted.suppressed
+    assert few.bytes.count == 20_000 and few.bytes.missing is None and not few.bytes.exact
+    assert few.instances.restricted is not None and few.instances.restricted.suppressed
+    many = protect_block(seen, block(57, 20_000, 37), 10, PLAIN)
+    assert many.bytes.missing == 30 and not many.bytes.exact  # 37 rounded down to 30
+    assert protect_block(seen, seen, 10, PLAIN) == seen  # nothing restricted: unchanged
