@@ -4,6 +4,7 @@
     <10          suppressed: fewer than 10 restricted records, none visible
     1,234 + <10  the visible part exact, the restricted part suppressed
     ≈1,250       visible part plus a rounded restricted part (the JSON says the range)
+    ≥1,234, –    instances or bytes whose restricted series are suppressed (their sum hidden)
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ def number(value: CountValue | FacetBucket, scale: float = 1.0, digits: int = 0)
         return f"{n / scale:,.{digits}f}"
 
     part = value.restricted
+    hidden_sum = part is not None and part.suppressed and part.high is None  # instances, bytes
     if value.count is None:
-        return f"<{value.threshold}" if value.suppressed else "–"
+        return "–" if hidden_sum or not value.suppressed else f"<{value.threshold}"
     if part is None:
         return fmt(value.count)
     if part.suppressed:
-        return f"{fmt(value.count)} + <{part.threshold}"
+        return f"≥{fmt(value.count)}" if hidden_sum else f"{fmt(value.count)} + <{part.threshold}"
     return f"≈{fmt(value.count)}"
 
 

@@ -24,10 +24,11 @@ export function el(tag, attrs = {}, ...kids) {
  * part "1,234 + <10"; with a rounded restricted part "≈1,250". `show` formats the numbers. */
 export function countText(c, show = fmt) {
   if (!c) return "–";
-  if (c.count === null || c.count === undefined) return c.suppressed ? `<${c.threshold}` : "–";
   const r = c.restricted;
+  const hiddenSum = Boolean(r && r.count === null && r.high === null);  // instances, bytes
+  if (c.count === null || c.count === undefined) return c.suppressed && !hiddenSum ? `<${c.threshold}` : "–";
   if (!r) return show(c.count);
-  if (r.count === null) return `${show(c.count)} + <${r.threshold}`;
+  if (r.count === null) return hiddenSum ? `≥${show(c.count)}` : `${show(c.count)} + <${r.threshold}`;
   return `≈${show(c.count)}`;
 }
 
@@ -36,7 +37,8 @@ export function countTitle(c, show = fmt) {
   const r = c?.restricted;
   if (!r) return null;
   const hidden = r.count === null
-    ? `${r.threshold > 1 ? `fewer than ${fmt(r.threshold)}` : "some"} you may count but not see (suppressed)`
+    ? (r.high === null ? `a hidden part from records you may count but not see (${r.method})`
+      : `fewer than ${fmt(r.threshold)} you may count but not see (suppressed)`)
     : `${show(r.low)} to ${show(r.high)} you may count but not see (${r.method})`;
   return `${show(c.visible ?? 0)} you may see, plus ${hidden}`;
 }

@@ -143,6 +143,9 @@ def test_the_cli_writes_protected_numbers_plainly() -> None:
     assert cli_counts.number(CountValue(**shown(1234, rounded))) == "≈1,284"
     assert cli_counts.part_text(rounded) == "50 to 59"  # type: ignore[arg-type]
     assert cli_counts.number(CountValue(count=2_500_000_000), 1e9, 1) == "2.5"
+    hidden_sum = restricted_sum(120, hidden)
+    assert cli_counts.number(CountValue(**shown(0, hidden_sum))) == "–"
+    assert cli_counts.number(CountValue(**shown(300, hidden_sum))) == "≥300"
 
 
 def test_series_lacking_a_size_are_a_protected_count_too() -> None:
