@@ -27,9 +27,10 @@ Guarantees (proved by tests/api/test_protect_adversarial.py on every backend):
   suppression: rounding does it for every pair of numbers at once, so no further cell needs
   hiding (a hidden cell holding 10 or more would make the page's "<10" untrue).
 * Asking again, or asking for the same records in other words, gives the same answer:
-  noise is a keyed hash (a secret under ``IHUB_HOME``) of the generation, the unit and the
-  restricted count, never of the query text, nor of the visible part (which a caller could
-  vary at will to draw fresh noise for the same restricted records).
+  noise is a keyed hash (a secret under ``IHUB_HOME``) of the restricted count alone: never
+  of the query text, nor of the visible part (which a caller could vary at will to draw
+  fresh noise for the same restricted records), nor of the unit or the index generation
+  (one set counted alike in two units, or over many publishes, would give fresh draws).
 * Thresholds do not depend on what a query matches: a cell's k is the largest
   ``min_count`` of the sources it may draw restricted records from (those named by a
   ``source`` filter or bucket; otherwise every source holding such records), read from the
@@ -71,9 +72,7 @@ from imaging_hub.schemas.query import (
     SearchResponse,
     SourcesResponse,
     SourceStatus,
-    Unit,
 )
-from imaging_hub.store.responses import unit_of
 
 COUNTED = ("subjects", "studies", "series")
 SUMMED = ("instances", "bytes")
@@ -124,11 +123,10 @@ def load_key(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Policy:
-    """Protection for one caller over one generation: the sources holding records it may
-    count but not see, each with its threshold."""
+    """Protection for one caller over one generation's sources: those holding records it
+    may count but not see, each with its threshold."""
 
     thresholds: Mapping[str, int]
-    generation: str
     protection: Protection = Protection()
     # some restricted source holds series records (else only collection counts can differ)
     rows: bool = True
@@ -151,20 +149,23 @@ class Policy:
             return max(named)
         return max(self.thresholds.values(), default=10)
 
-    def noise(self, unit: str, restricted: int) -> int:
-        """Seeded noise in [-B, B] for a restricted count: the same for the same generation,
-        unit and count, whoever asks and however the question is phrased."""
+    def noise(self, restricted: int) -> int:
+        """Seeded noise in [-B, B] for a restricted count: a keyed hash of the count alone,
+        so the same records get the same noise whoever asks, however the question is
+        phrased, in whichever unit and generation (seeding with the generation would let
+        a caller average one number's noise over successive publishes; with the unit, over
+        units that count alike, e.g. one series per study per subject)."""
         bound = self.protection.noise
         if not bound:
             return 0
-        msg = f"{self.generation}\x1f{unit}\x1f{restricted}".encode()
+        msg = f"restricted-count\x1f{restricted}".encode()
         digest = hmac.new(self.protection.key, msg, hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % (2 * bound + 1) - bound
 
 
 def policy_for(caller: Caller, index: IndexInfo, protection: Protection) -> Policy:
     return Policy({v.source: v.min_count for v in index.sources if restricted_at(v, caller)},
-                  index.generation, protection,
+                  protection,
                   rows=any(restricted_at(v, caller, series_only=True) for v in index.sources))
 
 
@@ -177,7 +178,7 @@ def query_sources(query: CohortQuery) -> frozenset[str] | None:
 
 
 # -- one number ------------------------------------------------------------------------------
-def restricted_part(r: int, k: int, unit: str, policy: Policy) -> RestrictedPart | None:
+def restricted_part(r: int, k: int, policy: Policy) -> RestrictedPart | None:
     """A restricted count as published (None: it is 0)."""
     if r <= 0:
         return None
@@ -185,7 +186,7 @@ def restricted_part(r: int, k: int, unit: str, policy: Policy) -> RestrictedPart
         return RestrictedPart(count=None, suppressed=True, threshold=k, low=1, high=k - 1,
                               method=f"fewer than {k}: suppressed")
     bound = policy.protection.noise
-    shown = k * max(1, (r + policy.noise(unit, r)) // k)
+    shown = k * max(1, (r + policy.noise(r)) // k)
     method = f"rounded down to a multiple of {k}"
     if bound:
         method += f" after seeded noise of at most ±{bound}"
@@ -234,14 +235,14 @@ def protect_block(vis: CountBlock | None, cnt: CountBlock, k: int, policy: Polic
     out: dict[str, CountValue] = {}
     for unit in COUNTED:
         v, c = (getattr(vis, unit) if vis else None), getattr(cnt, unit)
-        part = restricted_part((c.count or 0) - _visible(v), k, unit, policy)
+        part = restricted_part((c.count or 0) - _visible(v), k, policy)
         out[unit] = c if part is None else CountValue(**shown(_visible(v), part))
     series = out["series"].restricted
     for unit in SUMMED:
         v, c = (getattr(vis, unit) if vis else None), getattr(cnt, unit)
         part = restricted_sum((c.count or 0) - _visible(v), series, k)
         v_missing = v.missing or 0 if v else 0
-        gap = restricted_part((c.missing or 0) - v_missing, k, "series", policy)
+        gap = restricted_part((c.missing or 0) - v_missing, k, policy)
         if part is None and gap is None:
             out[unit] = c
             continue
@@ -267,7 +268,7 @@ def protect_missing(vis: Mapping[str, MissingExcluded], cnt: Mapping[str, Missin
         fields: dict[str, int | None] = {}
         for unit in COUNTED:
             visible = getattr(v, unit) or 0 if v else 0
-            part = restricted_part((getattr(c, unit) or 0) - visible, k, unit, policy)
+            part = restricted_part((getattr(c, unit) or 0) - visible, k, policy)
             value = CountValue(**shown(visible, part))
             fields[unit] = value.count
             if part is not None:
@@ -276,7 +277,7 @@ def protect_missing(vis: Mapping[str, MissingExcluded], cnt: Mapping[str, Missin
     return out
 
 
-def protect_buckets(vis: list[FacetBucket], cnt: list[FacetBucket], unit: Unit, k_of: Any,
+def protect_buckets(vis: list[FacetBucket], cnt: list[FacetBucket], k_of: Any,
                     policy: Policy) -> list[FacetBucket]:
     """One facet's buckets protected, ordered by what is shown (an order by the true
     counts would tell which of two suppressed buckets is larger)."""
@@ -284,20 +285,20 @@ def protect_buckets(vis: list[FacetBucket], cnt: list[FacetBucket], unit: Unit, 
     out = []
     for b in cnt:
         visible = seen.get(b.value, 0)
-        part = restricted_part((b.count or 0) - visible, k_of(b.value), unit, policy)
+        part = restricted_part((b.count or 0) - visible, k_of(b.value), policy)
         out.append(FacetBucket(value=b.value, **shown(visible, part)))
     return sorted(out, key=lambda b: (b.value is None, -(b.count or 0), str(b.value)))
 
 
 def protect_facets(vis: Mapping[str, list[FacetBucket]], cnt: Mapping[str, list[FacetBucket]],
-                   unit: Unit, sources: frozenset[str] | None, policy: Policy,
+                   sources: frozenset[str] | None, policy: Policy,
                    ) -> dict[str, list[FacetBucket]]:
     k = policy.k(sources)
     out = {}
     for name, buckets in cnt.items():
         def k_of(value: Any, name: str = name) -> int:
             return policy.k({str(value)}) if name == "source" and value is not None else k
-        out[name] = protect_buckets(vis.get(name, []), buckets, unit, k_of, policy)
+        out[name] = protect_buckets(vis.get(name, []), buckets, k_of, policy)
     return out
 
 
@@ -329,11 +330,10 @@ def protect_search(vis: SearchResponse, cnt: SearchResponse, query: CohortQuery,
     question over ``caller.counts`` (no hits)."""
     sources = query_sources(query)
     k = policy.k(sources)
-    unit = unit_of(vis.total.unit)
     total = vis.total.model_copy(update={"restricted": restricted_part(
-        cnt.total.count - vis.total.count, k, unit, policy)})
+        cnt.total.count - vis.total.count, k, policy)})
     update: dict[str, Any] = {"total": total, "facets": protect_facets(
-        vis.facets, cnt.facets, cnt.facet_unit, sources, policy),
+        vis.facets, cnt.facets, sources, policy),
         "facets_timed_out": sorted(set(vis.facets_timed_out) | set(cnt.facets_timed_out))}
     if vis.counts is not None and cnt.counts is not None:
         update["counts"] = vis.counts.model_copy(
@@ -343,8 +343,8 @@ def protect_search(vis: SearchResponse, cnt: SearchResponse, query: CohortQuery,
 
 def protect_facets_answer(vis: FacetsResponse, cnt: FacetsResponse,
                           policy: Policy) -> FacetsResponse:
-    return vis.model_copy(update={"facets": protect_facets(vis.facets, cnt.facets, "series",
-                                                           None, policy)})
+    return vis.model_copy(update={"facets": protect_facets(vis.facets, cnt.facets, None,
+                                                           policy)})
 
 
 def protect_listing(listing: SourcesResponse, caller: Caller,
@@ -371,7 +371,7 @@ def _listed(status: SourceStatus, seen: tuple[int, int], k: int,
     detail: dict[str, CountValue] = {}
     fields: dict[str, int | None] = {}
     for unit, visible in zip(("series", "collections"), seen, strict=True):
-        part = restricted_part((getattr(status, unit) or 0) - visible, k, unit, policy)
+        part = restricted_part((getattr(status, unit) or 0) - visible, k, policy)
         value = CountValue(**shown(visible, part))
         fields[unit] = value.count
         if part is not None:

@@ -23,53 +23,51 @@ from imaging_hub.search_ui.protect import (
     shown,
 )
 
-PLAIN = Policy({"clinic": 10, "big": 25}, "g1")
+PLAIN = Policy({"clinic": 10, "big": 25})
 
 
-def noisy(bound: int, generation: str = "g1", key: bytes = b"k" * 32) -> Policy:
-    return Policy({"clinic": 10}, generation, Protection(bound, key))
+def noisy(bound: int, key: bytes = b"k" * 32) -> Policy:
+    return Policy({"clinic": 10}, Protection(bound, key))
 
 
 def test_a_restricted_count_is_absent_suppressed_or_rounded_down_to_k() -> None:
-    assert restricted_part(0, 10, "series", PLAIN) is None
-    small = restricted_part(9, 10, "series", PLAIN)
+    assert restricted_part(0, 10, PLAIN) is None
+    small = restricted_part(9, 10, PLAIN)
     assert small is not None and small.count is None and small.suppressed
     assert (small.low, small.high, small.threshold) == (1, 9, 10)
     for r, want in ((10, 10), (19, 10), (20, 20), (57, 50), (1234, 1230)):
-        part = restricted_part(r, 10, "series", PLAIN)
+        part = restricted_part(r, 10, PLAIN)
         assert part is not None and part.count == want and not part.suppressed
         assert part.low <= r <= (part.high or 0) and part.high == want + 9
-    assert restricted_part(57, 25, "series", PLAIN).count == 50  # type: ignore[union-attr]
+    assert restricted_part(57, 25, PLAIN).count == 50  # type: ignore[union-attr]
 
 
 def test_noise_is_bounded_keyed_and_the_same_for_the_same_count() -> None:
     policy = noisy(3)
-    draws = [policy.noise("series", r) for r in range(10, 400)]
+    draws = [policy.noise(r) for r in range(10, 400)]
     assert set(draws) == set(range(-3, 4))  # every value of [-3, 3] occurs, nothing else
-    assert draws == [policy.noise("series", r) for r in range(10, 400)]  # repeatable
-    assert draws != [noisy(3, "g2").noise("series", r) for r in range(10, 400)]  # per generation
-    assert draws != [noisy(3, key=b"x" * 32).noise("series", r) for r in range(10, 400)]
-    assert draws != [policy.noise("subjects", r) for r in range(10, 400)]  # per unit
+    assert draws == [noisy(3).noise(r) for r in range(10, 400)]  # repeatable: same key
+    assert draws != [noisy(3, key=b"x" * 32).noise(r) for r in range(10, 400)]  # keyed
     for r in range(10, 400):
-        part = restricted_part(r, 10, "series", policy)
+        part = restricted_part(r, 10, policy)
         assert part is not None and part.count is not None and part.count % 10 == 0
         assert part.low <= r <= (part.high or 0)
-        assert part.count == 10 * max(1, (r + policy.noise("series", r)) // 10)
-    assert Policy({"clinic": 10}, "g1").noise("series", 50) == 0  # no noise configured
+        assert part.count == 10 * max(1, (r + policy.noise(r)) // 10)
+    assert Policy({"clinic": 10}).noise(50) == 0  # no noise configured
 
 
 def test_the_threshold_of_a_number_is_the_largest_of_the_sources_it_draws_on() -> None:
     assert PLAIN.k() == 25 and PLAIN.k(None) == 25
     assert PLAIN.k({"clinic"}) == 10 and PLAIN.k({"clinic", "big"}) == 25
     assert PLAIN.k({"public"}) == 25  # not restricted: only used if something is, then safely
-    assert not Policy({}, "g1").active and PLAIN.active
+    assert not Policy({}).active and PLAIN.active
 
 
 def test_sums_follow_their_series_and_keep_two_significant_figures() -> None:
-    hidden = restricted_part(4, 10, "series", PLAIN)
+    hidden = restricted_part(4, 10, PLAIN)
     part = restricted_sum(12345, hidden)
     assert part is not None and part.count is None and part.suppressed and part.high is None
-    seen = restricted_part(40, 10, "series", PLAIN)
+    seen = restricted_part(40, 10, PLAIN)
     part = restricted_sum(12345, seen)
     assert part is not None and (part.count, part.low, part.high) == (12000, 12000, 12999)
     assert restricted_sum(7, seen).count == 7  # type: ignore[union-attr]
@@ -77,7 +75,7 @@ def test_sums_follow_their_series_and_keep_two_significant_figures() -> None:
 
 
 def test_a_number_shows_its_visible_part_when_the_rest_is_suppressed() -> None:
-    hidden = restricted_part(4, 10, "series", PLAIN)
+    hidden = restricted_part(4, 10, PLAIN)
     assert CountValue(**shown(25, hidden)).count == 25
     whole = CountValue(**shown(0, hidden))
     assert (whole.count, whole.suppressed, whole.threshold) == (None, True, 10)
@@ -135,8 +133,8 @@ def test_several_fractions_multiply_within_frechet_bounds() -> None:
 
 
 def test_the_cli_writes_protected_numbers_plainly() -> None:
-    hidden = restricted_part(4, 10, "series", PLAIN)
-    rounded = restricted_part(57, 10, "series", PLAIN)
+    hidden = restricted_part(4, 10, PLAIN)
+    rounded = restricted_part(57, 10, PLAIN)
     assert cli_counts.number(CountValue(count=1234)) == "1,234"
     assert cli_counts.number(CountValue(**shown(0, hidden))) == "<10"
     assert cli_counts.number(CountValue(**shown(1234, hidden))) == "1,234 + <10"
