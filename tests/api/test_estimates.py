@@ -214,3 +214,21 @@ def test_a_catalogue_alone_costs_no_second_count(tmp_path: Path) -> None:
     assert calls == ["search", "search"]  # collections: counted twice, protected
     assert datasets.total.count == 1  # public's own collection; the catalogue's are gated
     assert datasets.total.restricted is not None and datasets.total.restricted.suppressed
+
+
+def test_min_count_goes_from_sources_toml_to_the_index(tmp_path: Path) -> None:
+    """A source's min_count is recorded at publish (staged with the run) and read back by
+    the query layer as the threshold of numbers drawing on it."""
+    from imaging_hub.harvest import run_harvest
+    from imaging_hub.sources import validate_source
+
+    path = tmp_path / "catalogue.toml"
+    path.write_text(CATALOGUE)
+    settings = Settings(home=tmp_path)
+    config = validate_source("gated", {"type": "catalog", "path": str(path), "min_count": 25})
+    run_harvest(settings, "gated", config)
+    store = EmbeddedStore(settings.index_dir)
+    assert [(v.source, v.min_count) for v in store.index_info().sources] == [("gated", 25)]
+    client = AsgiClient(create_app(store, settings))
+    got = client.post("/api/v1/search", json={"level": "collection", "page": {"size": 5}})
+    assert got.json()["total"]["restricted"]["threshold"] == 25  # 2 registration + 1 controlled
