@@ -231,6 +231,31 @@ def visible_listing(listing: SourcesResponse, caller: Caller,
         "index": visible_index(listing.index, caller, reached), "sources": out})
 
 
+def restricted_at(version: SourceVersion, caller: Caller, series_only: bool = False) -> bool:
+    """Whether ``caller``'s numbers may draw on records of ``version.source`` that it may
+    not see one by one (then small-count protection applies to them); ``series_only``: on
+    series records (not only on collection records, which count in the collections unit
+    alone). Decided from the manifest alone, so it says nothing about what a query
+    matches."""
+    if version.tiers is None:  # tiers unknown: restricted whenever the two views differ
+        return caller.counts != caller.hits
+    return any((n.series or (n.collections and not series_only))
+               for tier, n in version.tiers.items()
+               if not covers(caller.hits, tier, version.source)
+               and any(g.tier == tier and (g.sources is None or version.source in g.sources)
+                       for g in caller.counts.grants))
+
+
+def seen_in_full(version: SourceVersion, caller: Caller) -> tuple[int, int]:
+    """Series and collection records of ``version.source`` in the tiers ``caller`` may see
+    one by one in full (the exact part of its source listing)."""
+    if version.tiers is None:
+        return 0, 0
+    seen = [n for tier, n in version.tiers.items()
+            if covers(caller.hits, tier, version.source)]
+    return sum(n.series for n in seen), sum(n.collections for n in seen)
+
+
 def visible_hosts(hit: SeriesHit, index: IndexInfo, caller: Caller) -> SeriesHit:
     """``hit`` whose ``hosts`` name only sources whose copy ``caller`` may see: the hit's
     own source, and other hosts all of whose records the caller may see one by one. (The

@@ -13,6 +13,9 @@ Nothing is read from the environment at import time; callers ask ``Settings.from
     ELASTICSEARCH_...                 the same for Elasticsearch
     IHUB_INDEX_PREFIX                 index and alias names start with it (default: ihub)
     IHUB_INDEX_SHARDS / _REPLICAS     shards per level index (1); replicas (1 on a cluster)
+    IHUB_COUNT_NOISE                  small-count protection: bounded noise added to restricted
+                                      counts before rounding, at most +-N (0, the default: off;
+                                      else at least 2); see search_ui/protect.py
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ DEFAULT_HOME = Path.home() / ".imaging-hub"
 STORE_KINDS = ("embedded", "opensearch", "elasticsearch")
 ENGINE_ENV = ("URL", "USERNAME", "PASSWORD", "API_KEY", "CA_FILE", "VERIFY_CERTS")
 ENV_NAMES = ("IHUB_HOME", "IHUB_STORE", "IHUB_INDEX_PREFIX", "IHUB_INDEX_SHARDS",
-             "IHUB_INDEX_REPLICAS",
+             "IHUB_INDEX_REPLICAS", "IHUB_COUNT_NOISE",
              *(f"{p}_{k}" for p in ("OPENSEARCH", "ELASTICSEARCH") for k in ENGINE_ENV))
 
 
@@ -94,6 +97,21 @@ def _int(env: Mapping[str, str], name: str, default: int | None, low: int) -> in
     return value
 
 
+MAX_COUNT_NOISE = 1000
+
+
+def count_noise(env: Mapping[str, str]) -> int:
+    """``IHUB_COUNT_NOISE``: 0 (off) or a bound from 2 to 1000. Noise of at most 1 is
+    refused: with rounding, a difference of two such answers can pin a suppressed count
+    (README, "Small counts and estimates"). Raises ``ConfigError``."""
+    value = _int(env, "IHUB_COUNT_NOISE", 0, 0) or 0
+    if value == 1 or value > MAX_COUNT_NOISE:
+        raise ConfigError(f"IHUB_COUNT_NOISE={value}: use 0 (no noise) or a bound from 2 to "
+                          f"{MAX_COUNT_NOISE} (noise of at most 1 can give a suppressed count "
+                          f"away when two answers are subtracted)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved runtime settings."""
@@ -101,6 +119,7 @@ class Settings:
     home: Path
     store: str = "embedded"
     engine: EngineSettings | None = None
+    count_noise: int = 0  # IHUB_COUNT_NOISE: bound of the noise on restricted counts (0: off)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,7 +131,7 @@ class Settings:
         if store not in STORE_KINDS:
             raise ConfigError(f"IHUB_STORE={store!r} is not one of {', '.join(STORE_KINDS)}")
         engine = None if store == "embedded" else EngineSettings.from_env(store, env)
-        return cls(home=home, store=store, engine=engine)
+        return cls(home=home, store=store, engine=engine, count_noise=count_noise(env))
 
     @property
     def index_dir(self) -> Path:
@@ -130,6 +149,12 @@ class Settings:
     def tokens_dir(self) -> Path:
         """API tokens (hashed): ``imaging_hub.tokens``."""
         return self.home / "tokens"
+
+    @property
+    def count_key_file(self) -> Path:
+        """The secret that seeds the noise on restricted counts (``search_ui.protect``):
+        made on first use, readable by the owner only."""
+        return self.home / "count-noise.key"
 
     @property
     def audit_dir(self) -> Path:

@@ -109,6 +109,7 @@ def harvest_and_stage(
         progress(f"{name}: harmonising vocabularies", 0, 1)
         result, unmapped = vocab.harmonise_result(result, vocabularies)
         vocab_unmapped.save(settings, name, run_id, vocabularies.digest, unmapped)
+        result.min_count = config.min_count
         staging.stage(settings, result, config.type)
     except IhubError as exc:
         save_report(settings, HarvestReport(
@@ -118,7 +119,8 @@ def harvest_and_stage(
     report = result.report.model_copy(update={"status": "staged"})
     save_report(settings, report)
     return HarvestResult(series=result.series, collections=result.collections, report=report,
-                         scope=result.scope, link_params=result.link_params)
+                         scope=result.scope, link_params=result.link_params,
+                         min_count=result.min_count)
 
 
 def hold(settings: Settings, result: HarvestResult, problem: str) -> HarvestReport:

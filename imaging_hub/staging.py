@@ -34,7 +34,8 @@ def stage(settings: Settings, result: HarvestResult, source_type: str) -> Path:
     write_arrow(result.series, folder / "series.arrow")
     write_arrow(result.collections, folder / "collections.arrow")
     meta = {"report": rep.model_dump(mode="json"), "source_type": source_type,
-            "link_params": result.link_params, "scope": _scope_json(result.scope)}
+            "link_params": result.link_params, "scope": _scope_json(result.scope),
+            "min_count": result.min_count}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     for old in sorted(_dir(settings, rep.source).iterdir())[:-KEEP_STAGED]:
         if old.name != rep.run_id:
@@ -63,7 +64,7 @@ def load(settings: Settings, source: str, run_id: str | None = None,
         series=read_arrow(folder / "series.arrow"),
         collections=read_arrow(folder / "collections.arrow"),
         report=HarvestReport.model_validate(meta["report"]), scope=window,
-        link_params=meta["link_params"])
+        link_params=meta["link_params"], min_count=meta.get("min_count"))
     return result, str(meta["source_type"])
 
 

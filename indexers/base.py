@@ -71,6 +71,9 @@ class HarvestResult:
     report: HarvestReport
     scope: Scope | None = None
     link_params: dict[str, str] = field(default_factory=dict)
+    # the source's small-count threshold (sources.toml min_count), recorded in the manifest
+    # at publish for the query layer (None: the default, 10)
+    min_count: int | None = None
 
 
 class Indexer(Protocol):

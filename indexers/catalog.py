@@ -50,6 +50,10 @@ class Entry(BaseModel):
     body_regions: list[str] = Field(default_factory=list)
     conditions: list[str] = Field(default_factory=list)
     subjects: int | None = Field(None, ge=0, description="as the dataset publishes it")
+    sex: dict[Literal["F", "M", "O"], int] | None = Field(
+        None, description="subjects per DICOM sex code, as published (for estimates)")
+    age_range: tuple[float, float] | None = Field(
+        None, description="youngest and oldest age in years, as published (for estimates)")
     studies: int | None = Field(None, ge=0)
     images: int | None = Field(None, ge=0)
     access: Literal["registration", "controlled"]
@@ -74,6 +78,13 @@ class Entry(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("age_range")
+    @classmethod
+    def _ages(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1]:
+            raise ValueError(f"{list(value)}: give [youngest, oldest], in years, from 0")
         return value
 
     @field_validator("modalities")
@@ -123,7 +134,9 @@ def _extra(e: Entry) -> dict[str, str]:
              "studies": str(e.studies) if e.studies is not None else "",
              "images": str(e.images) if e.images is not None else "",
              "access_requirement": e.access_requirement, "checked": e.checked.isoformat(),
-             "landing_url": e.landing_url}
+             "landing_url": e.landing_url,
+             "sex": ",".join(f"{k}={n}" for k, n in sorted((e.sex or {}).items())),
+             "age_range": f"{e.age_range[0]:g}-{e.age_range[1]:g}" if e.age_range else ""}
     return {k: v for k, v in facts.items() if v}
 
 

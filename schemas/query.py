@@ -167,15 +167,69 @@ class SubjectHit(BaseModel):
     series: int = Field(description="Matching series of the subject.")
 
 
+# -- small-count protection (search_ui/protect.py; README "Small counts and estimates") ------
+# A number drawn on records the caller may count but not see one by one has two parts: the
+# visible part (exact: the caller could list those records) and the restricted part, shown
+# protected. Fields below that are absent from a number are at their defaults: an exact
+# number has none of them.
+def _false(v: object) -> bool:
+    return v is False
+
+
+def _true(v: object) -> bool:
+    return v is True
+
+
+def _none(v: object) -> bool:
+    return v is None
+
+
+class RestrictedPart(BaseModel):
+    """The part of a number drawn from records the caller may count but not see one by
+    one, as protected: suppressed when fewer than ``threshold``, otherwise rounded down to
+    a multiple of ``threshold`` (after seeded, bounded noise when the server adds it)."""
+
+    count: int | None = Field(description="As published; null when suppressed.")
+    suppressed: bool = Field(False, exclude_if=_false)
+    threshold: int = Field(description="k: the smallest restricted part shown.")
+    low: int = Field(description="The true restricted part is at least this ...")
+    high: int | None = Field(description="... and at most this (null: not bounded here).")
+    method: str = Field(description="How it was protected, in words.")
+
+
+class Protected(BaseModel):
+    """A count that may hold a restricted part (absent fields: the count is exact)."""
+
+    count: int | None = Field(description="The number shown: the visible part plus the "
+                              "restricted part as published (only the visible part when that "
+                              "is suppressed); null when the whole number is suppressed.")
+    exact: bool = True
+    suppressed: bool = Field(False, exclude_if=_false,
+                             description="True when count is null: fewer than threshold.")
+    threshold: int | None = Field(None, exclude_if=_none)
+    visible: int | None = Field(None, exclude_if=_none, description="The part counted over "
+                                "records the caller may see one by one (exact).")
+    restricted: RestrictedPart | None = Field(None, exclude_if=_none)
+
+
 class FacetBucket(BaseModel):
     value: str | int | bool | None = Field(description="null: records lacking the field")
-    count: int = Field(description="Matching records with this value, in the facet unit.")
+    count: int | None = Field(description="Matching records with this value, in the facet "
+                              "unit (null: suppressed, see threshold).")
+    exact: bool = Field(True, exclude_if=_true)
+    suppressed: bool = Field(False, exclude_if=_false)
+    threshold: int | None = Field(None, exclude_if=_none)
+    visible: int | None = Field(None, exclude_if=_none)
+    restricted: RestrictedPart | None = Field(None, exclude_if=_none)
 
 
 class Total(BaseModel):
-    count: int
+    count: int = Field(description="Matching records the caller may list (exact).")
     exact: bool = True
     unit: Level
+    restricted: RestrictedPart | None = Field(
+        None, exclude_if=_none, description="Matching records the caller may count but not "
+        "list, protected (absent: none can match).")
 
 
 class TierCount(BaseModel):
@@ -194,6 +248,9 @@ class SourceVersion(BaseModel):
     # internal (never serialised): the source's published records per access tier, from
     # the manifest (None: published before tiers were recorded); read by imaging_hub.access
     tiers: dict[AccessTier, TierCount] | None = Field(None, exclude=True)
+    # internal: the source's small-count threshold (sources.toml min_count, recorded at
+    # publish; read by search_ui.protect)
+    min_count: int = Field(10, exclude=True)
 
 
 class IndexInfo(BaseModel):
@@ -222,9 +279,7 @@ class SearchResponse(BaseModel):
     next: str | None = None
 
 
-class CountValue(BaseModel):
-    count: int
-    exact: bool = True
+class CountValue(Protected):
     missing: int | None = Field(
         None, description="Series whose value is unknown (then count is a lower bound)")
 
@@ -241,19 +296,67 @@ class MissingExcluded(BaseModel):
     """Records a filter excludes only because they lack the field: they match everything
     else asked (``sex = F`` also excludes the series with no sex recorded)."""
 
-    subjects: int
-    studies: int
-    series: int
+    subjects: int | None
+    studies: int | None
+    series: int | None
+    exact: bool = Field(True, exclude_if=_true)
+    detail: dict[str, CountValue] | None = Field(
+        None, exclude_if=_none, description="Per unit, how a number holding a restricted "
+        "part was protected (null counts: suppressed).")
 
 
 MISSING_EXCLUDED_DOC = ("Per active filter that does not select null: how many records it "
                         "excludes for lacking the field, in each unit.")
 
 
+class Estimate(BaseModel):
+    """A number estimated from a dataset's published facts, never counted."""
+
+    estimate: int | None = Field(description="Published size x matching fraction; null "
+                                 "when the fraction is unknown (see low/high).")
+    low: int
+    high: int
+
+
+class DatasetEstimate(BaseModel):
+    """One dataset known only at collection level (a catalogue entry)."""
+
+    source: str
+    collection: str
+    name: str
+    fraction: float | None = Field(description="Of the published size, the part the "
+                                   "filters select (null: unknown, between 0 and 1).")
+    subjects: Estimate | None = None
+    studies: Estimate | None = None
+    instances: Estimate | None = None
+    method: str = Field(description="How the fraction was found, in words.")
+
+
+class EstimatedAdditional(BaseModel):
+    """Datasets that may hold more matching data but are known only by their published
+    facts: never mixed into the exact counts."""
+
+    subjects: Estimate = Field(description="Sum over the datasets below.")
+    studies: Estimate | None = Field(None, description="Where every dataset below publishes "
+                                     "its studies.")
+    datasets: list[DatasetEstimate]
+    not_estimated: dict[str, str] = Field(
+        default_factory=dict, description="Datasets whose published facts cannot answer the "
+        "question: collection -> what they cannot answer.")
+    method: str
+
+
+ESTIMATED_DOC = ("Datasets known only at collection level (catalogue entries) that may hold "
+                 "matching subjects: estimates from their published facts, never counted "
+                 "into the exact numbers. Absent when there is none.")
+
+
 class SearchCounts(CountBlock):
     by_source: dict[str, CountBlock]
     missing_excluded: dict[str, MissingExcluded] = Field(
         default_factory=dict, description=MISSING_EXCLUDED_DOC)
+    estimated_additional: EstimatedAdditional | None = Field(
+        None, exclude_if=_none, description=ESTIMATED_DOC)
 
 
 class CountResponse(CountBlock):
@@ -262,6 +365,8 @@ class CountResponse(CountBlock):
     by_collection: dict[str, CountBlock]
     missing_excluded: dict[str, MissingExcluded] = Field(
         default_factory=dict, description=MISSING_EXCLUDED_DOC)
+    estimated_additional: EstimatedAdditional | None = Field(
+        None, exclude_if=_none, description=ESTIMATED_DOC)
 
 
 class RecordResponse(BaseModel):
@@ -297,10 +402,14 @@ class SourceStatus(BaseModel):
     version: str
     harvested_at: str
     run_id: str
-    series: int
-    collections: int
+    series: int | None = Field(description="Series records (null: suppressed, see detail).")
+    collections: int | None
     rejected: dict[str, int]
     warnings: dict[str, int]
+    exact: bool = Field(True, exclude_if=_true)
+    detail: dict[str, CountValue] | None = Field(
+        None, exclude_if=_none, description="series / collections holding records the caller "
+        "may count but not see: how they were protected.")
 
 
 class StoreHealth(BaseModel):

@@ -53,6 +53,7 @@ from imaging_hub.schemas.query import (
 from imaging_hub.search_ui.auth import Who, www_authenticate
 from imaging_hub.search_ui.cache import AnswerCache
 from imaging_hub.search_ui.guard import GuardedQueries
+from imaging_hub.search_ui.protect import Protection
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.base import IndexStore
 from imaging_hub.tokens import TokenStore
@@ -90,7 +91,8 @@ def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> Fas
     values are labelled, and the data dictionary built, with the vocabulary tables (shipped,
     amended by ``settings.home``/vocab)."""
     service = QueryService(store, vocab.load(settings.home))
-    guarded = GuardedQueries(service, AuditLog(settings.audit_dir))
+    guarded = GuardedQueries(service, AuditLog(settings.audit_dir),
+                             Protection.from_settings(settings))
     answers = AnswerCache() if cache else None
 
     def cached(kind: str, body: BaseModel | None, caller: Caller,

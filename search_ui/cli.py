@@ -21,6 +21,7 @@ from imaging_hub.indexers import vocab
 from imaging_hub.indexers.base import StudyDateWindow
 from imaging_hub.schemas.fields import DEFAULT_FACETS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
+from imaging_hub.search_ui import cli_counts
 from imaging_hub.search_ui.cli_access import ScopeOpt, TokenOpt, cli_caller, guarded_queries
 from imaging_hub.search_ui.filters import guppy_filters, parse_filters
 from imaging_hub.search_ui.service import QueryService
@@ -171,8 +172,11 @@ def search(
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return
     out = Console()
+    more = result.total.restricted
     out.print(f"[bold]{result.total.count:,}[/bold] matching {result.total.unit} "
-              f"(index {result.index.generation})")
+              f"(index {result.index.generation})" + (
+                  f"; also {cli_counts.part_text(more)} you may count but not list"
+                  if more else ""))
     for hit in result.hits:
         d = hit.model_dump()
         label = d.get("series_description") or d.get("name") or ""
@@ -181,7 +185,7 @@ def search(
             out.print(f"    {link.rel}: {link.href}")
     for name, buckets in result.facets.items():
         out.print(f"[bold]{name}[/bold]: " + ", ".join(
-            f"{b.value} ({b.count:,})" for b in buckets[:8]))
+            f"{b.value} ({cli_counts.number(b)})" for b in buckets[:8]))
     if result.next:
         out.print(f"next page: --after {result.next}")
 
@@ -210,12 +214,17 @@ def count(
     table = Table("scope", "subjects", "studies", "series", "instances", "GB")
     rows = [("all", result)] + [(f"source {k}", v) for k, v in result.by_source.items()]
     for name, b in rows:
-        table.add_row(name, f"{b.subjects.count:,}", f"{b.studies.count:,}",
-                      f"{b.series.count:,}", f"{b.instances.count:,}",
-                      f"{b.bytes.count / 1e9:,.1f}")
+        table.add_row(name, *(cli_counts.number(v) for v in (
+            b.subjects, b.studies, b.series, b.instances)),
+            cli_counts.number(b.bytes, 1e9, 1))
     Console().print(table)
-    Console().print(f"{len(result.by_collection)} collections; all counts exact "
-                    f"(index {result.index.generation})")
+    values = [getattr(b, k) for _, b in rows for k in ("subjects", "studies", "series")]
+    Console().print(f"{len(result.by_collection)} collections; " + (
+        cli_counts.LEGEND if cli_counts.protected(values) else "all counts exact")
+        + f" (index {result.index.generation})")
+    if result.estimated_additional is not None:
+        for line in cli_counts.estimate_lines(result.estimated_additional):
+            Console().print(line, markup=False)
 
 
 @app.command()

@@ -23,6 +23,7 @@ from imaging_hub.config import Settings
 from imaging_hub.errors import AccessError
 from imaging_hub.indexers import vocab
 from imaging_hub.search_ui.guard import GuardedQueries
+from imaging_hub.search_ui.protect import Protection
 from imaging_hub.search_ui.service import QueryService
 from imaging_hub.store.factory import open_store
 from imaging_hub.tokens import TokenStore
@@ -56,4 +57,4 @@ def cli_caller(settings: Settings, token: str | None, scope: str | None) -> Call
 def guarded_queries(settings: Settings) -> GuardedQueries:
     """The guarded query service over the configured store. Raises ``IhubError``."""
     return GuardedQueries(QueryService(open_store(settings), vocab.load(settings.home)),
-                          AuditLog(settings.audit_dir))
+                          AuditLog(settings.audit_dir), Protection.from_settings(settings))

@@ -3,11 +3,15 @@ when the caller is audited, run with the caller's visibility, and stripped of so
 caller may not learn of. The HTTP API and the CLI both go through ``GuardedQueries``.
 
 Hits and record lookups use ``caller.hits``. Aggregate numbers (totals, facets, cohort
-counts, the source listing) go through the two functions of the small-count seam below.
+counts, the source listing) draw on ``caller.counts``: when that holds records the caller
+may not see one by one, each number is computed over both and its restricted part is
+protected (``search_ui.protect``: thresholds, rounding, optional noise). Cohort counts also
+get estimates for datasets known only by their published facts (``search_ui.estimate``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from imaging_hub.access import (
@@ -18,10 +22,13 @@ from imaging_hub.access import (
     visible_listing,
 )
 from imaging_hub.audit import AuditLog
+from imaging_hub.errors import StoreError
 from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
     CohortQuery,
+    CollectionHit,
     CountResponse,
+    EstimatedAdditional,
     FacetsResponse,
     IndexInfo,
     Page,
@@ -32,74 +39,98 @@ from imaging_hub.schemas.query import (
     SourcesResponse,
     Visibility,
 )
+from imaging_hub.search_ui.estimate import estimated_additional
+from imaging_hub.search_ui.protect import (
+    Policy,
+    Protection,
+    policy_for,
+    protect_count,
+    protect_facets_answer,
+    protect_listing,
+    protect_search,
+)
 from imaging_hub.search_ui.service import QueryService, series_hit_links
 
-Answer = TypeVar("Answer", SearchResponse, CountResponse, FacetsResponse, SourcesResponse,
-                 DictionaryResponse)
-
-
-# -- the small-count seam (issue 10, step 2) ------------------------------------------------
-def counts_view(caller: Caller) -> Visibility:
-    """What totals, facets and cohort counts draw on. Today: ``caller.hits``, so every
-    number is exact over records the caller may see one by one. Small-count protection
-    returns ``caller.counts`` here and suppresses in ``protect_counts``."""
-    return caller.hits
-
-
-def protect_counts(answer: Answer, caller: Caller) -> Answer:
-    """The numbers of ``answer`` as ``caller`` may see them. Today: unchanged (they are
-    drawn from ``counts_view``, i.e. records the caller may see; the source listing's from
-    ``caller.counts``, without sequestered records unless granted)."""
-    return answer
+Answer = TypeVar("Answer", SearchResponse, CountResponse, FacetsResponse)
+CATALOGUE_TYPE = "catalog"  # sources whose datasets are known only by published facts
+PAIR_ATTEMPTS = 3
 
 
 class GuardedQueries:
-    """The query service behind the access policy and the audit log."""
+    """The query service behind the access policy, small-count protection and the audit
+    log. ``protection``: the server's noise settings (default: none)."""
 
-    def __init__(self, service: QueryService, audit: AuditLog) -> None:
+    def __init__(self, service: QueryService, audit: AuditLog,
+                 protection: Protection | None = None) -> None:
         self.service = service
         self.audit = audit
+        self.protection = protection or Protection()
+        self._datasets: dict[tuple[str, Visibility], list[CollectionHit]] = {}
+
+    def _numbers(self, caller: Caller, visible: Callable[[], Answer],
+                 counted: Callable[[], Answer],
+                 protect: Callable[[Answer, Answer, Policy], Answer],
+                 collections_unit: bool = False) -> Answer:
+        """``visible()`` (over ``caller.hits``) and, when the caller may count records it
+        may not see that can be in the answer (``collections_unit``: it counts collection
+        records), ``counted()`` (over ``caller.counts``) from the same generation, the
+        second protecting the first. Raises ``StoreError`` when the index keeps changing
+        between the two (and the store's errors)."""
+        for _ in range(PAIR_ATTEMPTS):
+            seen = visible()
+            policy = policy_for(caller, seen.index, self.protection)
+            if not policy.needed(collections_unit):
+                return seen
+            numbers = counted()
+            if numbers.index.generation == seen.index.generation:
+                return protect(seen, numbers, policy)
+        raise StoreError("the index changed while the numbers were counted; ask again")
 
     def search(self, request: SearchRequest, caller: Caller) -> SearchResponse:
-        """Hits over ``caller.hits``; facets, totals and counts over ``counts_view``.
+        """Hits over ``caller.hits``; facets, totals and counts protected (see the module).
         Raises ``AuditError`` (and the store's errors)."""
         self.audit.record(caller, "search", request)
-        aggregate = counts_view(caller)
-        if aggregate == caller.hits:  # one store call answers both
-            result = self.service.search(request, caller.hits)
-        else:
-            result = self.service.search(
-                request.model_copy(update={"facets": [], "counts": False}), caller.hits)
-            if request.facets or request.counts:
-                numbers = self.service.search(
-                    request.model_copy(update={"page": Page(size=0)}), aggregate)
-                result = result.model_copy(update={
-                    "facets": numbers.facets, "counts": numbers.counts,
-                    "facet_unit": numbers.facet_unit,
-                    "facets_timed_out": numbers.facets_timed_out})
-        return protect_counts(self._visible(result, caller), caller)
+        numbers_only = request.model_copy(update={"page": Page(size=0)})
+        result = self._numbers(
+            caller, lambda: self.service.search(request, caller.hits),
+            lambda: self.service.search(numbers_only, caller.counts),
+            lambda seen, counted, policy: protect_search(seen, counted, request, policy),
+            collections_unit=request.level == "collection"
+            or request.facet_unit == "collections")
+        result = self._visible(result, caller)
+        if result.counts is not None:
+            extra = self._estimates(request, caller, result.index)
+            if extra is not None:
+                result = result.model_copy(update={"counts": result.counts.model_copy(
+                    update={"estimated_additional": extra})})
+        return result
 
     def count(self, query: CohortQuery, caller: Caller) -> CountResponse:
         self.audit.record(caller, "count", query)
-        result = self.service.count(query, counts_view(caller))
-        result = result.model_copy(update={"index": self._index(result.index, caller)})
-        return protect_counts(result, caller)
+        result = self._numbers(
+            caller, lambda: self.service.count(query, caller.hits),
+            lambda: self.service.count(query, caller.counts),
+            lambda seen, counted, policy: protect_count(seen, counted, query, policy))
+        return result.model_copy(update={
+            "index": self._index(result.index, caller),
+            "estimated_additional": self._estimates(query, caller, result.index)})
 
     def facets(self, caller: Caller) -> FacetsResponse:
         self.audit.record(caller, "facets", None)
-        result = self.service.facets(counts_view(caller))
-        result = result.model_copy(update={"index": self._index(result.index, caller)})
-        return protect_counts(result, caller)
+        result = self._numbers(caller, lambda: self.service.facets(caller.hits),
+                               lambda: self.service.facets(caller.counts),
+                               protect_facets_answer)
+        return result.model_copy(update={"index": self._index(result.index, caller)})
 
     def dictionary(self, caller: Caller) -> DictionaryResponse:
-        """The data dictionary; its coverage counts over ``counts_view`` (a source the
-        caller may not see has no coverage), its index naming only sources the caller may
-        learn of."""
+        """The data dictionary; its coverage over records the caller may see one by one (a
+        fill rate per source is a statistic of a restricted group that thresholds do not
+        fit), its index naming only sources the caller may learn of."""
         self.audit.record(caller, "dictionary", None)
-        result = self.service.dictionary(counts_view(caller))
+        result = self.service.dictionary(caller.hits)
         if result.index is not None:
             result = result.model_copy(update={"index": self._index(result.index, caller)})
-        return protect_counts(result, caller)
+        return result
 
     def record(self, record_id: str, caller: Caller) -> RecordResponse | None:
         """One record the caller may see, or None (as if it did not exist)."""
@@ -112,7 +143,34 @@ class GuardedQueries:
     def sources(self, caller: Caller) -> SourcesResponse:
         self.audit.record(caller, "sources", None)
         listing = visible_listing(self.service.sources(), caller, self._reached(caller))
-        return protect_counts(listing, caller)
+        if listing.index is None:
+            return listing
+        return protect_listing(listing, caller,
+                               policy_for(caller, listing.index, self.protection))
+
+    def _estimates(self, query: CohortQuery, caller: Caller,
+                   index: IndexInfo) -> EstimatedAdditional | None:
+        """Estimates from the catalogue datasets the caller may count (their published
+        facts; they hold no records to count)."""
+        datasets = self._catalogue(caller, index)
+        return estimated_additional(datasets, query, caller.counts) if datasets else None
+
+    def _catalogue(self, caller: Caller, index: IndexInfo) -> list[CollectionHit]:
+        """The record-less datasets of catalogue sources the caller may count, kept per
+        generation."""
+        names = sorted(s.source for s in index.sources if s.type == CATALOGUE_TYPE)
+        if not names:
+            return []
+        key = (index.generation, caller.counts)
+        if key not in self._datasets:
+            if any(k[0] != index.generation for k in self._datasets):
+                self._datasets.clear()
+            found = self.service.search(SearchRequest.model_validate({
+                "level": "collection", "filters": {"source": names},
+                "page": {"size": 1000}}), caller.counts)
+            self._datasets[key] = [h for h in found.hits
+                                   if isinstance(h, CollectionHit) and not h.series]
+        return self._datasets[key]
 
     def _visible(self, result: SearchResponse, caller: Caller) -> SearchResponse:
         """Series hits naming (and linking to) only hosts the caller may see; the index

@@ -24,6 +24,8 @@ from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store.reconcile import diff
 
+DEFAULT_MIN_COUNT = 10  # sources.toml min_count when none was recorded
+
 
 @dataclass(frozen=True)
 class Published:
@@ -110,7 +112,8 @@ def merge(old_series: pa.Table, old_colls: pa.Table, old_sources: dict[str, Any]
     sources = dict(old_sources)
     sources[src] = {"type": source_type, "report": report.model_dump(mode="json"),
                     "links": dict(result.link_params),
-                    "tiers": tier_summary(series, colls, src)}
+                    "tiers": tier_summary(series, colls, src),
+                    "min_count": result.min_count or DEFAULT_MIN_COUNT}
     return Merged(series, colls, report, sources)
 
 

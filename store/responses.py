@@ -68,7 +68,7 @@ def _version(name: str, entry: dict[str, Any]) -> SourceVersion:
     return SourceVersion(source=name, version=r["source_version"],
                          harvested_at=r["started_at"], run_id=r["run_id"],
                          type=entry.get("type") or "", links=dict(entry.get("links") or {}),
-                         tiers=entry.get("tiers"))
+                         tiers=entry.get("tiers"), min_count=entry.get("min_count") or 10)
 
 
 def index_info(generation: str, sources: dict[str, Any]) -> IndexInfo:

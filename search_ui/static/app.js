@@ -15,8 +15,8 @@
 // counts on a 2-core server.
 import { api } from "./api.js";
 import { chartsUnavailable, renderCharts } from "./charts.js";
-import { copyLink, exclusions, renderCounts, renderDatasets, renderExclusions, renderStickyCounts }
-  from "./cohort.js";
+import { copyLink, exclusions, renderCounts, renderDatasets, renderEstimates, renderExclusions,
+  renderStickyCounts } from "./cohort.js";
 import { describe, plainProblems } from "./errors.js";
 import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
 import { renderHits } from "./hits.js";
@@ -127,6 +127,8 @@ async function leftOut(state, seq, signal) {
     const wide = (await api("/api/v1/search", searchBody(wider, { facets: [], size: 0 }), signal)).counts;
     if (seq !== view.seq) return;
     const counts = view.res.counts;
+    // a difference of protected counts (records the caller may not see) would mislead
+    if (![wide, counts].every((c) => c.series.exact && c.subjects.exact)) return;
     view.leftOut = { series: wide.series.count - counts.series.count,
       subjects: wide.subjects.count - counts.subjects.count };
     renderLeftOut();
@@ -205,12 +207,13 @@ function render() {
   }
   const counts = res.counts;
   renderCounts($("cohort-summary"), $("cohort-table").tBodies[0], counts);
+  renderEstimates($("cohort-estimates"), counts);
   renderStickyCounts($("sticky-counts"), counts);
   renderLeftOut();
   $("facet-unit").textContent = { collections: "datasets" }[res.facet_unit] || res.facet_unit;
   $("cohort-datasets").setAttribute("aria-busy", "true");
   renderTabs($("levels"), state, levelTotals(res, state), (level) => navigate({ ...current(), level }, "level"));
-  exportable(counts.series.count);
+  exportable(counts.series.visible ?? counts.series.count);  // series the caller may list
   renderList();
   const ix = res.index;
   $("index-info").textContent = `Index ${ix.generation} · ` + ix.sources
@@ -238,10 +241,17 @@ function renderList() {
     } });
   $("results").setAttribute("aria-labelledby", `tab-${state.level}`);
   const unit = LEVELS.find((l) => l.id === state.level).unit;
-  $("shown").textContent = res.total.count
+  $("shown").textContent = res.total.count || res.total.restricted
     ? `Showing ${fmt(hits.length)} of ${fmt(res.total.count)} ${unit[res.total.count === 1 ? 0 : 1]}`
-      + (res.total.exact ? "" : " (estimated)") : "";
+      + (res.total.exact ? "" : " (estimated)") + restrictedNote(res.total.restricted) : "";
   $("more").hidden = !next;
+}
+
+/** Matching records the caller may count but not list (the total's restricted part). */
+function restrictedNote(part) {
+  if (!part) return "";
+  const n = part.count === null ? `fewer than ${fmt(part.threshold)}` : `${fmt(part.low)} to ${fmt(part.high)}`;
+  return ` · ${n} more you may count but not see (access needed)`;
 }
 
 function restoreFocus(key) {

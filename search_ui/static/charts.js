@@ -5,7 +5,7 @@
 // value in words); each bar shows its count as text and is a button (Enter or Space filters
 // by it, like the checkbox in the filter panel). One tab stop per chart: the arrow keys,
 // Home and End move between its bars.
-import { el, fmt } from "./render.js";
+import { countText, el, fmt } from "./render.js";
 import { CHART_FIELDS, FACETS, bucketCovered, bucketTouched, itemKey, labelOf } from "./state.js";
 
 const NS = "http://www.w3.org/2000/svg";
@@ -46,12 +46,13 @@ export function chartsUnavailable(root, why) {
 export function chartRows(name, buckets, state) {
   const f = FACETS.find((x) => x.name === name);
   const filter = state.filters[name];
-  let rows = (buckets || []).map((b) => ({ value: b.value, count: b.count }));
+  // count: for the bar's length (a suppressed count draws none); text: as the page writes it
+  let rows = (buckets || []).map((b) => ({ value: b.value, count: b.count ?? 0, text: countText(b) }));
   if (name === "age") {
-    const have = new Map(rows.filter((r) => r.value !== null).map((r) => [String(r.value), r.count]));
+    const have = new Map(rows.filter((r) => r.value !== null).map((r) => [String(r.value), r]));
     const known = [...have.keys()].every((v) => DECADES.includes(v));
     const labels = known ? DECADES : [...have.keys()].sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
-    rows = [...labels.map((v) => ({ value: v, count: have.get(v) ?? 0 })),
+    rows = [...labels.map((v) => ({ value: v, count: have.get(v)?.count ?? 0, text: have.get(v)?.text ?? fmt(0) })),
       ...rows.filter((r) => r.value === null)];
   } else {
     rows.sort((a, b) => (a.value === null) - (b.value === null) || b.count - a.count);
@@ -88,12 +89,12 @@ function chart(name, buckets, state, on) {
   if (more) rows = [...known.slice(0, MODALITIES_SHOWN), ...rows.filter((r) => r.value === null)];
   const fig = el("figure", { class: "chart", dataset: { chart: name } },
     el("figcaption", { id: `${id}-h` }, label, el("span", { class: "muted" }, " · subjects")));
-  if (!rows.some((r) => r.count > 0)) {
+  if (!rows.some((r) => r.count > 0 || r.text !== fmt(r.count))) {
     fig.append(el("p", { class: "muted small" }, buckets ? "no values among the matches" : "counts unavailable"));
     return fig;
   }
   const top = Math.max(1, ...rows.map((r) => r.count));
-  const words = rows.map((r) => `${r.label}: ${fmt(r.count)}${r.status === "out" ? " (outside the filter)" : ""}`);
+  const words = rows.map((r) => `${r.label}: ${r.text}${r.status === "out" ? " (outside the filter)" : ""}`);
   const pic = svg("svg", { class: "bars", role: "group", viewBox: `0 0 ${WIDTH} ${rows.length * ROW + 2}`,
     width: WIDTH, height: rows.length * ROW + 2, "aria-labelledby": `${id}-t`, "aria-describedby": `${id}-d` },
   svg("title", { id: `${id}-t` }, `${label}: subjects of the cohort`),
@@ -110,16 +111,16 @@ function bar(name, r, i, top, on) {
   const y = i * ROW + 1;
   const w = r.count ? Math.max(1.5, (BAR_W * r.count) / top) : 0;
   const g = svg("g", { class: `bar ${r.status}`, role: "button", tabindex: "-1",
-    "aria-label": `${r.label}: ${fmt(r.count)} ${r.count === 1 ? "subject" : "subjects"}`
+    "aria-label": `${r.label}: ${r.text} ${r.count === 1 ? "subject" : "subjects"}`
       + (r.status === "out" ? ", outside the filter" : r.status === "part" ? ", partly inside the age range" : ""),
     "data-value": r.value === null ? "" : String(r.value), "data-count": String(r.count),
     "data-status": r.status, "aria-pressed": String(r.selected) },
-  svg("title", {}, `${r.label}: ${fmt(r.count)} subjects — Enter or click to `
+  svg("title", {}, `${r.label}: ${r.text} subjects — Enter or click to `
     + `${r.selected ? "remove it from" : "add it to"} the filter`),
   svg("rect", { class: "row", x: 0, y: y - 1, width: WIDTH, height: ROW }),
   svg("text", { class: "lbl", x: LABEL_W - 6, y: y + BAR_H - 1, "text-anchor": "end" }, truncate(r.label, 15)),
   svg("rect", { class: "fill", x: LABEL_W, y, width: w.toFixed(1), height: BAR_H, rx: 2 }),
-  svg("text", { class: "num", x: LABEL_W + w + 4, y: y + BAR_H - 1 }, fmt(r.count)));
+  svg("text", { class: "num", x: LABEL_W + w + 4, y: y + BAR_H - 1 }, r.text));
   const act = () => (name === "age" ? on.bucket(String(r.value), !r.selected)
     : on.toggle(name, r.value === null ? null : String(r.value), !r.selected));
   g.addEventListener("click", act);

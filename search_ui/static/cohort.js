@@ -1,7 +1,7 @@
 // The cohort panel: exact counts (overall, by source, by dataset), the counts line that stays
 // in view at the top of the filters, and the copy-link button. DOM only, no fetching; the
 // counts are POST /api/v1/cohort/count's answer.
-import { bytes, el, fmt, label } from "./render.js";
+import { bytes, countText, countTitle, el, fmt, label } from "./render.js";
 import { FACETS, byMatches, labelOf } from "./state.js";
 
 const KINDS = ["subjects", "studies", "series", "instances"];
@@ -10,27 +10,54 @@ const DATASETS_SHOWN = 5;
 const ui = { allDatasets: false };
 
 // "≥": a lower bound (some matching series have no value, e.g. no size from QIDO-RS);
-// "≈": an estimate. Neither: exact.
+// "≈": an estimate. Neither: exact. Counts holding records the caller may count but not see
+// are written by countText ("<10", "1,234 + <10", "≈1,250"; README "Small counts").
 const exactMark = (c) => (c.missing ? "≥" : c.exact ? "" : "≈");
-const markTitle = (c) => (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
+const markTitle = (c) => countTitle(c) || (c.missing ? `unknown for ${fmt(c.missing)} series: a lower bound`
   : c.exact ? "exact" : "estimate");
 const plural = (n, kind) => (n === 1 ? ONE[kind] : kind);
+const shownCount = (c) => (c.restricted || c.suppressed ? countText(c) : exactMark(c) + fmt(c.count));
+const shownBytes = (c) => (c.restricted || c.suppressed ? countText(c, bytes) : exactMark(c) + bytes(c.count));
+const isProtected = (c) => Boolean(c.restricted || c.suppressed);
 
 /** The summary line and the by-source table. */
 export function renderCounts(summary, tbody, counts) {
   const allExact = [...KINDS, "bytes"].every((k) => counts[k].exact && !counts[k].missing);
-  summary.textContent = KINDS.map((k) => `${exactMark(counts[k])}${fmt(counts[k].count)} `
+  const guarded = [counts, ...Object.values(counts.by_source)].some((b) => KINDS.some((k) => isProtected(b[k])));
+  summary.textContent = KINDS.map((k) => `${shownCount(counts[k])} `
     + `${plural(counts[k].count, k)}`).join(" · ")
-    + ` · ${exactMark(counts.bytes)}${bytes(counts.bytes.count)}`
-    + (allExact ? " — exact counts" : " — ≥ marks lower bounds, ≈ estimates");
+    + ` · ${shownBytes(counts.bytes)}`
+    + (allExact ? " — exact counts" : guarded
+      ? " — “<n”: fewer than n records you may count but not see; ≈: includes such records, rounded; ≥: a lower bound"
+      : " — ≥ marks lower bounds, ≈ estimates");
   const row = (name, block, cls) => el("tr", { dataset: { source: name }, class: cls },
     el("th", { scope: "row" }, name === "all" ? "All sources" : name),
-    ...KINDS.map((k) => el("td", { dataset: { count: k, value: block[k].count, exact: block[k].exact },
-      title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count))),
-    el("td", { dataset: { count: "bytes", value: block.bytes.count }, title: markTitle(block.bytes) },
-      exactMark(block.bytes) + bytes(block.bytes.count)));
+    ...KINDS.map((k) => el("td", { dataset: { count: k, value: block[k].count ?? "", exact: block[k].exact,
+      suppressed: block[k].suppressed || null }, title: markTitle(block[k]) }, shownCount(block[k]))),
+    el("td", { dataset: { count: "bytes", value: block.bytes.count ?? "" }, title: markTitle(block.bytes) },
+      shownBytes(block.bytes)));
   tbody.replaceChildren(row("all", counts, "total"),
     ...Object.entries(counts.by_source).map(([s, b]) => row(s, b)));
+}
+
+/** Datasets known only by their published facts (a catalogue's): the `estimated_additional`
+ * block of the counts, apart from them and labelled as an estimate (never added in). */
+export function renderEstimates(root, counts) {
+  const block = counts?.estimated_additional;
+  root.hidden = !block;
+  if (!block) { root.replaceChildren(); return; }
+  const est = (e) => (!e ? "not published" : e.estimate === null ? `unknown (${fmt(e.low)}–${fmt(e.high)})`
+    : e.low === e.high ? `≈${fmt(e.estimate)}` : `≈${fmt(e.estimate)} (${fmt(e.low)}–${fmt(e.high)})`);
+  root.replaceChildren(
+    el("h3", {}, "Estimated additional subjects ", el("span", { class: "badge warn" }, "estimate, not counted")),
+    el("p", { class: "small", dataset: { estimate: block.subjects.estimate ?? "", low: block.subjects.low,
+      high: block.subjects.high } }, `${est(block.subjects)} subjects in datasets known only by their published facts: `
+      + "they may hold more of this cohort, and are not in the counts above."),
+    el("ul", { class: "small" }, block.datasets.map((d) => el("li", { dataset: { collection: d.collection,
+      estimate: d.subjects?.estimate ?? "" } }, el("strong", {}, d.name), ` — ${est(d.subjects)} subjects; ${d.method}`)),
+    Object.entries(block.not_estimated).map(([name, why]) => el("li", { class: "muted", dataset: { collection: name } },
+      `${name}: not estimated — ${why}`))),
+    el("p", { class: "muted small" }, block.method));
 }
 
 /** The short counts line at the top of the filter panel (sticky: in view while filtering). */
@@ -40,8 +67,8 @@ export function renderStickyCounts(root, counts) {
     return;
   }
   const parts = ["subjects", "studies", "series"].map((k) => el("span", { class: "n",
-    dataset: { count: k, value: counts[k].count } },
-  `${exactMark(counts[k])}${fmt(counts[k].count)} ${plural(counts[k].count, k)}`));
+    dataset: { count: k, value: counts[k].count ?? "" }, title: countTitle(counts[k]) },
+  `${shownCount(counts[k])} ${plural(counts[k].count, k)}`));
   root.replaceChildren(el("span", { class: "what" }, "Cohort: "),
     ...parts.flatMap((p, i) => (i ? [" · ", p] : [p])), " ",
     el("a", { href: "#cohort", class: "small" }, "details"));
@@ -55,14 +82,15 @@ const noun = (name) => labelOf(name).replace(/\s*\(.*\)$/, "").toLowerCase();
 export function exclusions(state, counts) {
   const out = [];
   for (const [name, m] of Object.entries(counts?.missing_excluded || {})) {
-    if (!m.series) continue;
+    if (!m.series && !m.detail?.series) continue;
     const v = state.filters[name];
     const items = v === undefined ? [] : Array.isArray(v) ? v : [v];
     const f = FACETS.find((x) => x.name === name);
     const chosen = items.map((x) => (typeof x === "object" ? formatItem(x) : label(f || {}, x))).join(" or ");
-    out.push({ field: name, series: m.series, subjects: m.subjects,
-      text: `${labelOf(name)} = ${chosen} also excludes ${fmt(m.series)} series`
-        + ` (${fmt(m.subjects)} ${m.subjects === 1 ? "subject" : "subjects"}) with no ${noun(name)} recorded` });
+    const n = (k) => (m.detail?.[k] ? countText(m.detail[k]) : fmt(m[k]));
+    out.push({ field: name, series: m.series ?? 0, subjects: m.subjects ?? 0,
+      text: `${labelOf(name)} = ${chosen} also excludes ${n("series")} series`
+        + ` (${n("subjects")} ${m.subjects === 1 ? "subject" : "subjects"}) with no ${noun(name)} recorded` });
   }
   return out;
 }
@@ -99,8 +127,8 @@ export function renderDatasets(root, byCollection, onPick) {
     return;
   }
   const shown = ui.allDatasets ? rows : rows.slice(0, DATASETS_SHOWN);
-  const cell = (block, k) => el("td", { dataset: { count: k, value: block[k].count },
-    title: markTitle(block[k]) }, exactMark(block[k]) + fmt(block[k].count));
+  const cell = (block, k) => el("td", { dataset: { count: k, value: block[k].count ?? "" },
+    title: markTitle(block[k]) }, shownCount(block[k]));
   const table = el("table", { id: "datasets-table", class: "counts" },
     el("caption", {}, `Matching datasets: ${fmt(rows.length)}`,
       el("span", { class: "muted" }, " — most matching subjects first")),

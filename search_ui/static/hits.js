@@ -1,6 +1,6 @@
 // Hits at the four levels. Series are grouped collection → study → series; studies and
 // subjects are grouped by collection; datasets are cards. Links are the API's, never rebuilt.
-import { bytes, el, fmt } from "./render.js";
+import { bytes, countText, countTitle, el, fmt } from "./render.js";
 import { byMatches } from "./state.js";
 
 /** Render `hits` (all loaded pages) of `level` into `root`. `facets` gives the matches per
@@ -22,7 +22,7 @@ export function renderHits(root, level, hits, facets, drill, { byCollection = {}
       el("span", { class: "muted" }, ` — ${s.label}, ${fmt(s.count)} series`))))) : null);
     return;
   }
-  const perCollection = new Map((facets.collection || []).map((b) => [String(b.value), b.count]));
+  const perCollection = new Map((facets.collection || []).map((b) => [String(b.value), b]));
   if (level === "collection") {
     const rank = new Map(byMatches(byCollection).map(([id], i) => [id, i]));
     const order = (h) => rank.get(h.collection) ?? Infinity;
@@ -36,7 +36,7 @@ export function renderHits(root, level, hits, facets, drill, { byCollection = {}
     const n = perCollection.get(collection);
     const head = el("h3", { class: "group-h" },
       el("span", { class: "coll" }, collection),
-      n === undefined ? null : el("span", { class: "muted" }, ` · ${fmt(n)} matching ${UNIT[level]}`),
+      n === undefined ? null : el("span", { class: "muted", title: countTitle(n) }, ` · ${countText(n)} matching ${UNIT[level]}`),
       el("button", { type: "button", class: "linkish small", "aria-label": `about the dataset ${collection}`,
         onclick: () => drill({ collection: [collection] }, "collection") },
         "about this dataset"));
@@ -124,8 +124,8 @@ function subjectRow(h, drill) {
 /** "12 matching subjects · 30 studies · 410 series" of a dataset (its by_collection block). */
 function matches(block, h) {
   if (!block) return [el("strong", {}, `${fmt(h.series)} matching series`)];
-  const part = (k, one, many) => el("span", { class: "m", dataset: { count: k, value: block[k].count } },
-    `${fmt(block[k].count)} ${block[k].count === 1 ? one : many}`);
+  const part = (k, one, many) => el("span", { class: "m", dataset: { count: k, value: block[k].count ?? "" },
+    title: countTitle(block[k]) }, `${countText(block[k])} ${block[k].count === 1 ? one : many}`);
   return [el("strong", {}, part("subjects", "matching subject", "matching subjects"), " · ",
     part("studies", "study", "studies"), " · ", part("series", "series", "series"))];
 }

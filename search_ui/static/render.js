@@ -19,6 +19,30 @@ export function el(tag, attrs = {}, ...kids) {
   return e;
 }
 
+/** A count as the page shows it (the API's protected numbers, README "Small counts and
+ * estimates"): exact "1,234"; suppressed "<10"; a visible part with a suppressed restricted
+ * part "1,234 + <10"; with a rounded restricted part "≈1,250". `show` formats the numbers. */
+export function countText(c, show = fmt) {
+  if (!c) return "–";
+  const r = c.restricted;
+  const hiddenSum = Boolean(r && r.count === null && r.high === null);  // instances, bytes
+  if (c.count === null || c.count === undefined) return c.suppressed && !hiddenSum ? `<${c.threshold}` : "–";
+  if (!r) return show(c.count);
+  if (r.count === null) return hiddenSum ? `≥${show(c.count)}` : `${show(c.count)} + <${r.threshold}`;
+  return `≈${show(c.count)}`;
+}
+
+/** The tooltip of a protected count: what is counted exactly and what is protected. */
+export function countTitle(c, show = fmt) {
+  const r = c?.restricted;
+  if (!r) return null;
+  const hidden = r.count === null
+    ? (r.high === null ? `a hidden part from records you may count but not see (${r.method})`
+      : `fewer than ${fmt(r.threshold)} you may count but not see (suppressed)`)
+    : `${show(r.low)} to ${show(r.high)} you may count but not see (${r.method})`;
+  return `${show(c.visible ?? 0)} you may see, plus ${hidden}`;
+}
+
 export function bytes(n) {
   if (n === null || n === undefined) return "–";
   const units = ["B", "kB", "MB", "GB", "TB", "PB"];
@@ -71,17 +95,18 @@ function facetBox(f, buckets, state, on) {
       oninput: (ev) => { ui.find[f.name] = ev.target.value; filterValues(box, ev.target.value); } }));
   }
   const list = el("ul", { class: "values" });
-  const top = Math.max(1, ...buckets.map((b) => b.count));
+  const top = Math.max(1, ...buckets.map((b) => b.count ?? 0));
   for (const b of shown) {
     const value = itemKey(b.value);
     const input = el("input", { type: "checkbox", value, checked: ticked(b),
       dataset: { facet: f.name, key: `f:${f.name}:${value}` },
       onchange: (ev) => (b.value === null ? on.toggle(f.name, null, ev.target.checked)
         : f.range ? on.bucket(value, ev.target.checked) : on.toggle(f.name, value, ev.target.checked)) });
-    list.append(el("li", { class: [b.count ? "" : "zero", b.value === null ? "none" : ""].join(" ").trim() || null,
-      style: `--bar: ${Math.round((1000 * b.count) / top) / 10}%` }, el("label", {},
+    list.append(el("li", { class: [b.count === 0 ? "zero" : "", b.value === null ? "none" : ""].join(" ").trim() || null,
+      style: `--bar: ${Math.round((1000 * (b.count ?? 0)) / top) / 10}%` }, el("label", {},
       input, el("span", { class: "v" }, label(f, b.value)),
-      el("span", { class: "count", dataset: { count: b.count } }, fmt(b.count)))));
+      el("span", { class: "count", dataset: { count: b.count ?? "", suppressed: b.suppressed || null },
+        title: countTitle(b) }, countText(b)))));
   }
   box.append(list);
   if (long && open && needle) filterValues(box, needle);
@@ -159,10 +184,10 @@ export function readRange(name) {
 export function levelTotals(res, state) {
   const selected = Array.isArray(state.filters.collection) ? new Set(state.filters.collection) : null;
   const datasets = (res.facets.collection || [])
-    .filter((b) => b.count > 0 && b.value !== null && (!selected || selected.has(String(b.value)))).length;
+    .filter((b) => (b.count > 0 || b.suppressed) && b.value !== null && (!selected || selected.has(String(b.value)))).length;
   const c = res.counts;
-  return { collection: datasets, subject: c?.subjects.count, study: c?.studies.count,
-    series: c?.series.count };
+  return { collection: { count: datasets }, subject: c?.subjects, study: c?.studies,
+    series: c?.series };
 }
 
 export function renderTabs(root, state, totals, onLevel) {
@@ -170,8 +195,8 @@ export function renderTabs(root, state, totals, onLevel) {
     type: "button", role: "tab", id: `tab-${l.id}`, "aria-controls": "results",
     "aria-selected": String(l.id === state.level), tabindex: l.id === state.level ? "0" : "-1",
     dataset: { level: l.id, key: `tab:${l.id}` }, onclick: () => onLevel(l.id) },
-  l.label, " ", el("span", { class: "tab-count", dataset: { total: totals[l.id] ?? "" } },
-    fmt(totals[l.id]))));
+  l.label, " ", el("span", { class: "tab-count", dataset: { total: totals[l.id]?.count ?? "" },
+    title: countTitle(totals[l.id]) }, totals[l.id] ? countText(totals[l.id]) : fmt(null))));
   root.replaceChildren(...tabs);
 }
 

@@ -53,7 +53,7 @@ export function configure(meta) {
   SORTS = (meta.sort_fields || []).flatMap((s) => [s, `-${s}`]);
   DEFAULT_FACETS = meta.default_facets || [];
   MISSABLE = Object.entries(meta.facets || {})
-    .filter(([, buckets]) => buckets.some((b) => b.value === null && b.count > 0)).map(([name]) => name);
+    .filter(([, buckets]) => buckets.some((b) => b.value === null && (b.count > 0 || b.suppressed))).map(([name]) => name);
 }
 
 /** State from a query string (location.search). Unknown parameters are ignored. */

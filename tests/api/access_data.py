@@ -115,6 +115,87 @@ def listed_sources(everything: list[SeriesRecord], scope: str | None) -> dict[st
     return out
 
 
+def listed_visible(everything: list[SeriesRecord], scope: str | None) -> dict[str, int]:
+    """Source -> series of the tiers the caller may see one by one there in full, through a
+    grant not narrowed to collections (the listing counts per source and tier, so it cannot
+    tell a collection's records apart: those count as not seen, and are protected)."""
+    hits = SCOPES[scope]
+    out: dict[str, int] = {}
+    for source in {r.source for r in everything}:
+        mine = [r for r in everything if r.source == source]
+        full = {t for t in TIERS if hits(t, source, "\x00 no such collection")}
+        out[source] = sum(1 for r in mine if r.access.tier in full)
+    return out
+
+
+# -- the protection rules, as README states them (noise off) ---------------------------------
+def check_part(part: dict[str, Any] | None, r: int, k: int = 10, noise: int = 0) -> None:
+    """A restricted part of true value ``r``: absent at 0; suppressed below k; else rounded
+    down to a multiple of k (at least k), after noise of at most ``noise``; its interval
+    holds r."""
+    if r == 0:
+        assert part is None, (part, r)
+        return
+    assert part is not None and part["threshold"] == k, (part, r)
+    assert part["low"] <= r and (part["high"] is None or r <= part["high"]), (part, r)
+    if r < k:
+        assert part["count"] is None and part["suppressed"], (part, r)
+        return
+    shown = part["count"]
+    assert shown is not None and shown % k == 0 and shown >= k, (part, r)
+    assert shown - noise <= r < shown + k + noise, (part, r)
+
+
+def check_protected(got: dict[str, Any], visible: int, counted: int, k: int = 10,
+                    noise: int = 0) -> None:
+    """``got`` (a count value or facet bucket) is what README promises for a number whose
+    visible part is ``visible`` and whose count over everything the caller may count is
+    ``counted``: exact when nothing restricted matches, else the visible part plus the
+    restricted part as published (``check_part``)."""
+    r = counted - visible
+    assert r >= 0, (got, visible, counted)
+    part = got.get("restricted")
+    check_part(part, r, k, noise)
+    if part is None:
+        assert got["count"] == visible, (got, visible, counted)
+        return
+    assert got.get("exact") is False and got.get("visible") == visible, got
+    if part["count"] is not None:
+        assert got["count"] == visible + part["count"], got
+    elif visible:
+        assert got["count"] == visible and not got.get("suppressed"), got
+    else:
+        assert got["count"] is None and got["suppressed"] and got["threshold"] == k, got
+
+
+def check_sum(got: dict[str, Any], visible: int, counted: int, series_hidden: bool) -> None:
+    """An instance or byte total: the restricted sum hidden with its series, else rounded
+    down to two significant figures."""
+    r = counted - visible
+    part = got.get("restricted")
+    if r == 0:
+        assert got["count"] == visible and part is None, got
+    elif part is None:
+        raise AssertionError(f"{got}: a restricted sum of {r} shown as exact")
+    elif series_hidden:
+        assert part["count"] is None and part["suppressed"], got
+        assert got["count"] == (visible or None), got
+    else:
+        step = 10 ** max(0, len(str(r)) - 2)
+        assert part["count"] == r // step * step, (got, r)
+        assert got["count"] == visible + part["count"], got
+
+
+def check_block(got: dict[str, Any], visible: dict[str, int], counted: dict[str, int],
+                k: int = 10) -> None:
+    """A count block (subjects ... bytes) against the oracle's counts of both views."""
+    for unit in ("subjects", "studies", "series"):
+        check_protected(got[unit], visible[unit], counted[unit], k)
+    hidden = counted["series"] - visible["series"] in range(1, k)
+    for unit in ("instances", "bytes"):
+        check_sum(got[unit], visible[unit], counted[unit], hidden)
+
+
 class AsgiClient:
     """A synchronous face over ``httpx.ASGITransport`` (the app in-process)."""
 

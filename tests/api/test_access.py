@@ -15,7 +15,17 @@ from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.search_ui.api import create_app
 from imaging_hub.store.embedded import EmbeddedStore
 from imaging_hub.tokens import TokenStore
-from tests.api.access_data import SCOPES, AsgiClient, listed_sources, publish
+from tests.api.access_data import (
+    SCOPES,
+    AsgiClient,
+    check_block,
+    check_part,
+    check_protected,
+    counts_pred,
+    listed_sources,
+    listed_visible,
+    publish,
+)
 from tests.store import synthetic as syn
 
 Setup = tuple[AsgiClient, list[SeriesRecord], dict[str | None, str | None], Path]
@@ -81,27 +91,73 @@ def test_hits_and_lookups_are_what_the_scope_allows(setup: Setup, scope: str | N
 
 
 @pytest.mark.parametrize("scope", list(SCOPES))
-def test_counts_and_facets_draw_on_what_the_scope_allows(
+def test_counts_and_facets_protect_what_the_scope_may_not_see(
         setup: Setup, scope: str | None) -> None:
-    """Until small-count protection (search_ui.guard's seam) widens them, counts and facets
-    are exact over the records the caller may see one by one."""
+    """Counts and facets draw on every record the caller may count (sequestered only when
+    granted): the part it may see one by one exact, the rest protected (README rules)."""
     client, everything, issued, _ = setup
     token = issued[scope]
     visible = _visible(everything, scope)
+    countable = _countable(everything, scope)
     got = client.post("/api/v1/cohort/count", token, json={}).json()
-    want = syn.oracle_counts(visible, everything)
-    assert {k: got[k]["count"] for k in want} == want
-    assert set(got["by_source"]) == {r.source for r in visible}
+    check_block(got, syn.oracle_counts(visible, everything),
+                syn.oracle_counts(countable, everything))
+    assert set(got["by_source"]) == {r.source for r in countable}
+    for source, block in got["by_source"].items():
+        check_block(block, syn.oracle_counts([r for r in visible if r.source == source],
+                                             everything),
+                    syn.oracle_counts([r for r in countable if r.source == source],
+                                      everything))
     search = client.post("/api/v1/search", token, json={
         "facets": ["source", "access", "collection"], "counts": True, "page": {"size": 0}})
-    facets = search.json()["facets"]
-    assert {b["value"] for b in facets["source"] if b["count"]} == {r.source for r in visible}
-    assert {b["value"] for b in facets["access"] if b["count"]} == \
-        {r.access.tier for r in visible}
+    answer = search.json()
+    n_visible = len({r.identifiers.series_uid for r in visible})
+    assert answer["total"]["count"] == n_visible  # what the caller may list
+    check_part(answer["total"].get("restricted"),
+               len({r.identifiers.series_uid for r in countable}) - n_visible)
+    for name in ("source", "access", "collection"):
+        buckets = {b["value"]: b for b in answer["facets"][name]}
+        assert set(buckets) == {_value(r, name) for r in countable}, name
+        for value, bucket in buckets.items():
+            check_protected(bucket, _series(visible, name, value),
+                            _series(countable, name, value))
     unfiltered = client.get("/api/v1/facets", token).json()["facets"]
-    assert {b["value"]: b["count"] for b in unfiltered["access"] if b["count"]} == {
-        t: len({r.identifiers.series_uid for r in visible if r.access.tier == t})
-        for t in {r.access.tier for r in visible}}
+    for bucket in unfiltered["access"]:
+        check_protected(bucket, _series(visible, "access", bucket["value"]),
+                        _series(countable, "access", bucket["value"]))
+
+
+def _countable(everything: list[SeriesRecord], scope: str | None) -> list[SeriesRecord]:
+    pred = counts_pred(scope)
+    return [r for r in everything if pred(r.access.tier, r.source, r.collection)]
+
+
+def _value(r: SeriesRecord, name: str) -> str:
+    return {"source": r.source, "access": r.access.tier, "collection": r.collection}[name]
+
+
+def _series(records: list[SeriesRecord], name: str, value: object) -> int:
+    return len({r.identifiers.series_uid for r in records if _value(r, name) == value})
+
+
+def test_numbers_over_records_a_caller_may_not_see_never_come_exact(setup: Setup) -> None:
+    """Anonymous callers list open series only; every number holding gated records shows
+    them protected: rounded to tens or suppressed, never the exact figure."""
+    client, everything, _, _ = setup
+    got = client.post("/api/v1/search", json={
+        "facets": ["access", "modality"], "counts": True, "page": {"size": 1000}}).json()
+    assert {h["access"]["tier"] for h in got["hits"]} == {"open"}
+    assert got["total"]["count"] == len(got["hits"])
+    gated = [r for r in everything if r.access.tier in ("registration", "controlled")]
+    for bucket in got["facets"]["access"]:
+        part = bucket.get("restricted")
+        if bucket["value"] == "open":
+            assert part is None
+        else:
+            assert part is not None and bucket["visible"] == 0
+            assert part["count"] is None or part["count"] % 10 == 0
+    exact_gated = len({r.identifiers.series_uid for r in gated})
+    assert got["counts"]["series"]["restricted"]["count"] != exact_gated or exact_gated % 10 == 0
 
 
 @pytest.mark.parametrize("scope", list(SCOPES))
@@ -110,8 +166,14 @@ def test_sources_are_listed_only_to_callers_who_may_count_them(
     client, everything, issued, _ = setup
     token = issued[scope]
     want = listed_sources(everything, scope)
+    seen = listed_visible(everything, scope)
     listing = client.get("/api/v1/sources", token).json()
-    assert {s["source"]: s["series"] for s in listing["sources"]} == want
+    assert {s["source"] for s in listing["sources"]} == set(want)
+    for status in listing["sources"]:  # each source's series: seen in full exact, rest protected
+        name = status["source"]
+        value = (status.get("detail") or {}).get("series") or {"count": status["series"]}
+        check_protected(value, seen[name], want[name])
+        assert status["series"] == value["count"]
     assert {s["source"] for s in listing["index"]["sources"]} == set(want)
     for answer in (client.post("/api/v1/search", token, json={}),
                    client.post("/api/v1/cohort/count", token, json={}),
@@ -173,26 +235,6 @@ def test_queries_over_gated_data_are_audited_and_open_ones_are_not(setup: Setup)
     assert lines[1]["query"] == {"id": "alpha:9.1.3"}
     logged = "".join(p.read_text() for p in (home / "audit").rglob("*.jsonl"))
     assert all(t not in logged for t in issued.values() if t)
-
-
-def test_the_small_count_seam_draws_numbers_apart_from_hits(
-        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When counts_view widens to caller.counts (small-count protection), hits stay within
-    caller.hits while facets and counts draw on the wider view (sequestered still out)."""
-    from imaging_hub.search_ui import guard
-
-    client, everything, _, _ = setup
-    monkeypatch.setattr(guard, "counts_view", lambda caller: caller.counts)
-    got = client.post("/api/v1/search", json={
-        "facets": ["access"], "counts": True, "page": {"size": 1000}}).json()
-    assert {h["access"]["tier"] for h in got["hits"]} == {"open"}
-    assert got["total"]["count"] == len(got["hits"])
-    countable = [r for r in everything if r.access.tier != "sequestered"]
-    assert {b["value"]: b["count"] for b in got["facets"]["access"] if b["count"]} == {
-        t: len({r.identifiers.series_uid for r in countable if r.access.tier == t})
-        for t in ("open", "registration", "controlled")}
-    assert got["counts"]["series"]["count"] == len(
-        {r.identifiers.series_uid for r in countable})
 
 
 def test_sequestered_records_do_not_change_what_others_count(tmp_path: Path) -> None:
