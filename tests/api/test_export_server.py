@@ -21,8 +21,9 @@ from tests.conftest import LiveServer, start_server
 from tests.store import synthetic as syn
 
 N = 40_000
-# Building every hit of this export at once takes ~7 KB a series (measured: 100,000 hits
-# held in a list, +696 MB), ~280 MB here; streamed, the server holds one chunk (2,000).
+# Holding every hit of an export at once takes 6-7 KB a series (measured: 100,000 hits held
+# in a list, +589 to +696 MiB), about 250 MiB here; streamed, the server holds one chunk
+# (2,000 hits) at a time.
 MAX_GROWTH = 96 * 2**20
 
 
