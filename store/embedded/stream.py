@@ -10,12 +10,13 @@ of the matches (8 bytes each) are computed up front; records are built ``CHUNK``
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from imaging_hub.schemas.columnar import collection_fields
+from imaging_hub.schemas.columnar import collection_fields, series_fields
 from imaging_hub.schemas.query import SeriesHit
 from imaging_hub.schemas.records import CollectionRecord
 from imaging_hub.store.embedded import pages
@@ -29,6 +30,25 @@ def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if pa.types.is_dictionary(values.type):
         return pc.cast(values, values.type.value_type)
     return values
+
+
+def _pylist(values: pa.ChunkedArray) -> list[Any]:
+    """A column as Python values; dictionary columns decoded through their dictionary
+    (about three times faster than Arrow's ``to_pylist`` on them)."""
+    arr = values.combine_chunks()
+    if not pa.types.is_dictionary(arr.type):
+        return list(arr.to_pylist())
+    lookup = np.asarray([*arr.dictionary.to_pylist(), None], dtype=object)
+    codes = arr.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
+    return list(lookup[codes].tolist())
+
+
+def _rows_of(gen: Generation, rows: np.ndarray) -> list[dict[str, Any]]:
+    """The records of ``rows`` as dictionaries (what ``series_fields`` reads)."""
+    part = gen.table.take(pa.array(rows))
+    names = part.column_names
+    columns = [_pylist(part.column(n)) for n in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def member_rows(gen: Generation, rows: np.ndarray | None, uids: Sequence[str]) -> np.ndarray:
@@ -59,9 +79,17 @@ class EmbeddedStream(SeriesStream):
             yield self._rows[start:start + self._chunk]
 
     def _chunks(self) -> Iterator[list[SeriesHit]]:
+        gen = self._gen
+        colls = gen.collection_rows
         for rows in self._slices():
-            yield [h for h in pages.series_hits(self._gen, rows, self._visible)
-                   if isinstance(h, SeriesHit)]
+            hits = []
+            for row, ds, code in zip(_rows_of(gen, rows), gen.codes["_dataset"][rows],
+                                     gen.codes["_series"][rows], strict=True):
+                fields = series_fields(row, colls[ds] if ds >= 0 else None)
+                hits.append(SeriesHit.model_construct(
+                    **fields, level="series", links=[],
+                    hosts=pages.hosts_of_series(gen, int(code), self._visible)))
+            yield hits
 
     def _uid_chunks(self) -> Iterator[list[str]]:
         column = self._gen.table.column("series_uid")
