@@ -157,6 +157,11 @@ class Settings:
         return self.home / "count-noise.key"
 
     @property
+    def cohorts_dir(self) -> Path:
+        """Saved cohorts (members pinned to a generation): ``search_ui.cohorts``."""
+        return self.home / "cohorts"
+
+    @property
     def audit_dir(self) -> Path:
         """The audit log of queries over non-open data: ``imaging_hub.audit``."""
         return self.home / "audit"

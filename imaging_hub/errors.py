@@ -10,6 +10,7 @@
     │   ├── StaleCursorError   a paging token from a generation no longer served
     │   └── StoreUnavailable   the search-engine cluster cannot answer (now)
     ├── QueryError             a well-formed request the index cannot answer (bad field, ...)
+    ├── CohortNotFound         no saved cohort with that id the caller may read (404)
     └── AccessError            who is asking, and whether it can be recorded
         ├── ScopeError         a token scope that cannot be read (ihub token create)
         ├── TokenError         a token name that is taken, unknown, or already revoked
@@ -64,6 +65,11 @@ class QueryError(IhubError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class CohortNotFound(IhubError):
+    """No saved cohort with this id that the caller may read (the API answers 404, worded
+    like an unknown id)."""
 
 
 class AccessError(IhubError):

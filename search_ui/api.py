@@ -50,8 +50,10 @@ from imaging_hub.schemas.query import (
     SourcesResponse,
     StoreHealth,
 )
+from imaging_hub.search_ui import api_exports
 from imaging_hub.search_ui.auth import Who, www_authenticate
 from imaging_hub.search_ui.cache import AnswerCache
+from imaging_hub.search_ui.export_service import ExportService
 from imaging_hub.search_ui.guard import GuardedQueries
 from imaging_hub.search_ui.protect import Protection
 from imaging_hub.search_ui.service import QueryService
@@ -187,6 +189,7 @@ def create_app(store: IndexStore, settings: Settings, cache: bool = True) -> Fas
     def dictionary_page() -> FileResponse:
         return FileResponse(STATIC / "dictionary.html")
 
+    api_exports.install(app, ExportService(store, guarded.audit, settings.cohorts_dir))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

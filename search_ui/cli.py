@@ -271,4 +271,4 @@ def schema(
     console.print(f"wrote {len(schemas)} schemas and data-dictionary.json to {out}")
 
 
-from imaging_hub.search_ui import cli_ops, cli_tokens  # noqa: E402,F401  (registers commands)
+from imaging_hub.search_ui import cli_export, cli_ops, cli_tokens  # noqa: E402,F401  (registers commands)

@@ -12,6 +12,7 @@ conformance suite (tests/store) runs against every backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from imaging_hub.indexers.base import HarvestResult, Scope
@@ -30,6 +31,7 @@ from imaging_hub.schemas.query import (
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store.merge import Published
+from imaging_hub.store.streaming import SeriesStream
 
 __all__ = ["IndexStore", "Published"]
 
@@ -61,6 +63,13 @@ class IndexStore(Protocol):
               visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
         """Exact distinct subjects/studies/series, instances and bytes, by source and
         collection."""
+        ...
+
+    def records(self, query: CohortQuery, visibility: Visibility = DEFAULT_VISIBILITY,
+                series_uids: Sequence[str] | None = None) -> SeriesStream:
+        """Every series matching ``query`` once, read in chunks from the generation served
+        now and only from it (``store/streaming.py``); with ``series_uids``, only series
+        with those UIDs (in UID order). Raises ``NoIndexError``, ``StoreError``."""
         ...
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:

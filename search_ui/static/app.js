@@ -18,7 +18,7 @@ import { chartsUnavailable, renderCharts } from "./charts.js";
 import { copyLink, exclusions, renderCounts, renderDatasets, renderEstimates, renderExclusions,
   renderStickyCounts } from "./cohort.js";
 import { describe, plainProblems } from "./errors.js";
-import { EXPORT_CAP, collect, download, toCsv, toJson, toS5cmd } from "./export.js";
+import { cohortBody, download, exportBody, fetchExport } from "./export.js";
 import { renderHits } from "./hits.js";
 import { levelTotals, readRange, renderChips, renderFacets, renderTabs, el, fmt, tabKeys }
   from "./render.js";
@@ -333,24 +333,40 @@ async function exportManifest(format) {
   if (!view.res?.counts?.series.count) return;
   const buttons = document.querySelectorAll("[data-export]");
   buttons.forEach((b) => { b.disabled = true; });
+  status.textContent = "Exporting every matching series…";
   try {
-    const result = await collect(state, api, (n, total) => {
-      status.textContent = `Exporting series ${fmt(n)} of ${fmt(Math.min(total, EXPORT_CAP))}…`;
-    });
-    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
-    const name = `imaging-hub-series-${stamp}`;
-    if (format === "csv") download(`${name}.csv`, "text/csv", toCsv(result.rows));
-    else if (format === "json") download(`${name}.json`, "application/json", toJson(result, countBody(state)));
-    else download(`${name}.s5cmd`, "text/plain", toS5cmd(result.rows));
-    status.textContent = `Exported ${fmt(result.rows.length)} series`
-      + (result.truncated ? ` — the first ${fmt(EXPORT_CAP)} of ${fmt(result.total)} (the page exports at most `
-        + `${fmt(EXPORT_CAP)}; the API pages through all of them with its "next" tokens)` : "") + ".";
+    const result = await fetchExport(exportBody(state, format, $("export-citations").checked));
+    download(result.name, result.blob);
+    status.textContent = `Exported ${fmt(result.matched)} matching series (index ${result.generation}) `
+      + `as ${result.name}.`;
   } catch (err) {
     status.textContent = "";
     showError(err, () => exportManifest(format));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
     exportable(view.res?.counts?.series.count);
+  }
+}
+
+/** Save the search's series as a cohort pinned to this index generation; show its link. */
+async function saveCohort(ev) {
+  ev.preventDefault();
+  const status = $("cohort-status");
+  const name = $("cohort-name").value.trim() || "cohort";
+  const button = $("save-cohort");
+  button.disabled = true;
+  try {
+    const saved = await api("/api/v1/cohorts", cohortBody(current(), name));
+    const link = `${location.origin}/api/v1/cohorts/${saved.id}`;
+    status.replaceChildren(`Saved “${saved.name}”: ${fmt(saved.members)} series pinned to index `
+      + `${saved.generation}. Id `, el("code", {}, saved.id), " — ",
+    el("a", { href: link }, "cohort"), " · ",
+    el("a", { href: `${link}/export?format=csv` }, "export its series (CSV)"));
+  } catch (err) {
+    status.textContent = "";
+    showError(err, () => saveCohort(ev));
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -375,6 +391,7 @@ $("copy-link").addEventListener("click", () => copyLink($("copy-link"), $("copy-
 $("more").addEventListener("click", more);
 document.querySelectorAll("[data-export]").forEach((b) =>
   b.addEventListener("click", () => exportManifest(b.dataset.export)));
+$("cohort-form").addEventListener("submit", saveCohort);
 document.querySelectorAll("a[data-example]").forEach((a) => a.addEventListener("click", (ev) => {
   ev.preventDefault();
   history.pushState(null, "", a.getAttribute("href"));

@@ -1,78 +1,63 @@
-// Series manifest export in the browser: pages through POST /api/v1/search with the `next`
-// tokens (1,000 series a request) up to EXPORT_CAP series, then offers CSV, JSON or an s5cmd
-// run file. The API itself has no cap: page with `next` for more.
-import { searchBody } from "./state.js";
+// Exports and saved cohorts from the page. POST /api/v1/export streams every matching series
+// (no cap) from one index generation; the page saves the answer as a file. Formats without
+// room for citations (CSV, TSV, Gen3, TCIA, DICOMweb) come as a zip with CITATION.md when
+// "with citations" is ticked; JSONL and s5cmd carry them inside.
+import { ApiError } from "./api.js";
+import { countBody } from "./state.js";
 
-export const EXPORT_CAP = 10000;
-const PAGE = 1000;
-export const COLUMNS = ["id", "source", "collection", "subject_id", "sex", "age", "age_raw",
-  "study_uid", "study_date", "study_description", "series_uid", "modality", "body_part",
-  "series_description", "manufacturer", "instances", "size_bytes", "doi", "drs_uri", "s3_url",
-  "viewer_url", "license", "access", "commercial_use", "hosts", "links"];
+export const FORMATS = {
+  csv: "CSV: one row per series (sex, age, study date, body part, links)",
+  tsv: "Tab-separated: one row per series",
+  jsonl: "JSON lines: one object per series, then how to cite them",
+  s5cmd: "s5cmd run file: one 'cp s3://…' line per series held in IDC's buckets",
+  gen3: "Gen3 manifest.json (object GUIDs) for gen3-client or gen3sdk",
+  tcia: "TCIA manifest (.tcia) for the NBIA Data Retriever",
+  dicomweb: "DICOMweb: study and series UIDs with their WADO-RS URLs",
+};
+export const CARRIES_CITATIONS = new Set(["jsonl", "s5cmd"]);
 
-/** One manifest row per series hit. `links` keeps every link the API gave (with its host);
- * the CSV writes them as "host rel href" separated by " | ". */
-export function manifestRow(h) {
-  const link = (rel) => h.links.find((l) => l.rel === rel)?.href ?? "";
-  return {
-    id: h.id, source: h.source, collection: h.collection, subject_id: h.subject_id,
-    sex: h.sex ?? "", age: h.age ?? "", age_raw: h.age_raw ?? "",
-    study_uid: h.identifiers.study_uid, study_date: h.study_date ?? "",
-    study_description: h.study_description ?? "", series_uid: h.identifiers.series_uid,
-    modality: h.modality ?? "", body_part: h.body_part ?? "",
-    series_description: h.series_description ?? "", manufacturer: h.manufacturer ?? "",
-    instances: h.instances, size_bytes: h.size_bytes, doi: h.identifiers.doi ?? "",
-    drs_uri: h.identifiers.drs_uri ?? "", s3_url: link("download"), viewer_url: link("viewer"),
-    license: h.access.license ?? "", access: h.access.tier,
-    commercial_use: h.access.commercial_use ?? "", hosts: (h.hosts || []).join(" "),
-    links: h.links.map((l) => ({ host: l.host, rel: l.rel, href: l.href })),
-  };
+/** POST /api/v1/export body for a state (series of the search, whatever level is shown). */
+export function exportBody(state, format, withCitations) {
+  return { ...countBody(state), format, bundle: withCitations && !CARRIES_CITATIONS.has(format) };
 }
 
-const linkText = (links) => links.map((l) => `${l.host} ${l.rel} ${l.href}`).join(" | ");
-
-/** Fetch up to EXPORT_CAP series of `state` (series level whatever the level shown).
- * `api(path, body)` is the page's fetch wrapper; `progress(done, total)` reports. */
-export async function collect(state, api, progress) {
-  const rows = [];
-  let after = null, total = 0, index = null;
-  do {
-    const size = Math.min(PAGE, EXPORT_CAP - rows.length);
-    const res = await api("/api/v1/search", searchBody(state, { facets: [], counts: false,
-      size, after, level: "series" }));
-    total = res.total.count; index = res.index;
-    rows.push(...res.hits.map(manifestRow));
-    after = res.next;
-    progress(rows.length, total);
-  } while (after && rows.length < EXPORT_CAP);
-  return { rows, total, index, truncated: rows.length < total };
+/** POST /api/v1/cohorts body for a state. */
+export function cohortBody(state, name) {
+  return { ...countBody(state), name };
 }
 
-export function toCsv(rows) {
-  const cell = (v) => {
-    const s = Array.isArray(v) ? linkText(v) : String(v ?? "");
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [COLUMNS.join(","), ...rows.map((r) => COLUMNS.map((c) => cell(r[c])).join(","))].join("\r\n") + "\r\n";
+/** The file name the server proposes (Content-Disposition), or a fallback. */
+export function fileName(disposition, fallback) {
+  const m = /filename="([^"]+)"/.exec(disposition || "");
+  return m ? m[1] : fallback;
 }
 
-export function toJson(result, query) {
-  return JSON.stringify({
-    exported_at: new Date().toISOString(), index: result.index, query,
-    total: result.total, exported: result.rows.length, truncated: result.truncated,
-    cap: EXPORT_CAP, series: result.rows,
-  }, null, 1);
+/** Run an export; resolves to { blob, name, generation, matched }. Throws ApiError. */
+export async function fetchExport(body, fetchImpl = fetch) {
+  let r;
+  try {
+    r = await fetchImpl("/api/v1/export", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, `Cannot reach the imaging-hub server at ${location.origin} (${e.message}).`);
+  }
+  if (!r.ok) {
+    let data = null;
+    try { data = await r.json(); } catch { /* not JSON */ }
+    throw new ApiError(r.status, data?.message || `the server answered HTTP ${r.status}`, data?.details || []);
+  }
+  let blob;
+  try {
+    blob = await r.blob();
+  } catch (e) {  // the body broke off: the server stopped while streaming
+    throw new ApiError(0, `The export stopped before its end (${e.message}). Start it again.`);
+  }
+  return { blob, name: fileName(r.headers.get("content-disposition"), `imaging-hub.${body.format}`),
+    generation: r.headers.get("x-index-generation"), matched: Number(r.headers.get("x-series-matched")) };
 }
 
-/** s5cmd run file (`s5cmd --no-sign-request --endpoint-url https://s3.amazonaws.com run FILE`):
- * one copy per series into a folder named after the series UID. */
-export function toS5cmd(rows) {
-  return rows.filter((r) => r.s3_url)
-    .map((r) => `cp ${r.s3_url} ./${r.collection}/${r.series_uid}/`).join("\n") + "\n";
-}
-
-export function download(name, type, text) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+export function download(name, blob) {
+  const url = URL.createObjectURL(blob);
   const a = Object.assign(document.createElement("a"), { href: url, download: name });
   document.body.append(a);
   a.click();

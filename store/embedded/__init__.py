@@ -8,6 +8,7 @@ publish that fails leaves the previous generation answering.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from imaging_hub.schemas.query import (
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
 from imaging_hub.store import paging
-from imaging_hub.store.embedded import layout, pages
+from imaging_hub.store.embedded import layout, pages, stream
 from imaging_hub.store.embedded.counts import Counter
 from imaging_hub.store.embedded.coverage import coverage as field_coverage
 from imaging_hub.store.embedded.engine import Generation
@@ -55,6 +56,7 @@ from imaging_hub.store.responses import (
 from imaging_hub.store.rowless import facet_counts as rowless_facets
 from imaging_hub.store.rowless import matches as rowless_matches
 from imaging_hub.store.rowless import merge_counts
+from imaging_hub.store.streaming import SeriesStream
 
 
 class EmbeddedStore:
@@ -223,6 +225,18 @@ class EmbeddedStore:
             by_collection=counter.by_collection(rows),
             missing_excluded=self._missing_excluded(gen, counter, universe, masks, query),
         )
+
+    def records(self, query: CohortQuery, visibility: Visibility = DEFAULT_VISIBILITY,
+                series_uids: Sequence[str] | None = None) -> SeriesStream:
+        gen = self.generation()  # the stream keeps this generation, whatever is published
+        universe, masks = self._select(gen, query, visibility)
+        rows = self._rows(universe, masks)
+        if series_uids is not None:
+            rows = stream.member_rows(gen, rows, series_uids)
+        ordered = stream.series_order(gen, rows)
+        if series_uids is not None:
+            ordered = stream.uid_order(gen, ordered)
+        return stream.EmbeddedStream(gen, ordered, gen.visible(visibility))
 
     def _missing_excluded(self, gen: Generation, counter: Counter,
                           universe: np.ndarray | None, masks: dict[str, np.ndarray],

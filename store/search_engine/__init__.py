@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,6 +56,8 @@ from imaging_hub.store.search_engine import mapping, publish
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON, EngineClient
 from imaging_hub.store.search_engine.docs import collection_from_doc
+from imaging_hub.store.search_engine.stream import EngineStream
+from imaging_hub.store.streaming import SeriesStream
 
 GEN_TTL_S = 1.0
 PIT_KEEP = "5m"
@@ -339,6 +341,13 @@ class SearchEngineStore:
                                  by_collection=by_collection,
                                  missing_excluded=count_module.missing_excluded(tagged))
         return self._run(run)
+
+    def records(self, query: CohortQuery, visibility: Visibility = DEFAULT_VISIBILITY,
+                series_uids: Sequence[str] | None = None) -> SeriesStream:
+        return self._run(lambda served: EngineStream(
+            self.client, served.index(self.prefix, "series"), served.generation, served.meta,
+            served.collections, query, visibility, served.datasets_matching(query.text),
+            series_uids))
 
     def facets(self, visibility: Visibility = DEFAULT_VISIBILITY) -> FacetsResponse:
         names = [n for n, s in FIELDS.items() if s.facet]

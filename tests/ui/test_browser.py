@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -207,8 +208,8 @@ def test_levels_are_keyboard_operable_and_linked(page: Page, client: httpx.Clien
         client, None, {"modality": ["CT"], "collection": [collection]})
 
 
-def test_export_pages_through_the_api_into_csv_and_json(page: Page, client: httpx.Client
-                                                        ) -> None:
+def test_export_streams_every_series_as_csv_jsonl_and_a_zip_with_citations(
+        page: Page, client: httpx.Client) -> None:
     open_page(page, "/?collection=ct_lymph_nodes")
     hits: list[dict[str, Any]] = []
     body: dict[str, Any] = {"filters": {"collection": ["ct_lymph_nodes"]}, "page": {"size": 1000}}
@@ -219,8 +220,10 @@ def test_export_pages_through_the_api_into_csv_and_json(page: Page, client: http
             break
         body["page"]["after"] = got["next"]
     ids = [h["id"] for h in hits]
+    page.uncheck("#export-citations")
     with page.expect_download() as dl:
         page.click("button[data-export=csv]")
+    assert dl.value.suggested_filename.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(dl.value.path().read_text())))
     assert [r["id"] for r in rows] == ids
     assert all(r["series_uid"] and r["license"] and r["viewer_url"].startswith("https://")
@@ -235,17 +238,41 @@ def test_export_pages_through_the_api_into_csv_and_json(page: Page, client: http
                                         for link in h["links"])
     assert any(r["sex"] for r in rows) and any(r["age"] for r in rows)
     assert any(r["study_date"] for r in rows) and any(r["body_part"] for r in rows)
-    expect(page.locator("#export-status")).to_contain_text(f"Exported {len(ids):,} series")
+    expect(page.locator("#export-status")).to_contain_text(
+        f"Exported {len(ids):,} matching series (index gen-")
     with page.expect_download() as dl:
-        page.click("button[data-export=json]")
-    doc = json.loads(dl.value.path().read_text())
-    assert doc["total"] == len(ids) and not doc["truncated"]
-    assert doc["query"]["filters"] == {"collection": ["ct_lymph_nodes"]}
-    assert [r["id"] for r in doc["series"]] == ids
-    assert [r["links"] for r in doc["series"]] == [
+        page.click("button[data-export=jsonl]")
+    lines = [json.loads(x) for x in dl.value.path().read_text().splitlines()]
+    assert [r["id"] for r in lines[:-1]] == ids
+    assert [r["links"] for r in lines[:-1]] == [
         [{k: link[k] for k in ("host", "rel", "href")} for link in h["links"]] for h in hits]
-    assert [(r["sex"], r["study_date"]) for r in doc["series"]] == [
-        (h["sex"] or "", h["study_date"] or "") for h in hits]
+    trailer = lines[-1]["_export"]
+    assert trailer["query"] == {"filters": {"collection": ["ct_lymph_nodes"]}}
+    assert [(c["collection"], c["series"]) for c in trailer["citations"]] == [
+        ("ct_lymph_nodes", len(ids))]
+    assert trailer["citations"][0]["doi"]  # the collection's DOI, to cite
+    page.check("#export-citations")  # CSV has no room for citations: a zip holds them
+    with page.expect_download() as dl:
+        page.click("button[data-export=csv]")
+    archive = zipfile.ZipFile(dl.value.path())
+    assert archive.namelist() == ["manifest.csv", "CITATION.md", "export.json"]
+    assert len(archive.read("manifest.csv").decode().splitlines()) == len(ids) + 1
+    assert trailer["citations"][0]["doi"][0] in archive.read("CITATION.md").decode()
+
+
+def test_save_cohort_shows_its_pinned_id(page: Page, client: httpx.Client) -> None:
+    open_page(page, "/?collection=tcga_chol&modality=CT")
+    page.fill("#cohort-name", "CHOL CT")
+    page.click("#save-cohort")
+    status = page.locator("#cohort-status")
+    expect(status).to_contain_text("Saved “CHOL CT”")
+    cohort_id = status.locator("code").inner_text()
+    info = client.get(f"/api/v1/cohorts/{cohort_id}").json()
+    series = api_counts(client, None, {"collection": ["tcga_chol"], "modality": ["CT"]})["series"]
+    assert info["members"] == series > 0 and info["name"] == "CHOL CT"
+    expect(status).to_contain_text(f"{series:,} series pinned to index {info['generation']}")
+    assert status.get_by_role("link", name="cohort").get_attribute("href").endswith(
+        f"/api/v1/cohorts/{cohort_id}")
 
 
 def test_newcomer_finds_ct_chest_scans_of_women_over_60_under_cc_by(

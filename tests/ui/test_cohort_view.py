@@ -178,11 +178,11 @@ def test_export_is_disabled_when_nothing_matches(page: Page, client: httpx.Clien
     open_page(page, "/?collection=tcga_chol&modality=MG")
     assert api_counts(client, None, {"collection": ["tcga_chol"], "modality": ["MG"]})[
         "series"] == 0
-    for fmt in ("csv", "json", "s5cmd"):
+    for fmt in ("csv", "jsonl", "s5cmd", "tcia"):
         expect(page.locator(f"button[data-export={fmt}]")).to_be_disabled()
     expect(page.locator("#export-status")).to_contain_text("Nothing to export")
     settle(page, lambda: page.get_by_role("button", name="Remove filter Modality: MG").click())
-    for fmt in ("csv", "json", "s5cmd"):
+    for fmt in ("csv", "jsonl", "s5cmd", "tcia"):
         expect(page.locator(f"button[data-export={fmt}]")).to_be_enabled()
     expect(page.locator("#export-status")).not_to_contain_text("Nothing to export")
 
