@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -120,42 +119,6 @@ def test_opensearch_one_node_start_search_stop(home: Path) -> None:
     again = run_script("opensearch", home, "stop")
     assert again.returncode == 0
     assert "nothing running" in again.stderr
-
-
-def test_opensearch_three_nodes_survive_a_killed_node(home: Path) -> None:
-    engine = start_engine("opensearch", home, nodes=3, heap="384m")
-    client = OpenSearch([engine.url], timeout=60)
-    names = sorted(n["name"] for n in client.cat.nodes(format="json", h="name"))
-    assert names == ["node-1", "node-2", "node-3"]
-    assert len(engine.node_pids()) == 3
-
-    # Replicas of a lost node stay unassigned (yellow) for 5 minutes instead of the default 1,
-    # so the state checked below does not depend on how fast this machine is.
-    client.indices.create(index="series", body={"settings": {
-        "number_of_shards": 3, "number_of_replicas": 1,
-        "index.unassigned.node_left.delayed_timeout": "5m"}})
-    opensearch_bulk(client, "series")
-    health = wait_health(client, index="series", wait_for_status="green")
-    assert health["status"] == "green"
-    assert health["active_shards"] == 6
-
-    killed = engine.kill_node(3, signal.SIGKILL)
-    assert not pid_running(killed)
-    health = wait_health(client, wait_for_nodes="2", wait_for_status="yellow")
-    assert (health["number_of_nodes"], health["status"]) == (2, "yellow")
-    assert client.count(index="series")["count"] == len(DOCS)
-    ct = client.search(index="series", body={"query": {"term": {"modality.keyword": "CT"}}})
-    assert ct["hits"]["total"]["value"] == 15
-
-    engine.restart_node(3)
-    health = wait_health(client, index="series", wait_for_status="green", wait_for_nodes="3")
-    assert (health["number_of_nodes"], health["status"]) == (3, "green")
-    assert client.count(index="series")["count"] == len(DOCS)
-
-    pids = engine.node_pids()
-    assert len(pids) == 3 and killed not in pids
-    engine.stop()
-    assert_stopped(engine, pids)
 
 
 def test_elasticsearch_one_node_with_the_v8_client(home: Path) -> None:

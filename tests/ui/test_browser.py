@@ -261,15 +261,16 @@ def test_export_streams_every_series_as_csv_jsonl_and_a_zip_with_citations(
 
 
 def test_save_cohort_shows_its_pinned_id(page: Page, client: httpx.Client) -> None:
-    open_page(page, "/?collection=tcga_chol&modality=CT")
-    page.fill("#cohort-name", "CHOL CT")
+    open_page(page, "/?collection=nsclc_radiogenomics&modality=CT")
+    page.fill("#cohort-name", "Radiogenomics CT")
     page.click("#save-cohort")
     status = page.locator("#cohort-status")
-    expect(status).to_contain_text("Saved “CHOL CT”")
+    expect(status).to_contain_text("Saved “Radiogenomics CT”")
     cohort_id = status.locator("code").inner_text()
     info = client.get(f"/api/v1/cohorts/{cohort_id}").json()
-    series = api_counts(client, None, {"collection": ["tcga_chol"], "modality": ["CT"]})["series"]
-    assert info["members"] == series > 0 and info["name"] == "CHOL CT"
+    series = api_counts(client, None, {"collection": ["nsclc_radiogenomics"],
+                                       "modality": ["CT"]})["series"]
+    assert info["members"] == series > 0 and info["name"] == "Radiogenomics CT"
     expect(status).to_contain_text(f"{series:,} series pinned to index {info['generation']}")
     assert status.get_by_role("link", name="cohort").get_attribute("href").endswith(
         f"/api/v1/cohorts/{cohort_id}")
