@@ -117,7 +117,7 @@ class Rows:
                f" instances, size_bytes, study_uid, collection, age, study_year FROM records"
                f" {where} ORDER BY k, source, collection, id")
         con = self._connect()
-        reader: pa.RecordBatchReader = con.execute(sql).to_arrow_reader(BATCH)
+        reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(BATCH)
         group: list[tuple[Any, ...]] = []
         current: str | None = None
         for batch in reader:
