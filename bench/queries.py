@@ -100,6 +100,11 @@ RAW: dict[str, str] = {
     "series_description": "SeriesDescription", "study_description": "StudyDescription",
 }
 WORD = "(^|[^a-z0-9]){term}([^a-z0-9]|$)"  # the benchmark's terms are ASCII words
+# A series' own text fields (schemas/fields.py, text=True); the harmonised meanings are
+# columns of the floor's table only where it derived them (idc-index has none)
+TEXT_COLUMNS = ("series_description", "study_description", "body_part", "body_part_meaning",
+                "modality_meaning", "procedure_name")
+MEANINGS = ("body_part_meaning", "modality_meaning", "procedure_name")
 COLL_SELECT = ("SELECT collection_id, collection_name, description,"
                f" {split_list('cancer_types')} AS disease_type,"
                f" {split_list('tumor_locations')} AS primary_site FROM {{src}}")
@@ -117,8 +122,8 @@ def where(q: Query, col: Mapping[str, str], coll: str, bind: Bind, skip: str | N
     parts: list[str] = []
     for term in (q["text"] or "").split():  # whole words (schemas/text.py), any field
         t = bind(WORD.format(term=term.lower()))
-        own = " OR ".join(f"regexp_matches(lower({col[c]}), {t})"
-                          for c in ("series_description", "study_description", "body_part"))
+        own = " OR ".join(f"regexp_matches(lower(coalesce({col[c]}, '')), {t})"
+                          for c in TEXT_COLUMNS if c in col)
         parts.append(
             f"({own} OR {col['collection']} IN (SELECT collection_id FROM {coll}"
             f" WHERE regexp_matches(lower(collection_id || ' ' || collection_name || ' ' ||"
