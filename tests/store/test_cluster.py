@@ -29,7 +29,12 @@ from imaging_hub.schemas.query import CohortQuery
 from imaging_hub.store.search_engine import SearchEngineStore
 from tests.conftest import VENV_BIN, free_port
 from tests.engines import Engine, pid_running, start_engine
-from tests.engines.test_engine_scripts import DOCS, opensearch_bulk, wait_health
+from tests.engines.test_engine_scripts import (
+    DOCS,
+    assert_stopped,
+    opensearch_bulk,
+    wait_health,
+)
 from tests.store import synthetic as syn
 
 QUESTIONS: list[tuple[str, dict[str, Any]]] = [
@@ -49,8 +54,11 @@ def cluster() -> Iterator[Engine]:
     engine = start_engine("opensearch", home, nodes=3, heap="512m")
     try:
         yield engine
-    finally:
+        pids = engine.node_pids()
         engine.stop()
+        assert_stopped(engine, pids)  # every node's PID gone, every port free
+    finally:
+        engine.stop()  # a no-op when already stopped
         shutil.rmtree(home, ignore_errors=True)
 
 
