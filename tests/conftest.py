@@ -3,6 +3,7 @@ OpenSearch / Elasticsearch nodes (one each per session, started on first use).""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -74,14 +75,21 @@ def start_server(home: Path) -> LiveServer:
     raise RuntimeError("ihub serve did not answer within 60 s")
 
 
-@pytest.fixture(scope="session")
-def server(idc_home: Path) -> Iterator[LiveServer]:
-    live = start_server(idc_home)
+@contextlib.contextmanager
+def serving(home: Path) -> Iterator[LiveServer]:
+    """``ihub serve`` over ``home`` for the block; terminated after it."""
+    live = start_server(home)
     try:
         yield live
     finally:
         live.proc.terminate()
         live.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(idc_home: Path) -> Iterator[LiveServer]:
+    with serving(idc_home) as live:
+        yield live
 
 
 # --- real search engines (scripts/opensearch.sh, scripts/elasticsearch.sh) -------------------

@@ -16,7 +16,7 @@ from imaging_hub.audit import AuditLog
 from imaging_hub.config import Settings
 from imaging_hub.schemas.records import SeriesRecord
 from tests.api.access_data import publish
-from tests.conftest import VENV_BIN, LiveServer, start_server
+from tests.conftest import VENV_BIN, LiveServer, serving
 
 Served = tuple[LiveServer, Path, list[SeriesRecord]]
 
@@ -31,12 +31,8 @@ def ihub(home: Path, *args: str, env: dict[str, str] | None = None,
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("access-serve")
     everything = publish(home)
-    live = start_server(home)
-    try:
+    with serving(home) as live:
         yield live, home, everything
-    finally:
-        live.proc.terminate()
-        live.proc.wait(timeout=20)
 
 
 def _series(client: httpx.Client, token: str | None) -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.embedded import EmbeddedStore
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer, serving
 from tests.store import synthetic as syn
 
 N = 40_000
@@ -40,12 +40,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, 
     home = tmp_path_factory.mktemp("big-export")
     EmbeddedStore(home / "index").publish(syn.result("alpha", _records(N),
                                                      list(syn.COLLECTIONS)))
-    live = start_server(home)
-    try:
+    with serving(home) as live:
         yield live, home
-    finally:
-        live.proc.terminate()
-        live.proc.wait(timeout=20)
 
 
 def _anon_rss(pid: int) -> int:

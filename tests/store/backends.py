@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from imaging_hub.config import EngineSettings
+from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.base import IndexStore
 from imaging_hub.store.embedded import EmbeddedStore
+from tests.store import synthetic as syn
 
 StoreFactory = Callable[[], IndexStore]
 BACKENDS = ["embedded", "opensearch", "elasticsearch"]
@@ -40,6 +42,17 @@ def engine_settings(request: pytest.FixtureRequest, kind: str) -> EngineSettings
 
     request.addfinalizer(drop)
     return settings
+
+
+def two_sources(request: pytest.FixtureRequest, tmp_path: Path, seed: int,
+                ) -> tuple[IndexStore, list[SeriesRecord]]:
+    """A store of ``request.param``'s kind with the synthetic sources 'alpha' and 'mirror'
+    (``seed``) published, and every record published."""
+    data = syn.random_records(seed=seed)
+    store = store_factory(request, tmp_path)()
+    store.publish(syn.result("alpha", data["alpha"], syn.COLLECTIONS))
+    store.publish(syn.result("mirror", data["mirror"], ["lungs"]))
+    return store, data["alpha"] + data["mirror"]
 
 
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:

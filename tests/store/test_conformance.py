@@ -16,7 +16,7 @@ from imaging_hub.schemas.query import CohortQuery, SearchRequest
 from imaging_hub.schemas.records import SeriesIdentifiers, SeriesRecord
 from imaging_hub.store.base import IndexStore
 from tests.store import synthetic as syn
-from tests.store.backends import BACKENDS, StoreFactory, store_factory
+from tests.store.backends import BACKENDS, StoreFactory, store_factory, two_sources
 
 
 @pytest.fixture(params=BACKENDS)
@@ -28,11 +28,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            ) -> tuple[IndexStore, list[SeriesRecord]]:
     """Two sources published once per backend; the tests using it only read."""
-    data = syn.random_records(seed=7)
-    store = store_factory(request, tmp_path_factory.mktemp("loaded"))()
-    store.publish(syn.result("alpha", data["alpha"], syn.COLLECTIONS))
-    store.publish(syn.result("mirror", data["mirror"], ["lungs"]))
-    return store, data["alpha"] + data["mirror"]
+    return two_sources(request, tmp_path_factory.mktemp("loaded"), seed=7)
 
 
 QUERIES: list[tuple[str | None, dict[str, object]]] = [

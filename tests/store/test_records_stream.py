@@ -13,7 +13,7 @@ from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.base import IndexStore
 from imaging_hub.store.streaming import CHUNK, UID_BATCH
 from tests.store import synthetic as syn
-from tests.store.backends import BACKENDS, StoreFactory, store_factory
+from tests.store.backends import BACKENDS, StoreFactory, store_factory, two_sources
 from tests.store.test_conformance import QUERIES, WHERE
 
 LARGE = 12_500  # more than 10,000 (the result window engines page within) and 6 chunks
@@ -27,11 +27,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            ) -> tuple[IndexStore, list[SeriesRecord]]:
-    data = syn.random_records(seed=11)
-    store = store_factory(request, tmp_path_factory.mktemp("stream"))()
-    store.publish(syn.result("alpha", data["alpha"], syn.COLLECTIONS))
-    store.publish(syn.result("mirror", data["mirror"], ["lungs"]))
-    return store, data["alpha"] + data["mirror"]
+    return two_sources(request, tmp_path_factory.mktemp("stream"), seed=11)
 
 
 def _searched(store: IndexStore, body: dict[str, object]) -> list[str]:

@@ -39,9 +39,8 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    """A fresh browser context on the live server; fails the test on any script error."""
+def checked_tab(browser: Browser, server: LiveServer) -> Iterator[Page]:
+    """A fresh browser context on ``server``; fails the test on any script error."""
     context = browser.new_context(viewport=VIEWPORT, base_url=server.url,
                                   accept_downloads=True)
     context.set_default_timeout(10_000)
@@ -51,6 +50,12 @@ def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     yield tab
     context.close()
     assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
+    """A fresh browser context on the live server; fails the test on any script error."""
+    yield from checked_tab(browser, server)
 
 
 @pytest.fixture(scope="module")

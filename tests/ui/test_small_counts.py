@@ -16,8 +16,8 @@ from imaging_hub.indexers.catalog import CatalogIndexer
 from imaging_hub.store.embedded import EmbeddedStore
 from tests.api.access_data import publish
 from tests.api.test_estimates import CATALOGUE
-from tests.conftest import LiveServer, start_server
-from tests.ui.conftest import VIEWPORT, open_page, settle
+from tests.conftest import LiveServer, serving
+from tests.ui.conftest import checked_tab, open_page, settle
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +28,13 @@ def gated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     path.write_text(CATALOGUE)
     EmbeddedStore(Settings(home=home).index_dir).publish(
         CatalogIndexer(name="gated", path=path).harvest("run-cat"), "catalog")
-    live = start_server(home)
-    try:
+    with serving(home) as live:
         yield live
-    finally:
-        live.proc.terminate()
-        live.proc.wait(timeout=20)
 
 
 @pytest.fixture
 def gated_page(browser: Browser, gated_server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=gated_server.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert not errors, f"script errors in the page: {errors}"
+    yield from checked_tab(browser, gated_server)
 
 
 def _api(server: LiveServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
