@@ -35,7 +35,7 @@ import psutil
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_query import api_answer, api_body, free_port, ms
+from bench.bench_query import api_answer, api_body, ms, start_server
 from bench.queries import QUERIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,20 +92,7 @@ def disk_bytes(kind: str, url: str, home: Path) -> dict[str, Any]:
 
 
 def serve(home: Path, env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([str(IHUB), "serve", "--port", str(port), "--workers",
-                             str(workers)], env={**os.environ, **env, "IHUB_HOME": str(home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(900):
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("ihub serve did not answer")
+    return start_server(str(home), args=("--workers", str(workers)), env=env, own_session=True)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

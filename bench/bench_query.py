@@ -195,11 +195,16 @@ def proc_mem(pid: int) -> dict[str, float]:
     return out
 
 
-def start_server(home: str, log: Any) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: str, log: Any = subprocess.DEVNULL, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, own_session: bool = False,
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    """``ihub serve`` over ``home`` (plus ``args``, ``env``; ``own_session`` to stop its
+    workers with the process group), once ``/api/v1/health`` answers 200."""
     ihub = Path(sys.executable).parent / "ihub"
     port = free_port()
-    proc = subprocess.Popen([str(ihub), "serve", "--port", str(port)], stdout=log, stderr=log,
-                            env={**os.environ, "IHUB_HOME": home})
+    proc = subprocess.Popen([str(ihub), "serve", "--port", str(port), *args], stdout=log,
+                            stderr=log, env={**os.environ, **(env or {}), "IHUB_HOME": home},
+                            start_new_session=own_session)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

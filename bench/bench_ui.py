@@ -25,16 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page, ViewportSize, sync_playwright
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bench_query import start_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
@@ -46,22 +48,8 @@ TARGETS = {"first_render_ms": 1000.0, "facet_click_ms": 300.0}
 
 
 def serve(home: str) -> tuple[str, subprocess.Popen[bytes]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ihub = Path(sys.executable).parent / "ihub"
-    proc = subprocess.Popen([str(ihub), "serve", "--port", str(port)],
-                            env={**os.environ, "IHUB_HOME": home},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return url, proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("ihub serve did not answer within 60 s")
+    proc, url = start_server(home)
+    return url, proc
 
 
 def settled(page: Page, before: int) -> None:
