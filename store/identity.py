@@ -10,13 +10,16 @@
   is no series, and without a StudyInstanceUID no study: such rows count as subjects only
   (their codes are -1 in the series / study columns; ``has_series`` / ``has_study``).
 
-``identity_codes`` returns dense integer codes per row (the embedded engine stores them as
-columns); ``subject_keys`` turns the linked subject code into a stable string key (the search
-engines store it as a field and group subject documents by it).
+``link_subjects`` computes the linked subject of every (source, PatientID) in DuckDB, as a
+stable string key (``<source>:<PatientID>``, the smallest of the linked subject's): the
+search engines store it as a field and group subject documents by it. ``identity_codes``
+turns the keys and identifiers into dense integer codes per row (the embedded engine stores
+them as columns).
 """
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,37 +50,47 @@ def dense(*parts: np.ndarray) -> np.ndarray:
     return np.unique(key, return_inverse=True)[1].astype(np.int64)
 
 
-def linked_subjects(src_subject: np.ndarray, study: np.ndarray, src: np.ndarray,
-                    linkable: np.ndarray | None = None) -> np.ndarray:
-    """One subject code per person across sources (see the module docstring). Records
-    without a study (subject-level rows of a metadata export, study code -1) link nothing,
-    nor do records outside ``linkable`` (sequestered ones: what a data holder keeps back
-    must not change how anyone else's records are counted).
+def link_subjects(con: duckdb.DuckDBPyConnection, records: str) -> None:
+    """Create ``subject_of(source, subject_id, subject_key)`` on ``con``: each subject of the
+    relation ``records`` (series columns) and its linked subject's key.
 
-    Connected components by min-label propagation with pointer jumping, all in numpy: per
-    (study, source) one representative subject takes part in the linking.
+    Subjects and studies form a graph: per (study, source) one representative subject (the
+    smallest name) takes part, so within a source its own PatientID stands; records without
+    a study, and sequestered ones, link nothing. Connected components by min-label
+    propagation with one pointer jump per round, as SQL over tables DuckDB may spill.
     """
-    if not len(src_subject):
-        return src_subject
-    label = np.arange(int(src_subject.max()) + 1)
-    with_study = study >= 0 if linkable is None else (study >= 0) & linkable
-    s_subject, s_study, s_src = src_subject[with_study], study[with_study], src[with_study]
-    if len(s_study):
-        pair = dense(s_study, s_src)
-        rep_of_pair = np.full(int(pair.max()) + 1, np.iinfo(np.int64).max)
-        np.minimum.at(rep_of_pair, pair, s_subject)
-        rep = rep_of_pair[pair]  # each row's representative subject for its (study, source)
-        study_min = np.empty(int(s_study.max()) + 1, np.int64)
-        while True:
-            study_min.fill(len(label))
-            np.minimum.at(study_min, s_study, label[rep])
-            new = label.copy()
-            np.minimum.at(new, rep, study_min[s_study])
-            new = new[new]
-            if np.array_equal(new, label):
-                break
-            label = new
-    return dense(label[src_subject])
+    con.execute(f"""
+        CREATE TABLE subj AS
+        SELECT source, subject_id, source || ':' || coalesce(subject_id, '') AS name,
+               row_number() OVER (ORDER BY source, subject_id) AS sid
+        FROM (SELECT DISTINCT source, subject_id FROM {records})""")
+    con.execute(f"""
+        CREATE TABLE rep AS
+        SELECT DISTINCT r.study_uid AS study, min(s.sid) AS sid
+        FROM {records} r JOIN subj s ON r.source = s.source
+             AND r.subject_id IS NOT DISTINCT FROM s.subject_id
+        WHERE r.study_uid IS NOT NULL AND coalesce(r.access <> '{SEQUESTERED}', true)
+        GROUP BY r.study_uid, r.source""")
+    con.execute("CREATE TABLE label AS SELECT DISTINCT sid, sid AS l FROM rep")
+    while True:
+        con.execute("""
+            CREATE OR REPLACE TABLE step AS
+            WITH study_l AS (SELECT study, min(l) AS l FROM rep JOIN label USING (sid)
+                             GROUP BY study),
+                 hop AS (SELECT sid, min(study_l.l) AS l FROM rep JOIN study_l USING (study)
+                         GROUP BY sid)
+            SELECT a.sid, least(a.l, b.l) AS l FROM hop a JOIN hop b ON a.l = b.sid""")
+        changed = con.execute("SELECT count(*) FROM step JOIN label USING (sid)"
+                              " WHERE step.l <> label.l").fetchone()
+        con.execute("CREATE OR REPLACE TABLE label AS SELECT * FROM step")
+        if not changed or not changed[0]:
+            break
+    con.execute("""
+        CREATE TABLE subject_of AS
+        WITH c AS (SELECT s.source, s.subject_id, s.name, coalesce(l.l, s.sid) AS comp
+                   FROM subj s LEFT JOIN label l USING (sid))
+        SELECT source, subject_id, min(name) OVER (PARTITION BY comp) AS subject_key FROM c""")
+    con.execute("DROP TABLE step; DROP TABLE label; DROP TABLE rep; DROP TABLE subj")
 
 
 def identity_codes(series: pa.Table) -> dict[str, np.ndarray]:
@@ -86,13 +99,7 @@ def identity_codes(series: pa.Table) -> dict[str, np.ndarray]:
     src = column_codes(series, "source")
     coll = column_codes(series, "collection")
     study = column_codes(series, "study_uid")
-    access = series.column("access")
-    if pa.types.is_dictionary(access.type):
-        access = access.cast(access.type.value_type)
-    linkable = np.asarray(pc.fill_null(pc.not_equal(access, SEQUESTERED), True)
-                          .to_numpy(zero_copy_only=False), bool)
-    subject = linked_subjects(dense(src, column_codes(series, "subject_id")), study, src,
-                              linkable)
+    subject = column_codes(series, "subject_key")  # linked at merge (link_subjects)
     series_code = column_codes(series, "series_uid")
     return {
         "_subject": subject,
@@ -104,20 +111,3 @@ def identity_codes(series: pa.Table) -> dict[str, np.ndarray]:
         "_coll_study": dense(coll, study),
         "_coll_series": dense(coll, series_code),
     }
-
-
-def subject_keys(series: pa.Table, subject: np.ndarray) -> pa.Array:
-    """A stable string key per row for its linked subject: ``<source>:<PatientID>`` of the
-    subject's first row in (source, PatientID) order."""
-    n = series.num_rows
-    if not n:
-        return pa.array([], pa.string())
-    names = pc.binary_join_element_wise(
-        series.column("source").cast(pa.string()),
-        series.column("subject_id").cast(pa.string()), ":").combine_chunks()
-    order = np.asarray(pc.sort_indices(names).to_numpy(zero_copy_only=False), np.int64)
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
-    first = np.full(int(subject.max()) + 1, n, np.int64)
-    np.minimum.at(first, subject, rank)  # the subject's first row in name order names it
-    return names.take(pa.array(order[first[subject]]))

@@ -3,28 +3,43 @@ served records.
 
 The new generation holds every other source's records unchanged, this source's records
 outside the harvest's scope (an incremental StudyDate window, or the series an updated-series
-feed brings) unchanged, and the harvest's
-records in place of the rest; the report says what was added, updated, unchanged, deleted.
-Backends read the served records their own way, call ``merge``, and write the result their
-own way (Arrow files and a pointer switch; new indices and an alias swap).
+feed brings) unchanged, and the harvest's records in place of the rest; the report says what
+was added, updated, unchanged, deleted. Each record also gets its linked subject's key
+(``store/identity.py``).
+
+The merge runs in DuckDB. On disk (``spill=True``, the search engines) the served records
+arrive as record batches and everything is a table in a database file under a temporary
+folder, within ``MEMORY_LIMIT``: a source of 100 M series needs no more memory than one of
+1 M. In memory (the embedded engine, which holds its generation in memory anyway) the Arrow
+tables are scanned in place. Backends read the served records their own way, call
+``merging``, and write ``Merged``'s records their own way (Arrow files and a pointer
+switch; new indices and an alias swap).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.schemas.report import HarvestReport
+from imaging_hub.store.identity import link_subjects
 from imaging_hub.store.reconcile import diff
 
 DEFAULT_MIN_COUNT = 10  # sources.toml min_count when none was recorded
+MEMORY_LIMIT = "768MB"  # DuckDB's, when merging on disk; beyond it DuckDB spills
+RECORDS = "records"  # the merged records (SERIES_SCHEMA columns and subject_key)
+ORDER = "source, collection, study_uid, series_uid, id"
 
 
 @dataclass(frozen=True)
@@ -37,35 +52,21 @@ class Published:
 
 @dataclass
 class Merged:
-    series: pa.Table  # every row of the new generation (SERIES_SCHEMA, plain, unsorted)
+    """The new generation's records: ``RECORDS`` on ``con`` (read it with ``series`` or
+    through the connection), its collections, the source's report and the manifest."""
+
+    con: duckdb.DuckDBPyConnection
     collections: pa.Table  # COLLECTION_SCHEMA, including minimal records (see below)
     report: HarvestReport
     sources: dict[str, Any]  # per source: type, report, link parameters
+    series_count: int
 
-
-def of_source(table: pa.Table, source: str) -> np.ndarray:
-    column = table.column("source").cast(pa.string())
-    return np.asarray(pc.fill_null(pc.equal(column, source), False)
-                      .to_numpy(zero_copy_only=False), bool)
-
-
-def in_scope(table: pa.Table, source: str, scope: Scope | None) -> np.ndarray:
-    """Rows of ``source`` that a harvest with ``scope`` replaces."""
-    mine = of_source(table, source)
-    if scope is None:
-        return mine
-    if isinstance(scope, SeriesScope):  # only the series the harvest brings
-        uids = pa.array(sorted(scope.series_uids), pa.string())
-        listed = pc.is_in(table.column("series_uid").cast(pa.string()), value_set=uids)
-        return mine & np.asarray(pc.fill_null(listed, False).to_numpy(zero_copy_only=False),
-                                 bool)
-    dates = table.column("study_date")
-    inside = pc.is_valid(dates)
-    if scope.start:
-        inside = pc.and_(inside, pc.greater_equal(dates, pa.scalar(scope.start, pa.date32())))
-    if scope.end:
-        inside = pc.and_(inside, pc.less_equal(dates, pa.scalar(scope.end, pa.date32())))
-    return mine & np.asarray(pc.fill_null(inside, False).to_numpy(zero_copy_only=False), bool)
+    def series(self) -> pa.Table:
+        """Every record as one Arrow table (SERIES_SCHEMA, then ``subject_key``), in
+        (source, collection, study, series, id) order."""
+        table = self.con.sql(f"SELECT * FROM {RECORDS} ORDER BY {ORDER}").to_arrow_table()
+        return conform(table, SERIES_SCHEMA).append_column(
+            "subject_key", table.column("subject_key"))
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -83,73 +84,161 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
-def merge(old_series: pa.Table, old_colls: pa.Table, old_sources: dict[str, Any],
-          result: HarvestResult, source_type: str) -> Merged:
-    """Merge ``result`` (one source's harvest) into the served records."""
+def literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scope_sql(con: duckdb.DuckDBPyConnection, source: str, scope: Scope | None) -> str:
+    """The records of ``source`` that a harvest with ``scope`` replaces, as a SQL condition
+    on the series columns that is never NULL (a ``SeriesScope`` registers its UIDs on
+    ``con`` as ``scope_uids``)."""
+    mine = f"coalesce(source = {literal(source)}, false)"
+    if scope is None:
+        return mine
+    if isinstance(scope, SeriesScope):  # only the series the harvest brings
+        con.register("scope_uids", pa.table({"uid": pa.array(sorted(scope.series_uids),
+                                                             pa.string())}))
+        return (f"{mine} AND coalesce(series_uid IN (SELECT uid FROM scope_uids), false)")
+    dated = ["study_date IS NOT NULL"]
+    if scope.start:
+        dated.append(f"study_date >= DATE '{scope.start.isoformat()}'")
+    if scope.end:
+        dated.append(f"study_date <= DATE '{scope.end.isoformat()}'")
+    return f"{mine} AND {' AND '.join(dated)}"
+
+
+def count_in_scope(table: pa.Table, source: str, scope: Scope | None) -> int:
+    """Records of ``source`` in ``table`` (series columns) that ``scope`` covers."""
+    con = duckdb.connect()
+    try:
+        con.register("served", table.select(["source", "study_date", "series_uid"]))
+        return _scalar(con, f"SELECT count(*) FROM served WHERE {scope_sql(con, source, scope)}")
+    finally:
+        con.close()
+
+
+def _connect(folder: str, spill: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(Path(folder) / "merge.duckdb") if spill else ":memory:")
+    for setting in ("enable_progress_bar = false", "TimeZone = 'UTC'",
+                    f"temp_directory = '{Path(folder) / 'spill'}'"):
+        con.execute(f"SET {setting}")
+    if spill:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _load_old(con: duckdb.DuckDBPyConnection, old: pa.Table | Iterable[pa.Table],
+              spill: bool) -> None:
+    """The served records as ``old``: a table in the database file, filled batch by batch
+    (``spill``), or a view over the Arrow table."""
+    if isinstance(old, pa.Table) and not spill:
+        con.register("old_arrow", conform(old, SERIES_SCHEMA))
+        con.execute("CREATE VIEW old AS SELECT * FROM old_arrow")
+        return
+    con.register("schema_arrow", SERIES_SCHEMA.empty_table())
+    con.execute("CREATE TABLE old AS SELECT * FROM schema_arrow")
+    for batch in [old] if isinstance(old, pa.Table) else old:
+        con.register("batch_arrow", conform(batch, SERIES_SCHEMA))
+        con.execute("INSERT INTO old SELECT * FROM batch_arrow")
+        con.unregister("batch_arrow")
+
+
+@contextmanager
+def merging(old_series: pa.Table | Iterable[pa.Table], old_colls: pa.Table,
+            old_sources: dict[str, Any], result: HarvestResult, source_type: str,
+            spill: bool = False) -> Iterator[Merged]:
+    """Merge ``result`` (one source's harvest) into the served records; the records are
+    readable while the context is open."""
     src = result.report.source
-    old_series = conform(old_series, SERIES_SCHEMA)
-    new_series = conform(result.series, SERIES_SCHEMA)
-    replaced = in_scope(old_series, src, result.scope)
-    changes = diff(old_series.filter(pa.array(replaced)), new_series)
-    kept_s = old_series.filter(pa.array(~replaced))
+    with tempfile.TemporaryDirectory(prefix="ihub-merge-") as folder:
+        con = _connect(folder, spill)
+        try:
+            _load_old(con, old_series, spill)
+            con.register("new_arrow", conform(result.series, SERIES_SCHEMA))
+            con.execute(f"CREATE {'TABLE' if spill else 'VIEW'} new AS SELECT * FROM new_arrow")
+            replaced = scope_sql(con, src, result.scope)
+            changes = diff(con, f"SELECT * FROM old WHERE {replaced}", "SELECT * FROM new")
+            kept_mine = _scalar(con, f"SELECT count(*) FROM old WHERE source = {literal(src)}"
+                                     f" AND NOT ({replaced})")
+            con.execute(f"CREATE {'TABLE' if spill else 'VIEW'} plain AS"
+                        f" SELECT * FROM old WHERE NOT ({replaced}) UNION ALL SELECT * FROM new")
+            link_subjects(con, "plain")
+            con.execute(f"CREATE VIEW {RECORDS} AS SELECT p.*, k.subject_key FROM plain p"
+                        " LEFT JOIN subject_of k ON p.source = k.source"
+                        " AND p.subject_id IS NOT DISTINCT FROM k.subject_id")
+            colls = _collections(con, old_colls, result)
+            report = result.report.model_copy(update={
+                "status": "published", "finished_at": datetime.now(UTC),
+                "scope": result.scope.describe() if result.scope else None,
+                "series": result.series.num_rows + kept_mine,
+                "collections": int(pc.sum(pc.equal(colls.column("source"), src)).as_py()
+                                   or 0),
+                **changes})
+            sources = dict(old_sources)
+            sources[src] = {"type": source_type, "report": report.model_dump(mode="json"),
+                            "links": dict(result.link_params),
+                            "tiers": _tiers(con, colls, src),
+                            "min_count": result.min_count or DEFAULT_MIN_COUNT}
+            yield Merged(con, colls, report, sources,
+                         _scalar(con, "SELECT count(*) FROM plain"))
+        finally:
+            con.close()
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _collections(con: duckdb.DuckDBPyConnection, old_colls: pa.Table,
+                 result: HarvestResult) -> pa.Table:
+    """The generation's collection records: the others', the harvest's, and minimal ones
+    for series without a record of their own."""
+    src = result.report.source
+    old_colls = conform(old_colls, COLLECTION_SCHEMA)
     if result.scope is None:
-        drop_c = of_source(old_colls, src)
+        drop = pc.equal(old_colls.column("source"), src)
     else:  # incremental: only the collections the harvest brings again are replaced
-        drop_c = np.asarray(pc.is_in(old_colls.column("id"), result.collections.column("id"))
-                            .to_numpy(zero_copy_only=False), bool)
-    colls = pa.concat_tables([
-        conform(old_colls.filter(pa.array(~drop_c)), COLLECTION_SCHEMA),
-        conform(result.collections, COLLECTION_SCHEMA)])
-    series = pa.concat_tables([kept_s, new_series]).combine_chunks()
-    colls = pa.concat_tables([colls, missing_collections(series, colls)]).combine_chunks()
-    report = result.report.model_copy(update={
-        "status": "published", "finished_at": datetime.now(UTC),
-        "scope": result.scope.describe() if result.scope else None,
-        "series": new_series.num_rows + int(np.count_nonzero(
-            of_source(old_series, src) & ~replaced)),
-        "collections": int(np.count_nonzero(of_source(colls, src))),
-        **changes})
-    sources = dict(old_sources)
-    sources[src] = {"type": source_type, "report": report.model_dump(mode="json"),
-                    "links": dict(result.link_params),
-                    "tiers": tier_summary(series, colls, src),
-                    "min_count": result.min_count or DEFAULT_MIN_COUNT}
-    return Merged(series, colls, report, sources)
+        drop = pc.is_in(old_colls.column("id"), result.collections.column("id"))
+    colls = pa.concat_tables([old_colls.filter(pc.invert(pc.fill_null(drop, False))),
+                              conform(result.collections, COLLECTION_SCHEMA)])
+    return pa.concat_tables([colls, missing_collections(con, colls)]).combine_chunks()
 
 
-def tier_summary(series: pa.Table, colls: pa.Table, source: str) -> dict[str, dict[str, int]]:
+def _tiers(con: duckdb.DuckDBPyConnection, colls: pa.Table,
+           source: str) -> dict[str, dict[str, int]]:
     """Per access tier, the source's published series and collection records: the access
     policy lists a source, and its counts, only to callers who may count those tiers."""
     out: dict[str, dict[str, int]] = {}
-    for kind, table in (("series", series), ("collections", colls)):
-        tiers = table.column("access").filter(pa.array(of_source(table, source)))
-        for pair in pc.value_counts(tiers).to_pylist():
-            if pair["values"] is not None:
-                out.setdefault(pair["values"], {"series": 0, "collections": 0})[kind] = \
-                    pair["counts"]
+    series = con.execute(f"SELECT access, count(*) FROM plain WHERE source = {literal(source)}"
+                         " AND access IS NOT NULL GROUP BY 1").fetchall()
+    mine = colls.filter(pc.fill_null(pc.equal(colls.column("source"), source), False))
+    collections = [(p["values"], p["counts"]) for p in
+                   pc.value_counts(mine.column("access")).to_pylist()
+                   if p["values"] is not None]
+    for kind, pairs in (("series", series), ("collections", collections)):
+        for tier, n in pairs:
+            out.setdefault(tier, {"series": 0, "collections": 0})[kind] = int(n)
     return out
 
 
-def missing_collections(series: pa.Table, colls: pa.Table) -> pa.Table:
+def missing_collections(con: duckdb.DuckDBPyConnection, colls: pa.Table) -> pa.Table:
     """Minimal collection records for (source, collection) pairs that have series but no
     record of their own (DICOMweb or folder sources), so every series has a dataset to
     browse at collection level. Access/licence: the smallest value among its series."""
-    groups = series.group_by(["source", "collection"]).aggregate([
-        ("access", "min"), ("license", "min"), ("license_url", "min"),
-        ("source_version", "max"), ("harvested_at", "max"), ("run_id", "max")])
-    have = set(zip(colls.column("source").to_pylist(), colls.column("collection").to_pylist(),
-                   strict=True))
-    rows = []
-    for g in groups.to_pylist():
-        if (g["source"], g["collection"]) in have:
-            continue
-        rows.append({
-            "id": f"{g['source']}:collection:{g['collection']}", "source": g["source"],
-            "collection": g["collection"], "name": g["collection"],
-            "disease_type": [], "primary_site": [], "species": [], "doi": [],
-            "access": g["access_min"], "license": g["license_min"],
-            "license_url": g["license_url_min"], "commercial_use": None,
-            "source_version": g["source_version_max"], "harvested_at": g["harvested_at_max"],
-            "run_id": g["run_id_max"],
-        })
+    con.register("known_colls", colls.select(["source", "collection"]))
+    groups = con.execute("""
+        SELECT source, collection, min(access) AS access, min(license) AS license,
+               min(license_url) AS license_url, max(source_version) AS source_version,
+               max(harvested_at) AS harvested_at, max(run_id) AS run_id
+        FROM plain p
+        WHERE NOT EXISTS (SELECT 1 FROM known_colls k WHERE k.source = p.source
+                          AND k.collection IS NOT DISTINCT FROM p.collection)
+        GROUP BY source, collection ORDER BY source, collection""").to_arrow_table()
+    con.unregister("known_colls")
+    rows = [{**g, "id": f"{g['source']}:collection:{g['collection']}", "name": g["collection"],
+             "disease_type": [], "primary_site": [], "species": [], "doi": [],
+             "commercial_use": None} for g in groups.to_pylist()]
     return pa.Table.from_pylist(rows, schema=COLLECTION_SCHEMA)

@@ -7,30 +7,23 @@ harvest on unchanged data reports everything unchanged.
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
 from imaging_hub.schemas.fields import CONTENT_COLUMNS
 
 CONTENT = list(CONTENT_COLUMNS)
 
 
-def diff(old: pa.Table, new: pa.Table) -> dict[str, int]:
-    """Compare the published rows a harvest replaces (``old``) with its rows (``new``)."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET enable_progress_bar = false")
-        con.register("old_rows", old.select(["id", *CONTENT]))
-        con.register("new_rows", new.select(["id", *CONTENT]))
-        content = ", ".join(f'"{c}"' for c in CONTENT)  # fixed column names, not user input
-        row = con.execute(f"""
-            WITH o AS (SELECT id, hash({content}) AS h FROM old_rows),
-                 n AS (SELECT id, hash({content}) AS h FROM new_rows)
-            SELECT count(*) FILTER (WHERE o.id IS NULL),
-                   count(*) FILTER (WHERE o.id IS NOT NULL AND n.id IS NOT NULL AND o.h <> n.h),
-                   count(*) FILTER (WHERE o.h = n.h),
-                   count(*) FILTER (WHERE n.id IS NULL)
-            FROM o FULL OUTER JOIN n ON o.id = n.id""").fetchone()
-    finally:
-        con.close()
+def diff(con: duckdb.DuckDBPyConnection, old: str, new: str) -> dict[str, int]:
+    """Compare the published rows a harvest replaces (the query ``old``) with its rows (the
+    query ``new``), both over series columns on ``con``."""
+    content = ", ".join(f'"{c}"' for c in CONTENT)  # fixed column names, not user input
+    row = con.execute(f"""
+        WITH o AS (SELECT id, hash({content}) AS h FROM ({old})),
+             n AS (SELECT id, hash({content}) AS h FROM ({new}))
+        SELECT count(*) FILTER (WHERE o.id IS NULL),
+               count(*) FILTER (WHERE o.id IS NOT NULL AND n.id IS NOT NULL AND o.h <> n.h),
+               count(*) FILTER (WHERE o.h = n.h),
+               count(*) FILTER (WHERE n.id IS NULL)
+        FROM o FULL OUTER JOIN n ON o.id = n.id""").fetchone()
     added, updated, unchanged, deleted = row if row else (0, 0, 0, 0)
     return {"added": added, "updated": updated, "unchanged": unchanged, "deleted": deleted}

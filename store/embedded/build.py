@@ -26,7 +26,8 @@ SORT_KEYS = [("source", "ascending"), ("collection", "ascending"),
 
 
 def build_tables(series: pa.Table, colls: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Sort the merged records and add the codes. Returns (series, collections).
+    """Sort the merged records (with their linked ``subject_key``) and add the codes.
+    Returns (series, collections).
 
     Collections are sorted by (source, collection) and ``_dataset`` is a series' position in
     that table, -1 when its collection has no record.
@@ -37,6 +38,7 @@ def build_tables(series: pa.Table, colls: pa.Table) -> tuple[pa.Table, pa.Table]
     series = _encode(series)
     codes = identity_codes(series)
     codes["_dataset"] = _dataset_positions(series, colls)
+    series = series.drop_columns(["subject_key"])  # stored as its code, _subject
     for name in CODE_COLUMNS:
         series = series.append_column(name, pa.array(codes[name], pa.int32()))
     return series, colls

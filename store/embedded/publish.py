@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from imaging_hub.errors import NoIndexError, StoreError
@@ -23,7 +22,7 @@ from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.store.arrowio import read_arrow, write_arrow
 from imaging_hub.store.embedded import layout
 from imaging_hub.store.embedded.build import build_tables
-from imaging_hub.store.merge import Published, in_scope, merge
+from imaging_hub.store.merge import Published, count_in_scope, merging
 
 
 def published_count(index_dir: Path, source: str, scope: Scope | None) -> int:
@@ -32,9 +31,7 @@ def published_count(index_dir: Path, source: str, scope: Scope | None) -> int:
     served = layout.current_name(index_dir)
     if served is None:
         raise NoIndexError(f"no index published under {index_dir}")
-    table = read_arrow(index_dir / served / layout.SERIES_FILE)
-    columns = table.select(["source", "study_date", "series_uid"])
-    return int(np.count_nonzero(in_scope(columns, source, scope)))
+    return count_in_scope(read_arrow(index_dir / served / layout.SERIES_FILE), source, scope)
 
 
 def publish_generation(index_dir: Path, result: HarvestResult, source_type: str) -> Published:
@@ -48,8 +45,8 @@ def publish_generation(index_dir: Path, result: HarvestResult, source_type: str)
             old_s = read_arrow(gen_dir / layout.SERIES_FILE)
             old_c = read_arrow(gen_dir / layout.COLLECTIONS_FILE)
             sources = dict(layout.read_manifest(gen_dir)["sources"])
-        merged = merge(old_s, old_c, sources, result, source_type)
-        series, colls = build_tables(merged.series, merged.collections)
+        with merging(old_s, old_c, sources, result, source_type) as merged:
+            series, colls = build_tables(merged.series(), merged.collections)
         name = _write(index_dir, series, colls, merged.sources)
         layout.collect_garbage(index_dir)
     return Published(name, merged.report)

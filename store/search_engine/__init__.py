@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from imaging_hub.config import EngineSettings
 from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError, StoreUnavailable
-from imaging_hub.indexers.base import HarvestResult, StudyDateWindow
+from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope
 from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
@@ -57,7 +57,7 @@ from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON, EngineClient
 from imaging_hub.store.search_engine.docs import collection_from_doc
 from imaging_hub.store.search_engine.stream import EngineStream
-from imaging_hub.store.streaming import SeriesStream
+from imaging_hub.store.streaming import UID_BATCH, SeriesStream
 
 GEN_TTL_S = 1.0
 PIT_KEEP = "5m"
@@ -107,14 +107,24 @@ class SearchEngineStore:
             self._served = None
         return published
 
-    def published_count(self, source: str, scope: StudyDateWindow | None) -> int:
+    def published_count(self, source: str, scope: Scope | None) -> int:
         served = self._current()
+        if isinstance(scope, SeriesScope):  # the UIDs a batch at a time (terms limits)
+            uids = sorted(scope.series_uids)
+            return sum(self._count_rows(served, source, {"terms": {
+                dsl.f("series_uid"): uids[i:i + UID_BATCH]}})
+                for i in range(0, len(uids), UID_BATCH))
+        if scope is None:
+            return self._count_rows(served, source, None)
+        dates = {k: v.isoformat() for k, v in (("gte", scope.start), ("lte", scope.end))
+                 if v is not None}
+        return self._count_rows(served, source, {"range": {dsl.f("study_date"): dates}}
+                                if dates else {"exists": {"field": dsl.f("study_date")}})
+
+    def _count_rows(self, served: _Served, source: str, clause: JSON | None) -> int:
+        """Records of ``source`` (nested rows) matching ``clause``."""
         clauses: list[JSON] = [{"term": {dsl.f("source"): source}}]
-        if scope is not None:
-            dates = {k: v.isoformat() for k, v in (("gte", scope.start), ("lte", scope.end))
-                     if v is not None}
-            clauses.append({"range": {dsl.f("study_date"): dates}} if dates
-                           else {"exists": {"field": dsl.f("study_date")}})
+        clauses += [clause] if clause else []
         body = {"size": 0, "aggs": {"rows": {"nested": {"path": mapping.NESTED}, "aggs": {
             "m": {"filter": {"bool": {"filter": clauses}}}}}}}
         got = self.client.search(served.index(self.prefix, "series"), body)

@@ -1,36 +1,33 @@
 """Documents of one generation, built from the merged records and streamed to the bulk
 loader.
 
-Each record becomes JSON once, in DuckDB (``to_json``, vectorised): the full record for the
-series index, the searchable fields for the study and subject indices. A level's documents
-are then the records in the order of the level's key (series UID, study UID, linked subject)
-read in batches, consecutive records with the same key joined into one document by string
-concatenation — no per-record Python dictionaries. DuckDB sorts within its memory limit and
-spills to its temporary folder beyond it.
+Each record becomes JSON once, in DuckDB (``to_json``, vectorised), on the merge's
+connection (``store/merge.py``): the full record for the series index, the searchable fields
+for the study and subject indices. A level's documents are then the records in the order of
+the level's key (series UID, study UID, linked subject) read in batches, consecutive records
+with the same key joined into one document by string concatenation — no per-record Python
+dictionaries. DuckDB sorts within its memory limit and spills to its temporary folder
+beyond it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
-import numpy as np
 import pyarrow as pa
 
 from imaging_hub.schemas.columnar import INHERITED, collection_fields
 from imaging_hub.schemas.fields import FIELDS, SERIES_COLUMNS, TEXT_COLUMNS
 from imaging_hub.schemas.text import normalise
-from imaging_hub.store.identity import column_codes, dense
+from imaging_hub.store.merge import RECORDS, Merged
 from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
 
 BATCH = 50_000
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
 JSON = dict[str, Any]
-DUCKDB_MEMORY = "768MB"  # per stream; beyond it DuckDB sorts on disk
 _ISO = "'%Y-%m-%dT%H:%M:%S.%f+00:00'"
 
 
@@ -43,60 +40,47 @@ def dataset_key(source: str, collection: str) -> str:
     return f"{source}{DATASET_SEP}{collection}"
 
 
-def _text_column(series: pa.Table) -> pa.Array:
-    """Each record's normalised searchable text, computed once per distinct combination."""
-    codes = np.zeros(series.num_rows, np.int64)
-    for name in TEXT_COLUMNS:
-        codes = dense(codes, column_codes(series, name))
-    if not series.num_rows:
-        return pa.array([], pa.string())
-    _, first = np.unique(codes, return_index=True)
-    values = {name: series.column(name).take(pa.array(first)).to_pylist()
-              for name in TEXT_COLUMNS}
-    texts = [normalise(*(values[n][i] for n in TEXT_COLUMNS))[:MAX_TEXT] or None
-             for i in range(len(first))]
-    return pa.array(texts, pa.string()).take(pa.array(codes))
-
-
 def _struct(names: list[str]) -> str:
     return "struct_pack(" + ", ".join(f'"{n}" := "{n}"' for n in names) + ")"
 
 
 class Rows:
-    """The records of a generation, ready to be cut into documents."""
+    """The records of a generation (``merge.RECORDS`` on the merge's connection), ready to
+    be cut into documents."""
 
-    def __init__(self, series: pa.Table, collections: pa.Table, subject_keys: pa.Array) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="ihub-docs-")
-        plain = series.select([c.name for c in SERIES_COLUMNS])
-        plain = plain.append_column("subject_key", subject_keys.cast(pa.string()))
-        self.series = plain.append_column("tx", _text_column(series))
-        self.collections = collections.select(["source", "collection", "name", *INHERITED])
-        self.con = self._connect()
+    def __init__(self, merged: Merged) -> None:
+        self.con = merged.con
+        self.con.register("colls_arrow", merged.collections.select(
+            ["source", "collection", "name", *INHERITED]))
+        self.con.execute("CREATE TABLE colls AS SELECT * FROM colls_arrow")
+        self.con.unregister("colls_arrow")
+        self._texts()
+        self.con.execute(self._view_sql())
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        """A connection of its own (streams are read side by side) over the same tables
-        (registered zero-copy), within its own memory limit."""
-        con = duckdb.connect()
-        spill = tempfile.mkdtemp(dir=self._tmp.name)  # instances must not share spill files
-        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory = '{spill}'")
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        con.register("series", self.series)
-        con.register("colls", self.collections)
-        con.execute(self._view_sql())
-        return con
+    def _texts(self) -> None:
+        """Each distinct combination of searchable values and its normalised text
+        (``schemas/text.py``), computed once per combination."""
+        cols = ", ".join(f'"{n}"' for n in TEXT_COLUMNS)
+        distinct = self.con.sql(f"SELECT DISTINCT {cols} FROM {RECORDS}").to_arrow_table()
+        values = [distinct.column(n).to_pylist() for n in TEXT_COLUMNS]
+        texts = [normalise(*row)[:MAX_TEXT] or None for row in zip(*values, strict=True)]
+        self.con.register("texts_arrow", distinct.append_column("tx", pa.array(texts,
+                                                                               pa.string())))
+        self.con.execute("CREATE TABLE texts AS SELECT * FROM texts_arrow")
+        self.con.unregister("texts_arrow")
 
     def _view_sql(self) -> str:
         inherited = ", ".join(f"coalesce(c.{n}, []::VARCHAR[]) AS {n}" for n in INHERITED)
+        same_text = " AND ".join(f's."{n}" IS NOT DISTINCT FROM t."{n}"' for n in TEXT_COLUMNS)
         return f"""
-            CREATE TEMP VIEW records AS
-            SELECT s.*, {inherited},
+            CREATE VIEW doc_records AS
+            SELECT s.*, t.tx, {inherited},
                    s.source || '{DATASET_SEP}' || s.collection AS dataset,
                    count(*) OVER (PARTITION BY coalesce(s.series_uid, s.id)) AS copies,
                    concat_ws(' ', s.series_description, s.study_description, s.collection,
                              c.name) AS analysed_text
-            FROM series s LEFT JOIN colls c USING (source, collection)"""
+            FROM {RECORDS} s LEFT JOIN colls c USING (source, collection)
+            LEFT JOIN texts t ON {same_text}"""
 
     def _json_sql(self, full: bool) -> str:
         mapped = [*FIELDS, *EXTRA_ROW_FIELDS]
@@ -114,32 +98,29 @@ class Rows:
                "study": "study_uid", "subject": "subject_key"}[level]
         where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
         sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
-               f" instances, size_bytes, study_uid, collection, age, study_year FROM records"
-               f" {where} ORDER BY k, source, collection, id")
-        con = self._connect()
-        reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(BATCH)
-        group: list[tuple[Any, ...]] = []
-        current: str | None = None
-        for batch in reader:
-            cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for k, *values in zip(*cols, strict=True):
-                if k != current and group:
-                    yield _doc(level, index, current or "", group)
-                    group = []
-                current = k
-                group.append(tuple(values))
-        if group:
-            yield _doc(level, index, current or "", group)
-        con.close()
-
-    def close(self) -> None:
-        self.con.close()
-        self._tmp.cleanup()
-
+               f" instances, size_bytes, study_uid, collection, age, study_year"
+               f" FROM doc_records {where} ORDER BY k, source, collection, id")
+        con = self.con.cursor()  # a connection of its own: streams may be read side by side
+        try:
+            reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(BATCH)
+            group: list[tuple[Any, ...]] = []
+            current: str | None = None
+            for batch in reader:
+                cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                for k, *values in zip(*cols, strict=True):
+                    if k != current and group:
+                        yield _doc(level, index, current or "", group)
+                        group = []
+                    current = k
+                    group.append(tuple(values))
+            if group:
+                yield _doc(level, index, current or "", group)
+        finally:
+            con.close()
 
     def multi_copy_series(self) -> int:
         """Series held by more than one source in this generation."""
-        row = self.con.execute("SELECT count(*) FROM (SELECT series_uid FROM series WHERE"
+        row = self.con.execute(f"SELECT count(*) FROM (SELECT series_uid FROM {RECORDS} WHERE"
                                " series_uid IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"
                                ).fetchone()
         return int(row[0]) if row else 0

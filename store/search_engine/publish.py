@@ -1,10 +1,10 @@
 """Publishing one source's harvest to the cluster as a new generation.
 
-    lock -> read the served records back -> merge (store/merge.py, shared) -> identity
-    -> create the generation's indices (no replicas, no refresh) -> bulk load, counting
-    every item that failed -> refresh, add replicas, wait for health -> check document
-    counts -> swap every alias in one atomic request -> drop generations older than the
-    previous one -> unlock
+    lock -> read the served records back, page by page -> merge and link subjects in an
+    on-disk DuckDB (store/merge.py, shared; memory bounded) -> create the generation's
+    indices (no replicas, no refresh) -> bulk load, counting every item that failed ->
+    refresh, add replicas, wait for health -> check document counts -> swap every alias in
+    one atomic request -> drop generations older than the previous one -> unlock
 
 Until the alias swap nothing of the new generation is visible; a failed or partial load
 deletes its indices and raises, and the previous generation keeps answering.
@@ -28,8 +28,7 @@ import pyarrow as pa
 from imaging_hub.errors import StoreError
 from imaging_hub.indexers.base import HarvestResult
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
-from imaging_hub.store.identity import identity_codes, subject_keys
-from imaging_hub.store.merge import Published, merge
+from imaging_hub.store.merge import Merged, Published, merging
 from imaging_hub.store.search_engine import docs, mapping
 from imaging_hub.store.search_engine.client import JSON, EngineClient
 
@@ -104,9 +103,8 @@ def scan(client: EngineClient, index: str, body: JSON, key: str) -> Iterator[JSO
         client.close_pit(pit)
 
 
-def read_back(client: EngineClient, prefix: str, generation: str
-              ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
-    """The served generation's records (series, collections) and its sources manifest."""
+def read_series(client: EngineClient, prefix: str, generation: str) -> Iterator[pa.Table]:
+    """The served generation's series records, a page of documents at a time."""
     rows: list[JSON] = []
     for hit in scan(client, mapping.index_name(prefix, "series", generation),
                     {"_source": ["r"]}, "key"):
@@ -116,7 +114,15 @@ def read_back(client: EngineClient, prefix: str, generation: str
                 if row["study_date"] else None
             row["harvested_at"] = datetime.fromisoformat(row["harvested_at"])
             rows.append(row)
-    series = pa.Table.from_pylist(rows, schema=SERIES_SCHEMA)
+        if len(rows) >= READ_PAGE:
+            yield pa.Table.from_pylist(rows, schema=SERIES_SCHEMA)
+            rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=SERIES_SCHEMA)
+
+
+def read_collections(client: EngineClient, prefix: str, generation: str) -> pa.Table:
+    """The served generation's collection records."""
     colls = [docs.collection_from_doc(h["_source"]) for h in scan(
         client, mapping.index_name(prefix, "coll", generation), {}, "id")]
     coll_rows = []
@@ -129,8 +135,7 @@ def read_back(client: EngineClient, prefix: str, generation: str
                    commercial_use=a.commercial_use, source_version=p.source_version,
                    harvested_at=p.harvested_at, run_id=p.run_id)
         coll_rows.append(row)
-    sources = read_meta(client, prefix, generation)["sources"]
-    return series, pa.Table.from_pylist(coll_rows, schema=COLLECTION_SCHEMA), sources
+    return pa.Table.from_pylist(coll_rows, schema=COLLECTION_SCHEMA)
 
 
 def publish(client: EngineClient, prefix: str, result: HarvestResult, source_type: str,
@@ -139,47 +144,44 @@ def publish(client: EngineClient, prefix: str, result: HarvestResult, source_typ
     Raises ``StoreError``; the served generation then stays."""
     with publish_lock(client, prefix):
         served = served_generation(client, prefix)
+        old_s: Iterable[pa.Table] = [SERIES_SCHEMA.empty_table()]
+        old_c, sources = COLLECTION_SCHEMA.empty_table(), {}
         if served:
-            old_s, old_c, sources = read_back(client, prefix, served)
-        else:
-            old_s, old_c, sources = (SERIES_SCHEMA.empty_table(),
-                                     COLLECTION_SCHEMA.empty_table(), {})
-        merged = merge(old_s, old_c, sources, result, source_type)
+            old_s = read_series(client, prefix, served)
+            old_c = read_collections(client, prefix, served)
+            sources = read_meta(client, prefix, served)["sources"]
         gen = new_generation_name()
-        try:
-            _load(client, prefix, gen, merged.series, merged.collections, merged.sources,
-                  shards, replicas)
-            _swap(client, prefix, served, gen)
-        except BaseException:
-            _drop(client, prefix, gen)
-            raise
+        with merging(old_s, old_c, sources, result, source_type, spill=True) as merged:
+            try:
+                _load(client, prefix, gen, merged, shards, replicas)
+                _swap(client, prefix, served, gen)
+            except BaseException:
+                _drop(client, prefix, gen)
+                raise
         collect_garbage(client, prefix)
     return Published(gen, merged.report)
 
 
-def _load(client: EngineClient, prefix: str, gen: str, series: pa.Table, colls: pa.Table,
-          sources: dict[str, Any], shards: int, replicas: int | None) -> None:
+def _load(client: EngineClient, prefix: str, gen: str, merged: Merged, shards: int,
+          replicas: int | None) -> None:
     names = {k: mapping.index_name(prefix, k, gen) for k in mapping.KINDS}
     for kind, name in names.items():
         client.request("PUT", f"/{name}", {
             "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0),
             "mappings": mapping.mapping_of(kind)})
-    keys = subject_keys(series, identity_codes(series)["_subject"])
-    rows = docs.Rows(series, colls, keys)
-    try:
-        expected = {"coll": colls.num_rows, "meta": 1}
-        _bulk(client, docs.collection_docs(colls, names["coll"]), gen)
-        # one level at a time: loading the three side by side measured no faster on two
-        # cores (the engine is the bottleneck) and held a gigabyte more
-        for level in mapping.LEVEL_INDICES:
-            _bulk(client, _counting(rows.level_docs(level, names[level]), expected, level),
-                  gen)
-        multi = rows.multi_copy_series()
-    finally:
-        rows.close()
-    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION, "multi_copy_series": multi,
+    colls = merged.collections
+    rows = docs.Rows(merged)
+    expected = {"coll": colls.num_rows, "meta": 1}
+    _bulk(client, docs.collection_docs(colls, names["coll"]), gen)
+    # one level at a time: loading the three side by side measured no faster on two
+    # cores (the engine is the bottleneck) and held a gigabyte more
+    for level in mapping.LEVEL_INDICES:
+        _bulk(client, _counting(rows.level_docs(level, names[level]), expected, level), gen)
+    meta = {"generation": gen, "layout": mapping.LAYOUT_VERSION,
+            "multi_copy_series": rows.multi_copy_series(),
             "created_at": datetime.now(UTC).isoformat(),
-            "series": series.num_rows, "collections": colls.num_rows, "sources": sources}
+            "series": merged.series_count, "collections": colls.num_rows,
+            "sources": merged.sources}
     _bulk(client, [{"_index": names["meta"], "_id": "meta", "_source": meta}], gen)
     _finish(client, names, expected, replicas)
 
