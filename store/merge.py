@@ -37,9 +37,8 @@ from imaging_hub.store.identity import link_subjects
 from imaging_hub.store.reconcile import diff
 
 DEFAULT_MIN_COUNT = 10  # sources.toml min_count when none was recorded
-MEMORY_LIMIT = "768MB"  # DuckDB's, when merging on disk; beyond it DuckDB spills
+MEMORY_LIMIT = "768MB"  # DuckDB's own; beyond it DuckDB spills to the temporary folder
 RECORDS = "records"  # the merged records (SERIES_SCHEMA columns and subject_key)
-ORDER = "source, collection, study_uid, series_uid, id"
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,9 @@ class Merged:
     series_count: int
 
     def series(self) -> pa.Table:
-        """Every record as one Arrow table (SERIES_SCHEMA, then ``subject_key``), in
-        (source, collection, study, series, id) order."""
-        table = self.con.sql(f"SELECT * FROM {RECORDS} ORDER BY {ORDER}").to_arrow_table()
+        """Every record as one Arrow table (SERIES_SCHEMA, then ``subject_key``), in no
+        particular order."""
+        table = self.con.sql(f"SELECT * FROM {RECORDS}").to_arrow_table()
         return conform(table, SERIES_SCHEMA).append_column(
             "subject_key", table.column("subject_key"))
 
@@ -121,11 +120,9 @@ def count_in_scope(table: pa.Table, source: str, scope: Scope | None) -> int:
 def _connect(folder: str, spill: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(Path(folder) / "merge.duckdb") if spill else ":memory:")
     for setting in ("enable_progress_bar = false", "TimeZone = 'UTC'",
-                    f"temp_directory = '{Path(folder) / 'spill'}'"):
+                    f"temp_directory = '{Path(folder) / 'spill'}'",
+                    f"memory_limit = '{MEMORY_LIMIT}'", "preserve_insertion_order = false"):
         con.execute(f"SET {setting}")
-    if spill:
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.execute("SET preserve_insertion_order = false")
     return con
 
 
@@ -164,6 +161,8 @@ def merging(old_series: pa.Table | Iterable[pa.Table], old_colls: pa.Table,
                                      f" AND NOT ({replaced})")
             con.execute(f"CREATE {'TABLE' if spill else 'VIEW'} plain AS"
                         f" SELECT * FROM old WHERE NOT ({replaced}) UNION ALL SELECT * FROM new")
+            if spill:  # copied into plain: their space goes back to the database file
+                con.execute("DROP TABLE old; DROP TABLE new")
             link_subjects(con, "plain")
             con.execute(f"CREATE VIEW {RECORDS} AS SELECT p.*, k.subject_key FROM plain p"
                         " LEFT JOIN subject_of k ON p.source = k.source"

@@ -22,7 +22,7 @@ CODE_COLUMNS = (
     "_coll_study", "_coll_series", "_dataset",
 )
 SORT_KEYS = [("source", "ascending"), ("collection", "ascending"),
-             ("study_uid", "ascending"), ("series_uid", "ascending")]
+             ("study_uid", "ascending"), ("series_uid", "ascending"), ("id", "ascending")]
 
 
 def build_tables(series: pa.Table, colls: pa.Table) -> tuple[pa.Table, pa.Table]:
