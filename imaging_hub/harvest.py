@@ -94,7 +94,9 @@ def harvest_and_stage(
     """Run the source's indexer, harmonise its vocabularies (``indexers/vocab``: the one
     place every source's harmonised fields are computed, unmapped values counted in the
     report and listed in ``runs/unmapped/<run_id>.json``) and stage the result. The run's
-    report is 'running' while it works and 'failed' if it raises (the error is re-raised)."""
+    report is 'running' while it works and 'failed' if it raises (the error is re-raised).
+    Every step streams its table batch by batch into a memory-mapped file, so memory does not
+    grow with the number of series; the series returned are the staged file's."""
     if window is None and full is None:
         chosen = plan(settings, name, config)
         window, full = chosen.window, chosen.full
@@ -110,7 +112,7 @@ def harvest_and_stage(
         result, unmapped = vocab.harmonise_result(result, vocabularies)
         vocab_unmapped.save(settings, name, run_id, vocabularies.digest, unmapped)
         result.min_count = config.min_count
-        staging.stage(settings, result, config.type)
+        folder = staging.stage(settings, result, config.type)
     except IhubError as exc:
         save_report(settings, HarvestReport(
             source=name, run_id=run_id, source_version="unknown", started_at=started,
@@ -118,7 +120,8 @@ def harvest_and_stage(
         raise
     report = result.report.model_copy(update={"status": "staged"})
     save_report(settings, report)
-    return HarvestResult(series=result.series, collections=result.collections, report=report,
+    return HarvestResult(series=staging.staged_series(folder),  # memory-mapped, not heap
+                         collections=result.collections, report=report,
                          scope=result.scope, link_params=result.link_params,
                          min_count=result.min_count)
 

@@ -3,7 +3,9 @@
     staging/<source>/<run_id>/series.arrow, collections.arrow, meta.json
 
 Staging lets the publish step run (or be approved) separately from the harvest: a result
-held by a check waits here until an operator approves it or a newer run replaces it.
+held by a check waits here until an operator approves it or a newer run replaces it. The
+series are written batch by batch from the (memory-mapped) harvested table and read back
+memory-mapped, so staging holds no second copy of them in the process's memory.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+
 from imaging_hub.config import Settings
 from imaging_hub.errors import StoreError
 from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope, StudyDateWindow
@@ -20,6 +24,7 @@ from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.store.arrowio import read_arrow, write_arrow
 
 KEEP_STAGED = 3
+SERIES_FILE = "series.arrow"
 
 
 def _dir(settings: Settings, source: str) -> Path:
@@ -27,11 +32,12 @@ def _dir(settings: Settings, source: str) -> Path:
 
 
 def stage(settings: Settings, result: HarvestResult, source_type: str) -> Path:
-    """Write ``result`` under staging/<source>/<run_id>/; returns that folder."""
+    """Write ``result`` under staging/<source>/<run_id>/; returns that folder
+    (``staged_series`` reads its series back)."""
     rep = result.report
     folder = _dir(settings, rep.source) / rep.run_id
     folder.mkdir(parents=True, exist_ok=True)
-    write_arrow(result.series, folder / "series.arrow")
+    write_arrow(result.series, folder / SERIES_FILE)  # chunk by chunk: no combined copy
     write_arrow(result.collections, folder / "collections.arrow")
     meta = {"report": rep.model_dump(mode="json"), "source_type": source_type,
             "link_params": result.link_params, "scope": _scope_json(result.scope),
@@ -61,11 +67,16 @@ def load(settings: Settings, source: str, run_id: str | None = None,
     meta = json.loads((folder / "meta.json").read_text())
     window = _scope_of(meta["scope"])
     result = HarvestResult(
-        series=read_arrow(folder / "series.arrow"),
+        series=staged_series(folder),
         collections=read_arrow(folder / "collections.arrow"),
         report=HarvestReport.model_validate(meta["report"]), scope=window,
         link_params=meta["link_params"], min_count=meta.get("min_count"))
     return result, str(meta["source_type"])
+
+
+def staged_series(folder: Path) -> pa.Table:
+    """The series staged in ``folder``, memory-mapped (file-backed, not heap)."""
+    return read_arrow(folder / SERIES_FILE)
 
 
 def _scope_json(scope: Scope | None) -> object:

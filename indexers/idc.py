@@ -2,7 +2,10 @@
 
 The package ships IDC's whole series index (``idc_index.parquet``, one row per series) and
 its collection metadata (``collections_index.parquet``). Series are normalised in one
-vectorised DuckDB pass; small value domains (PatientAge, PatientSex) go through the pure
+vectorised DuckDB pass, in bounded memory: DuckDB reads only the columns used, spills past
+``memory_limit`` to a scratch folder, and streams the normalised rows batch by batch into a
+memory-mapped spill file (``store.arrowio.spill``); the scratch folder is removed when the
+harvest returns or fails. Small value domains (PatientAge, PatientSex) go through the pure
 normalisers in ``indexers.normalise`` once per distinct value, so the rules live in one place
 (the subject rule too: a series with an empty PatientID is kept, under one placeholder subject
 per study, and counted as a ``patient_id_empty`` warning).
@@ -14,7 +17,8 @@ Configuration (``type = "idc"``): ``collections`` (optional list of collection i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -29,7 +33,7 @@ from pydantic import Field
 from imaging_hub.errors import ConfigError, SourceFormatError
 from imaging_hub.indexers import normalise
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, no_progress
-from imaging_hub.schemas.columnar import collection_table, with_all_columns
+from imaging_hub.schemas.columnar import SERIES_SCHEMA, collection_table, with_all_columns
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import (
     Access,
@@ -41,9 +45,14 @@ from imaging_hub.schemas.records import (
 from imaging_hub.schemas.report import HarvestReport, Reject
 from imaging_hub.search_ui.links import Params, doi, drs, s3
 from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
+from imaging_hub.store.arrowio import BATCH_ROWS, spill
 
 DRS_PREFIX = "dg.4DFC"  # the CRDC DRS namespace of IDC's GUIDs
 REQUIRED = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+USED = REQUIRED + (  # every column of the series index the harvest reads
+    "PatientAge", "PatientSex", "StudyDate", "Modality", "BodyPartExamined", "Manufacturer",
+    "StudyDescription", "SeriesDescription", "instanceCount", "license_short_name",
+    "source_DOI", "crdc_series_uuid", "aws_bucket", "series_size_MB")
 REJECT_SAMPLES = 20
 IDC_VIEWER = "https://viewer.imaging.datacommons.cancer.gov"
 IDC_PORTAL = "https://portal.imaging.datacommons.cancer.gov"
@@ -71,6 +80,8 @@ class IdcIndexer:
     drs_prefix: str = DRS_PREFIX
     access: AccessTier | None = None  # override of every record's tier
     threads: int = 2
+    memory_limit: str = "768MB"  # DuckDB's; past it, it spills to the harvest's scratch folder
+    batch_rows: int = BATCH_ROWS  # normalised rows streamed out at a time
     _now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def _paths(self) -> tuple[Path, Path]:
@@ -99,25 +110,33 @@ class IdcIndexer:
             started_at=self._now,
         )
         prov = {"version": report.source_version, "at": self._now, "run": run_id}
-        con = duckdb.connect()
-        con.execute(f"SET threads = {int(self.threads)}")
-        con.execute("SET enable_progress_bar = false")
-        try:
-            progress("IDC: reading collections", 0, 3)
-            coll_records = self._collections(con, colls_path, prov)
-            progress("IDC: reading series", 1, 3)
-            series = self._series(con, series_path, coll_records, report, prov)
-            progress("IDC: normalised", 3, 3)
-        except duckdb.Error as exc:
-            raise SourceFormatError(f"IDC index unreadable: {exc}") from exc
-        finally:
-            con.close()
+        with tempfile.TemporaryDirectory(prefix="ihub-idc-") as scratch:
+            con = self._connect(Path(scratch))
+            try:
+                progress("IDC: reading collections", 0, 3)
+                coll_records = self._collections(con, colls_path, prov)
+                progress("IDC: reading series", 1, 3)
+                series = self._series(con, series_path, coll_records, report, prov,
+                                      Path(scratch))
+                progress("IDC: normalised", 3, 3)
+            except duckdb.Error as exc:
+                raise SourceFormatError(f"IDC index unreadable: {exc}") from exc
+            finally:
+                con.close()
         if self.collections:
             coll_records = [r for r in coll_records if r.collection in set(self.collections)]
         report.collections = len(coll_records)
         report.series = series.num_rows
         return HarvestResult(series=series, collections=collection_table(coll_records),
                              report=report)
+
+    def _connect(self, scratch: Path) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB held to ``memory_limit``: beyond it, it spills to ``scratch``."""
+        con = duckdb.connect(config={
+            "threads": int(self.threads), "memory_limit": self.memory_limit,
+            "temp_directory": str(scratch / "duckdb")})
+        con.execute("SET enable_progress_bar = false")
+        return con
 
     # -- collections -----------------------------------------------------------------------
     def _collections(
@@ -157,21 +176,17 @@ class IdcIndexer:
     # -- series ----------------------------------------------------------------------------
     def _series(
         self, con: duckdb.DuckDBPyConnection, path: Path, colls: list[CollectionRecord],
-        report: HarvestReport, prov: dict[str, Any],
+        report: HarvestReport, prov: dict[str, Any], scratch: Path,
     ) -> pa.Table:
         self._check_columns(con, path)
-        con.execute(
-            "CREATE TEMP TABLE raw AS SELECT * FROM read_parquet($path)"
-            " WHERE len($wanted) = 0 OR list_contains($wanted, collection_id)",
-            {"path": str(path), "wanted": list(self.collections)},
-        )
+        con.execute(_CLASSIFY_SQL, {"path": str(path), "wanted": list(self.collections)})
         if self.collections:
-            have = {r[0] for r in con.execute("SELECT DISTINCT collection_id FROM raw").fetchall()}
+            have = {r[0] for r in con.execute(
+                "SELECT DISTINCT collection_id FROM classified").fetchall()}
             missing = sorted(set(self.collections) - have)
             if missing:
                 raise ConfigError(f"IDC has no collection(s): {', '.join(missing)}")
         self._value_maps(con, colls)
-        con.execute(_CLASSIFY_SQL)
         for reason, n in con.execute(
             "SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY 1"
         ).fetchall():
@@ -188,40 +203,37 @@ class IdcIndexer:
         params = {"src": self.name, "drs": f"drs://{self.drs_prefix}:",
                   "access": self.access or "open",
                   "version": prov["version"], "at": prov["at"], "run": prov["run"]}
-        table: pa.Table = con.sql(_SERIES_SQL, params=params).to_arrow_table()
-        return with_all_columns(table)  # harmonised fields are filled by the harvest runner
+        reader = con.sql(_SERIES_SQL, params=params).to_arrow_reader(self.batch_rows)
+        return spill(_all_columns(reader), SERIES_SCHEMA, scratch)
+
 
     @staticmethod
     def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         cols = {r[0] for r in con.execute(
             "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()}
-        needed = set(REQUIRED) | {
-            "PatientAge", "PatientSex", "StudyDate", "Modality", "BodyPartExamined",
-            "Manufacturer", "StudyDescription", "SeriesDescription", "instanceCount",
-            "license_short_name", "source_DOI", "crdc_series_uuid", "aws_bucket",
-            "series_size_MB",
-        }
+        needed = set(USED)
         if needed - cols:
             raise SourceFormatError(f"IDC index lacks columns: {', '.join(sorted(needed - cols))}")
 
     @staticmethod
     def _value_maps(con: duckdb.DuckDBPyConnection, colls: list[CollectionRecord]) -> None:
         ages = [r[0] for r in con.execute(
-            "SELECT DISTINCT PatientAge FROM raw WHERE PatientAge IS NOT NULL").fetchall()]
+            "SELECT DISTINCT PatientAge FROM classified WHERE PatientAge IS NOT NULL").fetchall()]
         no_pid = [r[0] for r in con.execute(
-            f"SELECT DISTINCT trim(StudyInstanceUID) FROM raw WHERE {_blank('PatientID')}"
+            f"SELECT DISTINCT trim(StudyInstanceUID) FROM classified WHERE {_blank('PatientID')}"
             f" AND NOT {_blank('StudyInstanceUID')}").fetchall()]
         con.register("subject_map", pa.table({
             "study": pa.array(no_pid, pa.string()),
             "subject": pa.array([normalise.subject_id(None, s) for s in no_pid], pa.string())}))
         sexes = [r[0] for r in con.execute(
-            "SELECT DISTINCT PatientSex FROM raw WHERE PatientSex IS NOT NULL").fetchall()]
+            "SELECT DISTINCT PatientSex FROM classified WHERE PatientSex IS NOT NULL").fetchall()]
         licenses: dict[str, str | None] = {}
         for c in colls:
             if c.access.license and c.access.license_url:
                 licenses.setdefault(c.access.license, c.access.license_url)
         lic_names = [r[0] for r in con.execute(
-            "SELECT DISTINCT license_short_name FROM raw WHERE license_short_name IS NOT NULL"
+            "SELECT DISTINCT license_short_name FROM classified"
+            " WHERE license_short_name IS NOT NULL"
         ).fetchall()]
         read = [normalise.parse_age(a) for a in ages]
         con.register("age_map", pa.table({
@@ -252,9 +264,17 @@ def _blank(col: str) -> str:
     return f"nullif(trim({col}), '') IS NULL"
 
 
+def _all_columns(batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Each batch with every series column (the harmonised ones are filled by the harvest
+    runner), cast to ``SERIES_SCHEMA``."""
+    for batch in batches:
+        yield from with_all_columns(pa.Table.from_batches([batch])).to_batches()
+
+
+# the used columns only, and why a row is rejected (NULL: kept)
 _CLASSIFY_SQL = f"""
 CREATE TEMP TABLE classified AS
-SELECT *, CASE
+SELECT {', '.join(USED)}, CASE
     WHEN {_blank('SeriesInstanceUID')} THEN 'missing_series_uid'
     WHEN {_blank('StudyInstanceUID')} THEN 'missing_study_uid'
     WHEN {_blank('collection_id')} THEN 'missing_collection'
@@ -262,7 +282,8 @@ SELECT *, CASE
     WHEN row_number() OVER (PARTITION BY trim(SeriesInstanceUID) ORDER BY collection_id) > 1
         THEN 'duplicate_series_uid'
     END AS reason
-FROM raw
+FROM read_parquet($path)
+WHERE len($wanted) = 0 OR list_contains($wanted, collection_id)
 """
 
 _WARNINGS_SQL = f"""

@@ -1,17 +1,21 @@
 """Harmonised fields of a whole harvest, computed in one place for every source type.
 
 The harvest runner calls ``harmonise_result`` once per harvest, on the columnar result,
-before staging: every rule reads raw columns, looks up each *distinct* value (or pair of
-values) once in the vocabularies and spreads the answers over the rows with one ``take``,
-so a million IDC series cost a few thousand lookups. Raw columns are never changed; the
-harmonised ones sit beside them. Values the tables do not know are counted per field, with
-the records they affect, for the run report and ``ihub vocab unmapped``.
+before staging. The table is read batch by batch (memory holds one batch, whatever the
+number of series) and written to a memory-mapped spill file (``store.arrowio.spill``). In
+each batch every rule reads raw columns, looks up each *distinct* value (or pair of values)
+in the vocabularies and spreads the answers over the rows with one ``take``; the answers are
+remembered across batches, so a million IDC series cost a few thousand lookups. Raw columns
+are never changed; the harmonised ones sit beside them. Values the tables do not know are
+counted per field, with the records they affect, for the run report and ``ihub vocab
+unmapped``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +24,7 @@ import pyarrow.compute as pc
 from imaging_hub.indexers.base import HarvestResult
 from imaging_hub.indexers.vocab.lookup import Outcome, Vocabularies
 from imaging_hub.schemas.report import HarvestReport, Reject, UnmappedField, UnmappedValue
+from imaging_hub.store.arrowio import BATCH_ROWS, spill
 
 TOP_IN_REPORT = 20  # most frequent unmapped values per field kept in the run report
 SAMPLES_PER_FIELD = 3  # of those, listed among the report's warning samples
@@ -55,6 +60,10 @@ class Harmonised:
     unmapped: dict[str, list[tuple[str, int]]]  # field -> (value, records), most first
 
 
+Combo = tuple[str | None, ...]  # one distinct combination of a rule's input values
+Decoded = list[tuple[list[str | None], np.ndarray]]  # per input: distinct values, row codes
+
+
 def _codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
     """Distinct values of a string column and each row's index into them (-1: null)."""
     arr = column.combine_chunks()
@@ -65,17 +74,15 @@ def _codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
     return values, codes
 
 
-def _distinct(table: pa.Table, inputs: tuple[str, ...],
-              ) -> tuple[list[tuple[str | None, ...]], np.ndarray, np.ndarray]:
-    """Distinct combinations of the input columns (None for null), each row's combination
-    and the rows per combination."""
-    decoded = [_codes(table.column(name)) for name in inputs]
+def _distinct(decoded: Decoded, num_rows: int) -> tuple[list[Combo], np.ndarray, np.ndarray]:
+    """Distinct combinations of the decoded input columns (None for null), each row's
+    combination and the rows per combination."""
     if len(decoded) == 1:  # the dictionary is the distinct values already: no sort needed
         values, codes = decoded[0]
         inverse = codes + 1  # 0: null
         return ([(None,)] + [(v,) for v in values], inverse,
                 np.bincount(inverse, minlength=len(values) + 1))
-    key = np.zeros(table.num_rows, np.int64)
+    key = np.zeros(num_rows, np.int64)
     for values, codes in decoded:  # mixed radix: small dictionaries, no overflow
         key = key * (len(values) + 1) + (codes + 1)
     uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
@@ -89,45 +96,88 @@ def _distinct(table: pa.Table, inputs: tuple[str, ...],
     return [tuple(c) for c in combos], inverse.reshape(-1), counts
 
 
+@dataclass
+class _Tally:
+    """One rule over the batches of a harvest: each distinct combination of input values
+    looked up once, and the records of each unmapped one."""
+
+    rule: Rule
+    lookup: Callable[..., Outcome]
+    answers: dict[Combo, Outcome] = field(default_factory=dict)
+    missing: dict[Combo, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rule: Rule, vocab: Vocabularies) -> _Tally:
+        return cls(rule, rule.lookup(vocab))
+
+    def columns(self, table: pa.Table) -> list[pa.Array]:
+        """The rule's output columns for the rows of ``table``; unmapped values counted."""
+        decoded = [_codes(table.column(name)) for name in self.rule.inputs]
+        combos, inverse, counts = _distinct(decoded, table.num_rows)
+        empty: tuple[None, ...] = (None,) * len(self.rule.outputs)
+        answers: list[tuple[str | None, ...]] = []
+        for combo, n in zip(combos, counts.tolist(), strict=True):
+            outcome = empty if all(v is None for v in combo) else self._answer(combo, n)
+            answers.append(outcome or empty)
+        take = pa.array(inverse, pa.int64())
+        return [pa.array([a[j] for a in answers], pa.string()).take(take)
+                for j in range(len(self.rule.outputs))]
+
+    def _answer(self, combo: Combo, n: int) -> Outcome:
+        if combo not in self.answers:
+            self.answers[combo] = self.lookup(*combo)
+        outcome = self.answers[combo]
+        if outcome is None:
+            self.missing[combo] = self.missing.get(combo, 0) + n
+        return outcome
+
+    def unmapped(self) -> list[tuple[str, int]]:
+        """(value as reports show it, records), most records first, then by value. (Two
+        combinations shown alike with as many records give equal pairs: no tie to break.)"""
+        shown = [(" | ".join(v or "" for v in (
+            combo if self.rule.shown < 0 else (combo[self.rule.shown],))), n)
+            for combo, n in self.missing.items()]
+        return sorted(shown, key=lambda vn: (-vn[1], vn[0]))
+
+
 def _apply(table: pa.Table, rule: Rule, vocab: Vocabularies,
            ) -> tuple[list[pa.Array], list[tuple[str, int]]]:
-    combos, inverse, counts = _distinct(table, rule.inputs)
-    lookup = rule.lookup(vocab)
-    empty: tuple[None, ...] = (None,) * len(rule.outputs)
-    answers: list[tuple[str | None, ...]] = []
-    unmapped: list[tuple[str, int]] = []
-    for combo, n in zip(combos, counts.tolist(), strict=True):
-        if all(v is None for v in combo):
-            answers.append(empty)
-            continue
-        outcome = lookup(*combo)
-        if outcome is None:
-            shown = combo if rule.shown < 0 else (combo[rule.shown],)
-            unmapped.append((" | ".join(v or "" for v in shown), n))
-            outcome = empty
-        answers.append(outcome)
-    take = pa.array(inverse, pa.int64())
-    columns = [pa.array([a[j] for a in answers], pa.string()).take(take)
-               for j in range(len(rule.outputs))]
-    unmapped.sort(key=lambda vn: (-vn[1], vn[0]))
-    return columns, unmapped
+    """One rule over a whole table: its output columns and its unmapped values."""
+    tally = _Tally.of(rule, vocab)
+    return tally.columns(table), tally.unmapped()
 
 
-def harmonise(table: pa.Table, vocab: Vocabularies) -> Harmonised:
-    """``table`` (series columns) with every harmonised column computed from the raw ones,
-    and the unmapped values per field."""
-    unmapped: dict[str, list[tuple[str, int]]] = {}
-    for rule in RULES:
-        if table.num_rows == 0:
-            break
-        columns, missing = _apply(table, rule, vocab)
-        for name, column in zip(rule.outputs, columns, strict=True):
+def _with_outputs(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every rule's output a string column (set in place, or appended)."""
+    for name in HARMONISED_COLUMNS:
+        i = schema.get_field_index(name)
+        out = pa.field(name, pa.string())
+        schema = schema.set(i, out) if i >= 0 else schema.append(out)
+    return schema
+
+
+def _batch(batch: pa.RecordBatch, tallies: list[_Tally]) -> pa.RecordBatch:
+    table = pa.Table.from_batches([batch])
+    for tally in tallies:
+        for name, column in zip(tally.rule.outputs, tally.columns(table), strict=True):
             i = table.schema.get_field_index(name)
             table = table.set_column(i, name, column) if i >= 0 else \
                 table.append_column(name, column)
-        if missing:
-            unmapped[rule.field] = missing
-    return Harmonised(table, unmapped)
+    return pa.record_batch([c.combine_chunks() for c in table.columns], schema=table.schema)
+
+
+def harmonise(table: pa.Table, vocab: Vocabularies, batch_rows: int = BATCH_ROWS,
+              folder: Path | None = None) -> Harmonised:
+    """``table`` (series columns) with every harmonised column computed from the raw ones,
+    read ``batch_rows`` rows at a time and spilled to a memory-mapped file (in ``folder``,
+    default the system's temporary directory), and the unmapped values per field."""
+    if table.num_rows == 0:
+        return Harmonised(table, {})
+    tallies = [_Tally.of(rule, vocab) for rule in RULES]
+    batches = (_batch(b, tallies) for b in table.to_batches(max_chunksize=batch_rows))
+    done = spill(batches, _with_outputs(table.schema), folder)
+    unmapped = {t.rule.field: u for t in tallies if (u := t.unmapped())}
+    return Harmonised(done, unmapped)
 
 
 def report_with(report: HarvestReport, unmapped: dict[str, list[tuple[str, int]]],
@@ -136,17 +186,17 @@ def report_with(report: HarvestReport, unmapped: dict[str, list[tuple[str, int]]
     most frequent values per field and the first few as warning samples."""
     out = report.model_copy(deep=True)
     out.vocabularies = vocab.digest
-    for field, values in unmapped.items():
+    for name, values in unmapped.items():
         records = sum(n for _, n in values)
-        out.warnings[f"unmapped_{field}"] = records
-        out.unmapped[field] = UnmappedField(
+        out.warnings[f"unmapped_{name}"] = records
+        out.unmapped[name] = UnmappedField(
             records=records, distinct=len(values),
             top=[UnmappedValue(value=v, records=n) for v, n in values[:TOP_IN_REPORT]])
         for value, n in values[:SAMPLES_PER_FIELD]:
             if len(out.warning_samples) < 2 * TOP_IN_REPORT:
                 out.warning_samples.append(Reject(
-                    reason=f"unmapped_{field}", key=value,
-                    detail=f"{n:,} records; not in the {field} vocabulary"))
+                    reason=f"unmapped_{name}", key=value,
+                    detail=f"{n:,} records; not in the {name} vocabulary"))
     return out
 
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import idc_index_data
+import pyarrow as pa
 import pytest
 
 from imaging_hub.errors import ConfigError, SourceFormatError
+from imaging_hub.indexers import idc
 from imaging_hub.indexers.idc import IdcIndexer
-from imaging_hub.schemas.columnar import series_fields
+from imaging_hub.schemas.columnar import SERIES_SCHEMA, series_fields, with_all_columns
 from imaging_hub.schemas.records import SeriesRecord
 
 PARQUET = Path(idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
 COLLECTIONS_PARQUET = PARQUET.with_name("collections_index.parquet")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +140,45 @@ def test_placeholder_and_implausible_ages_on_real_idc_rows() -> None:
     assert len(old) == implausible and all(r["age"] is None for r in old)
     ages = [r["age"] for r in series if r["age"] is not None]
     assert ages and min(ages) > 0 and max(ages) <= 110
+
+
+def _scratch_of_harvests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh system temporary directory: where the harvest's scratch folder goes."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_series_stream_out_in_batches_and_leave_no_scratch(
+    damaged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = _scratch_of_harvests(tmp_path, monkeypatch)
+    whole = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET,
+                       _now=NOW).harvest("run-x").series
+    streamed = IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET,
+                          batch_rows=5, memory_limit="64MB", _now=NOW).harvest("run-x").series
+    assert list(scratch.iterdir()) == []
+    assert streamed.column("series_uid").num_chunks > 1
+    assert streamed.sort_by("id").equals(whole.sort_by("id"))  # DuckDB's row order is free
+    assert streamed.schema == SERIES_SCHEMA
+
+
+def test_a_failure_mid_stream_leaves_no_scratch(
+    damaged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = _scratch_of_harvests(tmp_path, monkeypatch)
+    batches = []
+
+    def failing_third(table: pa.Table) -> pa.Table:
+        batches.append(table.num_rows)
+        if len(batches) == 3:
+            raise duckdb.IOException("No space left on device")
+        return with_all_columns(table)
+
+    monkeypatch.setattr(idc, "with_all_columns", failing_third)
+    with pytest.raises(SourceFormatError, match="No space left"):
+        IdcIndexer(series_parquet=damaged, collections_parquet=COLLECTIONS_PARQUET,
+                   batch_rows=5).harvest("run-x")
+    assert batches == [5, 5, 5]  # two batches were spilled before the failure
+    assert list(scratch.iterdir()) == []

@@ -8,6 +8,8 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from imaging_hub.errors import ConfigError
@@ -172,3 +174,40 @@ def test_unmapped_values_become_warnings_with_samples() -> None:
     assert {(s.reason, s.key) for s in report.warning_samples} >= {
         ("unmapped_body_part", "RIBCAGE-ISH"), ("unmapped_sex", "Weiblich")}
     assert report.vocabularies == v.digest
+
+
+def test_harmonise_by_batches_gives_the_whole_tables_answer() -> None:
+    """Rows spread over many batches (each value met again in later batches, ties of
+    counts): the same table and the same unmapped counts, in the same order, as one batch."""
+    one = series_table(_records())
+    table = pa.concat_tables([one] * 5)
+    table = table.take(pa.array(np.random.default_rng(7).permutation(table.num_rows)))
+    v = vocab.load()
+    whole = vocab.harmonise(table.combine_chunks(), v, batch_rows=table.num_rows)
+    batched = vocab.harmonise(table, v, batch_rows=3)
+    assert batched.table.to_batches()[0].num_rows == 3  # several batches indeed
+    assert batched.table.equals(whole.table)
+    assert batched.table.schema == whole.table.schema
+    assert batched.unmapped == whole.unmapped == {
+        "body_part": [("RIBCAGE-ISH", 10)], "race": [("Martian", 10)],
+        "sex": [("Weiblich", 5)], "procedure": [("CT | NLST-LSS", 5)]}
+    assert whole.table.column("body_region").to_pylist() == [
+        {"CHEST": "CHEST", "LUNG": "CHEST", "THORAX": "CHEST"}.get(p or "")
+        for p in table.column("body_part").to_pylist()]
+
+
+def test_each_distinct_value_is_looked_up_once_across_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v = vocab.load()
+    asked: list[str] = []
+    real = type(v).body_part
+
+    def counting(self: vocab.Vocabularies, value: str) -> tuple[str | None, ...] | None:
+        asked.append(value)
+        return real(self, value)
+
+    monkeypatch.setattr(type(v), "body_part", counting)
+    table = pa.concat_tables([series_table(_records())] * 4)
+    vocab.harmonise(table, v, batch_rows=2)
+    assert sorted(asked) == ["CHEST", "LUNG", "OTHER", "RIBCAGE-ISH", "THORAX"]

@@ -1,0 +1,185 @@
+"""Benchmark: memory of the harvest side (indexer -> harmonise -> stage), phase by phase.
+
+Each harvest runs in its own interpreter (so one run's peak cannot hide another's) into a
+fresh home, with a thread sampling every 50 ms the process's resident set (RSS) and its
+anonymous part (``RssAnon`` of ``/proc/self/status``: heap and DuckDB buffers; memory-mapped
+file pages are counted in RSS but the kernel can reclaim them). Phases are the progress
+messages of the harvest; ``staged`` is after ``harvest_and_stage`` returned.
+
+    .venv/bin/python bench/bench_harvest_memory.py            # the installed IDC index
+    .venv/bin/python bench/bench_harvest_memory.py --synthetic 1000000,4000000
+
+``--synthetic`` writes IDC-layout Parquet files of N series (the installed index's rows
+repeated with fresh UIDs, so the value domains stay those of IDC), harvests each as an
+``idc`` source and prints the peak anonymous RSS side by side, as a ratio to the smallest N:
+a harvest whose memory does not grow with the number of series shows a ratio near 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MB = 1e6
+SAMPLE_S = 0.05
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Sampler:
+    """Peak RSS and RssAnon per phase, sampled by a daemon thread, and each phase's time."""
+
+    phase: str = "start"
+    rss: dict[str, int] = field(default_factory=dict)
+    anon: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    since: float = field(default_factory=time.perf_counter)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            time.sleep(SAMPLE_S)
+
+    def sample(self) -> None:
+        p = self.phase
+        self.rss[p] = max(self.rss.get(p, 0), _status_kb("VmRSS") * 1024)
+        self.anon[p] = max(self.anon.get(p, 0), _status_kb("RssAnon") * 1024)
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        if stage != self.phase:
+            self.sample()
+            now = time.perf_counter()
+            self.seconds[self.phase] = now - self.since
+            self.phase, self.since = stage, now
+            self.sample()
+
+
+def harvest_once(series_parquet: str | None) -> dict[str, object]:
+    """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
+    from imaging_hub.config import Settings
+    from imaging_hub.harvest import harvest_and_stage
+    from imaging_hub.indexers.idc import IdcSource
+
+    sampler = Sampler()
+    sampler.start()
+    config = IdcSource()
+    if series_parquet:  # a synthetic index beside the installed collections
+        import idc_index_data
+
+        installed = Path(str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH))
+        config = IdcSource(series_parquet=Path(series_parquet),
+                           collections_parquet=installed.with_name("collections_index.parquet"))
+    with tempfile.TemporaryDirectory() as home:
+        t0 = time.perf_counter()
+        result = harvest_and_stage(Settings(home=Path(home)), "idc", config,
+                                   progress=sampler.progress)
+        seconds = time.perf_counter() - t0
+        sampler.progress("staged", 0, 0)
+        series = result.series.num_rows
+        del result
+        time.sleep(2 * SAMPLE_S)
+        sampler.sample()
+    return {"series": series, "seconds": seconds, "rss": sampler.rss, "anon": sampler.anon,
+            "phase_seconds": sampler.seconds}
+
+
+def run_child(series_parquet: str | None) -> dict[str, object]:
+    """``harvest_once`` in a fresh interpreter."""
+    cmd = [sys.executable, __file__, "--child"] + (
+        ["--series-parquet", series_parquet] if series_parquet else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
+    if out.returncode:
+        sys.exit(f"harvest failed:\n{out.stderr}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def print_phases(label: str, run: dict[str, object]) -> None:
+    rss, anon, took = run["rss"], run["anon"], run["phase_seconds"]
+    assert isinstance(rss, dict) and isinstance(anon, dict) and isinstance(took, dict)
+    print(f"\n{label}: {run['series']:,} series, harvest_and_stage {run['seconds']:.1f} s")
+    print(f"{'peak RSS MB':>12} {'peak anon MB':>13} {'seconds':>8}  phase")
+    for phase in rss:
+        print(f"{rss[phase] / MB:12.0f} {anon[phase] / MB:13.0f} "
+              f"{took.get(phase, 0.0):8.1f}  {phase}")
+    print(f"{max(rss.values()) / MB:12.0f} {max(anon.values()) / MB:13.0f} "
+          f"{run['seconds']:8.1f}  (whole harvest)")
+
+
+def synthetic_parquet(n: int, folder: Path) -> Path:
+    """An IDC-layout series index of ``n`` rows: the installed one's rows, repeated with
+    the Series/Study UIDs, patient ids and GUIDs suffixed by the repetition."""
+    import duckdb
+    import idc_index_data
+
+    path = folder / f"idc_{n}.parquet"
+    src = str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET memory_limit = '1GB'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET temp_directory = '{folder / 'duckdb.tmp'}'")
+    total = con.execute("SELECT count(*) FROM read_parquet($p)", {"p": src}).fetchone()
+    assert total is not None
+    copies = -(-n // int(total[0]))
+    rep = "'.' || k"
+    con.execute(
+        "COPY (SELECT * REPLACE ("
+        f" SeriesInstanceUID || {rep} AS SeriesInstanceUID,"
+        f" StudyInstanceUID || {rep} AS StudyInstanceUID,"
+        f" PatientID || {rep} AS PatientID, crdc_series_uuid || {rep} AS crdc_series_uuid)"
+        " FROM read_parquet($p), range($copies) AS r(k) LIMIT $n)"
+        f" TO '{path}' (FORMAT parquet)", {"p": src, "copies": copies, "n": n})
+    con.close()
+    return path
+
+
+def _peak_anon(run: dict[str, object]) -> int:
+    anon = run["anon"]
+    assert isinstance(anon, dict)
+    return max(anon.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--synthetic", help="comma-separated series counts, e.g. 1000000,4000000")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(harvest_once(args.series_parquet)))
+        return
+    if not args.synthetic:
+        print_phases("IDC (installed idc-index-data)", run_child(None))
+        return
+    sizes = [int(s) for s in args.synthetic.split(",")]
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = []
+        for n in sizes:
+            runs.append(run_child(str(synthetic_parquet(n, Path(scratch)))))
+            print_phases(f"synthetic N={n:,}", runs[-1])
+    base = _peak_anon(runs[0])
+    print(f"\n{'series':>12} {'peak anon MB':>13} {'ratio':>6} {'seconds':>8}")
+    for run in runs:
+        peak = _peak_anon(run)
+        print(f"{run['series']:12,} {peak / MB:13.0f} {peak / base:6.2f} "
+              f"{run['seconds']:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
