@@ -4,6 +4,9 @@ Harvests IDC once (staged, as ``ihub harvest`` does), then for each size publish
 series (IDC's own, repeated with suffixed UIDs beyond IDC's 1,044,191) as one source into a
 fresh index of the store that ``IHUB_STORE`` names (for a search engine: a fresh index
 prefix on the node at ``OPENSEARCH_URL`` / ``ELASTICSEARCH_URL``), each in its own process.
+With ``--documents-only`` no engine is needed: the process does everything a search-engine
+publish does on our side (merge and link subjects in DuckDB, build every level's documents)
+and discards the documents instead of sending them, so large sizes take minutes, not hours.
 It samples that process's resident memory every 50 ms and reports the peak RSS and the peak
 anonymous RSS (``RssAnon``: the staged records are memory-mapped, and file pages are the
 kernel's to drop), the publish's wall time, and the ratio of the largest size's anonymous
@@ -11,6 +14,8 @@ peak to the smallest's.
 
     IHUB_STORE=opensearch OPENSEARCH_URL=http://127.0.0.1:9200 \\
         .venv/bin/python bench/bench_publish_memory.py --work /tmp/pubmem --sizes 250000,1000000
+    .venv/bin/python bench/bench_publish_memory.py --work /tmp/pubmem --documents-only \\
+        --sizes 1000000,4000000
 """
 
 from __future__ import annotations
@@ -33,9 +38,13 @@ if __package__ in (None, ""):
 from imaging_hub import staging
 from imaging_hub.config import Settings
 from imaging_hub.harvest import harvest_and_stage
+from imaging_hub.indexers.base import HarvestResult
+from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.sources import default_sources
 from imaging_hub.store.arrowio import read_arrow, write_arrow
 from imaging_hub.store.factory import open_store
+from imaging_hub.store.merge import merging
+from imaging_hub.store.search_engine import docs, mapping
 
 UID_COLUMNS = ("id", "series_uid", "study_uid", "subject_id")
 
@@ -48,7 +57,8 @@ def anon_rss() -> int:
 
 def sized(table: pa.Table, n: int) -> pa.Table:
     """``n`` rows: ``table``'s, then copies with every identifier suffixed ``.<copy>``."""
-    parts, copy = [], 0
+    parts: list[pa.Table] = []
+    copy = 0
     while sum(p.num_rows for p in parts) < n:
         part = table.slice(0, n - sum(p.num_rows for p in parts))
         if copy:
@@ -61,7 +71,19 @@ def sized(table: pa.Table, n: int) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-def publish_one(staged_dir: Path, n: int, home: Path) -> dict[str, object]:
+def drain_documents(result: HarvestResult, source_type: str) -> int:
+    """A first publish's work on our side, documents built and dropped; how many."""
+    built = 0
+    with merging([SERIES_SCHEMA.empty_table()], COLLECTION_SCHEMA.empty_table(), {}, result,
+                 source_type, spill=True) as merged:
+        rows = docs.Rows(merged)
+        for level in mapping.LEVEL_INDICES:
+            built += sum(1 for _ in rows.level_docs(level, level))
+    return built
+
+
+def publish_one(staged_dir: Path, n: int, home: Path, documents_only: bool
+                ) -> dict[str, object]:
     """In this process: publish ``n`` series of the staged IDC harvest; peaks and time."""
     os.environ["IHUB_HOME"] = str(home)
     os.environ["IHUB_INDEX_PREFIX"] = f"pubmem{n}"
@@ -87,7 +109,11 @@ def publish_one(staged_dir: Path, n: int, home: Path) -> dict[str, object]:
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     start = time.monotonic()
-    open_store(settings).publish(result, source_type)
+    if documents_only:
+        settings = replace(settings, store="documents only")
+        drain_documents(result, source_type)
+    else:
+        open_store(settings).publish(result, source_type)
     seconds = time.monotonic() - start
     done.set()
     thread.join()
@@ -101,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--sizes", default="250000,1000000")
+    ap.add_argument("--documents-only", action="store_true",
+                    help="build the search-engine documents and drop them (no engine)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args(argv)
     work = args.work.resolve()
     home = work / "home"
     if args.one:
-        print(json.dumps(publish_one(work, args.one, home)))
+        print(json.dumps(publish_one(work, args.one, home, args.documents_only)))
         return 0
     work.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env({**os.environ, "IHUB_HOME": str(home),
@@ -115,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         harvest_and_stage(settings, "idc", default_sources()["idc"], full=True)
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--work", str(work), "--one", str(n)],
+        out = subprocess.run([sys.executable, __file__, "--work", str(work), "--one", str(n),
+                              *(["--documents-only"] if args.documents_only else [])],
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)

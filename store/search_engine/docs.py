@@ -25,7 +25,7 @@ from imaging_hub.schemas.text import normalise
 from imaging_hub.store.merge import RECORDS, Merged
 from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
 
-BATCH = 50_000
+BATCH = 10_000  # records per batch read from DuckDB (a batch of JSON is held in Python)
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
 JSON = dict[str, Any]
 _ISO = "'%Y-%m-%dT%H:%M:%S.%f+00:00'"
@@ -55,7 +55,21 @@ class Rows:
         self.con.execute("CREATE TABLE colls AS SELECT * FROM colls_arrow")
         self.con.unregister("colls_arrow")
         self._texts()
+        # series held by several sources (few): a join on them spills, a window would not
+        self.con.execute(f"""
+            CREATE TABLE copies AS SELECT coalesce(series_uid, id) AS ck, count(*) AS n,
+                   bool_or(series_uid IS NOT NULL) AS series
+            FROM {RECORDS} GROUP BY 1 HAVING count(*) > 1""")
         self.con.execute(self._view_sql())
+        # every record's JSON, once, into a table (stored, not held): each level then only
+        # sorts it, and a sort spills where a join feeding it might not
+        self.con.execute(f"""
+            CREATE TABLE doc_rows AS SELECT
+                coalesce(series_uid, chr(0) || 'record:' || id) AS series_k, study_uid,
+                subject_key, source, collection, id, instances, size_bytes, age, study_year,
+                {self._json_sql(True)} AS full_json, {self._json_sql(False)} AS fields_json
+            FROM doc_records""")
+        self.con.execute("DROP VIEW doc_records")
 
     def _texts(self) -> None:
         """Each distinct combination of searchable values and its normalised text
@@ -76,11 +90,12 @@ class Rows:
             CREATE VIEW doc_records AS
             SELECT s.*, t.tx, {inherited},
                    s.source || '{DATASET_SEP}' || s.collection AS dataset,
-                   count(*) OVER (PARTITION BY coalesce(s.series_uid, s.id)) AS copies,
+                   coalesce(k.n, 1) AS copies,
                    concat_ws(' ', s.series_description, s.study_description, s.collection,
                              c.name) AS analysed_text
             FROM {RECORDS} s LEFT JOIN colls c USING (source, collection)
-            LEFT JOIN texts t ON {same_text}"""
+            LEFT JOIN texts t ON {same_text}
+            LEFT JOIN copies k ON k.ck = coalesce(s.series_uid, s.id)"""
 
     def _json_sql(self, full: bool) -> str:
         mapped = [*FIELDS, *EXTRA_ROW_FIELDS]
@@ -94,12 +109,12 @@ class Rows:
     def level_docs(self, level: str, index: str) -> Iterator[JSON]:
         """Bulk actions of one level index: one document per key, its records nested
         (pre-serialised JSON; ids left to the engine)."""
-        key = {"series": "coalesce(series_uid, chr(0) || 'record:' || id)",
-               "study": "study_uid", "subject": "subject_key"}[level]
+        key = {"series": "series_k", "study": "study_uid", "subject": "subject_key"}[level]
         where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
-        sql = (f"SELECT {key} AS k, {self._json_sql(level == 'series')} AS j, source,"
-               f" instances, size_bytes, study_uid, collection, age, study_year"
-               f" FROM doc_records {where} ORDER BY k, source, collection, id")
+        json_column = "full_json" if level == "series" else "fields_json"
+        sql = (f"SELECT {key} AS k, {json_column} AS j, source, instances, size_bytes,"
+               f" study_uid, collection, age, study_year"
+               f" FROM doc_rows {where} ORDER BY k, source, collection, id")
         con = self.con.cursor()  # a connection of its own: streams may be read side by side
         try:
             reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(BATCH)
@@ -120,9 +135,7 @@ class Rows:
 
     def multi_copy_series(self) -> int:
         """Series held by more than one source in this generation."""
-        row = self.con.execute(f"SELECT count(*) FROM (SELECT series_uid FROM {RECORDS} WHERE"
-                               " series_uid IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"
-                               ).fetchone()
+        row = self.con.execute("SELECT count(*) FROM copies WHERE series").fetchone()
         return int(row[0]) if row else 0
 
 
