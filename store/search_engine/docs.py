@@ -1,13 +1,13 @@
 """Documents of one generation, built from the merged records and streamed to the bulk
 loader.
 
-Each record becomes JSON once, in DuckDB (``to_json``, vectorised), on the merge's
-connection (``store/merge.py``): the full record for the series index, the searchable fields
-for the study and subject indices. A level's documents are then the records in the order of
-the level's key (series UID, study UID, linked subject) read in batches, consecutive records
-with the same key joined into one document by string concatenation — no per-record Python
-dictionaries. DuckDB sorts within its memory limit and spills to its temporary folder
-beyond it.
+Each record becomes JSON once, in DuckDB (``to_json``, vectorised), written into a table of
+the merge's database (``store/merge.py``): the full record for the series index, the
+searchable fields for the study and subject indices. A level's documents are then that
+table's rows in the order of the level's key (series UID, study UID, linked subject) read in
+batches, consecutive records with the same key joined into one document by string
+concatenation — no per-record Python dictionaries. DuckDB sorts within its memory limit and
+spills to its temporary folder beyond it.
 """
 
 from __future__ import annotations
