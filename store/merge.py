@@ -228,7 +228,7 @@ def missing_collections(con: duckdb.DuckDBPyConnection, colls: pa.Table) -> pa.T
     record of their own (DICOMweb or folder sources), so every series has a dataset to
     browse at collection level. Access/licence: the smallest value among its series."""
     con.register("known_colls", colls.select(["source", "collection"]))
-    groups = con.execute("""
+    groups = con.sql("""
         SELECT source, collection, min(access) AS access, min(license) AS license,
                min(license_url) AS license_url, max(source_version) AS source_version,
                max(harvested_at) AS harvested_at, max(run_id) AS run_id
