@@ -196,7 +196,7 @@ class IdcIndexer:
             " WHERE reason IS NOT NULL ORDER BY reason LIMIT $n", {"n": REJECT_SAMPLES}
         ).fetchall():
             report.reject_samples.append(Reject(reason=reason, key=key))
-        report.read = con.execute("SELECT count(*) FROM classified").fetchone()[0]  # type: ignore[index]
+        report.read = con.execute("SELECT count(*) FROM classified").fetchall()[0][0]
         for kind, n in con.execute(_WARNINGS_SQL).fetchall():
             if n:
                 report.warnings[kind] = n

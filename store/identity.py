@@ -81,7 +81,7 @@ def link_subjects(con: duckdb.DuckDBPyConnection, records: str) -> None:
                          GROUP BY sid)
             SELECT a.sid, least(a.l, b.l) AS l FROM hop a JOIN hop b ON a.l = b.sid""")
         changed = con.execute("SELECT count(*) FROM step JOIN label USING (sid)"
-                              " WHERE step.l <> label.l").fetchone()
+                              " WHERE step.l <> label.l").fetchall()[0]
         con.execute("CREATE OR REPLACE TABLE label AS SELECT * FROM step")
         if not changed or not changed[0]:
             break

@@ -187,8 +187,8 @@ def merging(old_series: pa.Table | Iterable[pa.Table], old_colls: pa.Table,
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    rows = con.execute(sql).fetchall()  # every row: DuckDB 2 refuses new work on a result left open
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 def _collections(con: duckdb.DuckDBPyConnection, old_colls: pa.Table,

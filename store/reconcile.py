@@ -24,6 +24,6 @@ def diff(con: duckdb.DuckDBPyConnection, old: str, new: str) -> dict[str, int]:
                count(*) FILTER (WHERE o.id IS NOT NULL AND n.id IS NOT NULL AND o.h <> n.h),
                count(*) FILTER (WHERE o.h = n.h),
                count(*) FILTER (WHERE n.id IS NULL)
-        FROM o FULL OUTER JOIN n ON o.id = n.id""").fetchone()
-    added, updated, unchanged, deleted = row if row else (0, 0, 0, 0)
+        FROM o FULL OUTER JOIN n ON o.id = n.id""").fetchall()  # all: DuckDB 2 wants it done
+    added, updated, unchanged, deleted = row[0] if row else (0, 0, 0, 0)
     return {"added": added, "updated": updated, "unchanged": unchanged, "deleted": deleted}

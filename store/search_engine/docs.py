@@ -135,8 +135,8 @@ class Rows:
 
     def multi_copy_series(self) -> int:
         """Series held by more than one source in this generation."""
-        row = self.con.execute("SELECT count(*) FROM copies WHERE series").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute("SELECT count(*) FROM copies WHERE series").fetchall()
+        return int(rows[0][0]) if rows else 0
 
 
 def _doc(level: str, index: str, key: str, group: list[tuple[Any, ...]]) -> JSON:
