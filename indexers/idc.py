@@ -206,7 +206,6 @@ class IdcIndexer:
         reader = con.sql(_SERIES_SQL, params=params).to_arrow_reader(self.batch_rows)
         return spill(_all_columns(reader), SERIES_SCHEMA, scratch)
 
-
     @staticmethod
     def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         cols = {r[0] for r in con.execute(
