@@ -219,9 +219,17 @@ engine_fetch() {  # sets E_DIST: the unpacked distribution, fetched and unpacked
 engine_ensure_user() {  # as root: the unprivileged system user the nodes run as
   [ "$(id -u)" -eq 0 ] || return 0
   id -u "$E_USER" >/dev/null 2>&1 && return 0
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$E_USER" \
-    || engine_die "useradd $E_USER failed"
-  engine_msg "created system user $E_USER ($E_LABEL refuses to run as root)"
+  # Several scripts may start side by side (the test session's workers do): one of them
+  # creates the user, the others find it made.
+  local lockfd
+  exec {lockfd}>"$E_CACHE/.user.lock"
+  flock -w 60 "$lockfd" || engine_die "another process holds $E_CACHE/.user.lock"
+  if ! id -u "$E_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      "$E_USER" || engine_die "useradd $E_USER failed"
+    engine_msg "created system user $E_USER ($E_LABEL refuses to run as root)"
+  fi
+  exec {lockfd}>&-
 }
 
 engine_grant_search() {  # $1 dir: let the service user traverse every folder down to $1

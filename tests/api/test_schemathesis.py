@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.conftest import VENV_BIN, LiveServer
+
+pytestmark = pytest.mark.slow
 
 
 def test_no_server_errors_under_schemathesis(server: LiveServer) -> None:

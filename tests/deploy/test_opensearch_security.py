@@ -15,6 +15,8 @@ import pytest
 
 from tests.deploy.opensearch_cluster import PASSWORDS, Cluster, opensearch_cluster
 
+pytestmark = pytest.mark.slow
+
 ADMIN = ("admin", PASSWORDS["OPENSEARCH_INITIAL_ADMIN_PASSWORD"])
 IHUB = (PASSWORDS["OPENSEARCH_USERNAME"], PASSWORDS["OPENSEARCH_PASSWORD"])
 

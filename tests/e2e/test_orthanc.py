@@ -21,6 +21,8 @@ from tests.dicom_files import mr_image, write
 from tests.orthanc import Orthanc, start_orthanc
 from tests.qido_server import Behaviour, qido_server
 
+pytestmark = pytest.mark.slow
+
 # One series sent under two PatientIDs (files written here): Orthanc keeps two resources
 # with the same Study/Series UIDs; 2 + 1 distinct instances.
 CONFLICT_STUDY, CONFLICT_SERIES = "2.25.7001", "2.25.7001.1"

@@ -31,6 +31,8 @@ from tests.engines import (
     url_line,
 )
 
+pytestmark = pytest.mark.slow
+
 OPENSEARCH_VERSION = os.environ.get("IHUB_OPENSEARCH_VERSION", "2.19.6")
 ELASTICSEARCH_VERSION = os.environ.get("IHUB_ELASTICSEARCH_VERSION", "8.19.21")
 DOCS = [

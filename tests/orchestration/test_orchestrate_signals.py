@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import IDC_SLICE, VENV_BIN, free_port
 from tests.orchestration.test_webserver import wait_for_location
 
+pytestmark = pytest.mark.slow
+
 STOP_WITHIN = 40.0  # seconds: ihub's own grace period (20 s) plus interpreter shutdown
 
 

@@ -18,6 +18,8 @@ from pydicom.data import get_testdata_file
 
 from tests.conftest import VENV_BIN, free_port
 
+pytestmark = pytest.mark.slow
+
 LOCATION = "imaging_hub.orchestration.definitions"
 
 

@@ -37,6 +37,8 @@ from tests.engines.test_engine_scripts import (
 )
 from tests.store import synthetic as syn
 
+pytestmark = pytest.mark.slow
+
 QUESTIONS: list[tuple[str, dict[str, Any]]] = [
     ("/api/v1/search", {"facets": ["modality", "sex", "collection"], "counts": True,
                         "page": {"size": 5}}),
@@ -196,7 +198,8 @@ def test_a_node_killed_during_a_publish(cluster: Engine, tmp_path: Path) -> None
     before = store.count(CohortQuery())
     served = store.generation_name()
     big = syn.random_records(seed=6, n=12_000)["alpha"]
-    staging.stage(settings, syn.result("alpha", big, syn.COLLECTIONS, run="run-big"), "test")
+    big_run = syn.result("alpha", big, syn.COLLECTIONS, run="run-big")
+    staging.stage(settings, big_run, "test")
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -222,7 +225,7 @@ def test_a_node_killed_during_a_publish(cluster: Engine, tmp_path: Path) -> None
     assert store.count(CohortQuery()).model_dump() == before.model_dump()
     cluster.restart_node(3)
     wait_green(cluster)
-    staging.stage(settings, syn.result("alpha", big, syn.COLLECTIONS, run="run-big"), "test")
+    staging.stage(settings, big_run, "test")
     publish_staged(settings, "alpha", "run-big")  # the rerun succeeds
     assert store.generation_name() != served
     assert store.count(CohortQuery()).series.count == len(big)

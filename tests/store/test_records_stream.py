@@ -16,6 +16,8 @@ from tests.store import synthetic as syn
 from tests.store.backends import BACKENDS, StoreFactory, store_factory, two_sources
 from tests.store.test_conformance import QUERIES, WHERE
 
+pytestmark = pytest.mark.slow
+
 LARGE = 12_500  # more than 10,000 (the result window engines page within) and 6 chunks
 
 
