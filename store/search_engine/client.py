@@ -10,8 +10,10 @@ a search that only some shards answered is retried, then refused, never returned
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from imaging_hub.config import EngineSettings
@@ -21,6 +23,9 @@ JSON = dict[str, Any]
 REQUEST_TIMEOUT = 60
 BULK_SHARD_WAIT = "15s"  # how long a bulk item waits for an unavailable shard (default 1m)
 PARTIAL_RETRIES = 4
+# what a bulk answer carries back per item: its status and error only (the helpers read no
+# more; the full answer is about 200 bytes per document for the engine to write and us to parse)
+BULK_RESPONSE = "items.*.status,items.*.error"
 
 
 class EngineClient:
@@ -111,10 +116,21 @@ class EngineClient:
             self.request("DELETE", "/_pit", {"id": pit}, ignore=(404,))
 
     # -- bulk -------------------------------------------------------------------------------
-    def bulk(self, actions: Iterable[JSON], chunk_size: int = 1000,
+    def bulk(self, actions: Iterable[JSON], chunk_size: int = 1000, senders: int = 1,
              ) -> Iterator[tuple[bool, JSON]]:
         """(ok, item) per action, through the client's streaming bulk helper (chunks by
-        count and bytes, retries 429 with exponential backoff)."""
+        count and bytes, retries 429 with exponential backoff). With ``senders`` > 1 that
+        many threads each run the helper over one shared stream: while one waits for the
+        engine the next chunk is built, and the engine indexes several chunks at once.
+        Actions are then loaded in no particular order."""
+        if senders <= 1:
+            yield from self._streaming_bulk(actions, chunk_size)
+            return
+        yield from _fan_out(actions, senders,
+                            lambda shared: self._streaming_bulk(shared, chunk_size))
+
+    def _streaming_bulk(self, actions: Iterable[JSON], chunk_size: int,
+                        ) -> Iterator[tuple[bool, JSON]]:
         if self.kind == "opensearch":
             from opensearchpy import helpers as os_helpers
 
@@ -122,7 +138,7 @@ class EngineClient:
                 self._client, actions, chunk_size=chunk_size, max_chunk_bytes=50_000_000,
                 raise_on_error=False, raise_on_exception=False, max_retries=6,
                 initial_backoff=1, max_backoff=30, request_timeout=REQUEST_TIMEOUT * 2,
-                timeout=BULK_SHARD_WAIT)
+                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE)
         else:
             from elasticsearch import helpers as es_helpers
 
@@ -130,10 +146,81 @@ class EngineClient:
                 self._client.options(request_timeout=REQUEST_TIMEOUT * 2), actions,
                 chunk_size=chunk_size, max_chunk_bytes=50_000_000, raise_on_error=False,
                 raise_on_exception=False, max_retries=6, initial_backoff=1, max_backoff=30,
-                timeout=BULK_SHARD_WAIT)
+                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE)
 
     def close(self) -> None:
         self._client.close()
+
+
+class _Shared:
+    """One iterator read by several threads, one item at a time; setting ``stopped`` ends
+    it early."""
+
+    def __init__(self, items: Iterable[JSON]) -> None:
+        self._items = iter(items)
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def __iter__(self) -> _Shared:
+        return self
+
+    def __next__(self) -> JSON:
+        with self._lock:
+            if self.stopped:
+                raise StopIteration
+            return next(self._items)
+
+
+_DONE = object()
+_RESULT_BATCH = 500  # per-item results travel between threads in lists of this many
+
+
+def _fan_out(actions: Iterable[JSON], senders: int,
+             send: Callable[[_Shared], Iterator[tuple[bool, JSON]]],
+             ) -> Iterator[tuple[bool, JSON]]:
+    """Run ``send`` in ``senders`` threads over one shared stream; yield what they yield.
+    An error in a thread (or in reading the stream) is raised here; closing this generator
+    early stops the threads after their current chunk."""
+    shared = _Shared(actions)
+    results: queue.Queue[Any] = queue.Queue(maxsize=4 * senders)
+
+    def run() -> None:
+        try:
+            batch: list[tuple[bool, JSON]] = []
+            for item in send(shared):
+                batch.append(item)
+                if len(batch) == _RESULT_BATCH:
+                    results.put(batch)
+                    batch = []
+            if batch:
+                results.put(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            shared.stopped = True
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    threads = [threading.Thread(target=run, name=f"bulk-{i}", daemon=True)
+               for i in range(senders)]
+    for t in threads:
+        t.start()
+    running = senders
+    try:
+        while running:
+            item = results.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield from item
+    finally:
+        shared.stopped = True
+        while running:  # let every thread finish its chunk and end
+            if results.get() is _DONE:
+                running -= 1
+        for t in threads:
+            t.join()
 
 
 def _build(s: EngineSettings) -> Any:

@@ -141,17 +141,17 @@ class Rows:
 
 def _doc(level: str, index: str, key: str, group: list[tuple[Any, ...]]) -> JSON:
     """(record JSON, source, instances, size, study, collection, age, study year) rows."""
-    head = '{"key":' + json.dumps(key)
     if level == "series":
         sizes = [g[3] for g in group if g[3] is not None]
         first = group[0]  # in (source, collection, id) order
-        head += (',"study_uid":' + json.dumps(first[4])
-                 + ',"hosts":' + json.dumps(sorted({g[1] for g in group}))
-                 + ',"instances":' + json.dumps(max(g[2] or 0 for g in group))
-                 + ',"size_bytes":' + json.dumps(max(sizes) if sizes else None)
-                 + ',"first_source":' + json.dumps(first[1])
-                 + ',"first_collection":' + json.dumps(first[5])
-                 + ',"age":' + json.dumps(first[6]) + ',"study_year":' + json.dumps(first[7]))
+        head = json.dumps({
+            "key": key, "study_uid": first[4], "hosts": sorted({g[1] for g in group}),
+            "instances": max(g[2] or 0 for g in group),
+            "size_bytes": max(sizes) if sizes else None, "first_source": first[1],
+            "first_collection": first[5], "age": first[6], "study_year": first[7]},
+            separators=(",", ":"))[:-1]
+    else:
+        head = '{"key":' + json.dumps(key)
     return {"_index": index, "_source": head + ',"r":[' + ",".join(g[0] for g in group) + "]}"}
 
 

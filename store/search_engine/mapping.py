@@ -59,8 +59,9 @@ def row_properties(with_text: bool) -> dict[str, Any]:
     keys above; ``with_text`` adds an analysed field for relevance ranking."""
     props = {name: _field_type(spec) for name, spec in FIELDS.items()}
     props.update(EXTRA_ROW_FIELDS)
-    if with_text:  # the built-in standard analyzer (the minimal distribution has no others)
-        props["text"] = {"type": "text", "analyzer": "standard"}
+    if with_text:  # the built-in standard analyzer (the minimal distribution has no others);
+        # ranked by ``match`` only (BM25 needs term frequencies, not positions)
+        props["text"] = {"type": "text", "analyzer": "standard", "index_options": "freqs"}
     return props
 
 

@@ -37,6 +37,7 @@ LOCK_STALE_S = 6 * 3600
 READ_PAGE = 2000
 KEEP_GENERATIONS = 2
 HEALTH_WAIT_S = 180
+BULK_SENDERS = 2  # bulk requests in flight: one is built while the engine indexes another
 
 
 def new_generation_name() -> str:
@@ -190,7 +191,7 @@ def _bulk(client: EngineClient, stream: Iterable[JSON], gen: str) -> None:
     """Load one stream; stop at the first chunk with failed items (the generation is then
     dropped, so loading more is pointless) and raise, counting failures by reason."""
     failed: Counter[str] = Counter()
-    for ok, item in client.bulk(stream):
+    for ok, item in client.bulk(stream, senders=BULK_SENDERS):
         if ok:
             if failed:
                 break
