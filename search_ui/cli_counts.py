@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from imaging_hub.schemas.query import (
+from imaging_hub.schemas.counts import (
     CountValue,
     Estimate,
     EstimatedAdditional,

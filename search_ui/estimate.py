@@ -30,15 +30,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from imaging_hub.schemas.counts import DatasetEstimate, Estimate, EstimatedAdditional
 from imaging_hub.schemas.filters import FieldFilter, expr_fields
-from imaging_hub.schemas.query import (
-    CohortQuery,
-    CollectionHit,
-    DatasetEstimate,
-    Estimate,
-    EstimatedAdditional,
-    Visibility,
-)
+from imaging_hub.schemas.query import CohortQuery, CollectionHit, Visibility
 from imaging_hub.store.rowless import ANSWERABLE, matches
 
 METHOD = ("Published size x the fraction the filters select, from each dataset's published "

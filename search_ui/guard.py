@@ -23,12 +23,12 @@ from imaging_hub.access import (
 )
 from imaging_hub.audit import AuditLog
 from imaging_hub.errors import StoreError
+from imaging_hub.schemas.counts import EstimatedAdditional
 from imaging_hub.schemas.dictionary import DictionaryResponse
 from imaging_hub.schemas.query import (
     CohortQuery,
     CollectionHit,
     CountResponse,
-    EstimatedAdditional,
     FacetsResponse,
     IndexInfo,
     Page,

@@ -58,17 +58,19 @@ from typing import Any
 from imaging_hub.access import Caller, restricted_at, seen_in_full
 from imaging_hub.config import Settings
 from imaging_hub.errors import ConfigError
-from imaging_hub.schemas.query import (
-    CohortQuery,
+from imaging_hub.schemas.counts import (
     CountBlock,
-    CountResponse,
     CountValue,
     FacetBucket,
-    FacetsResponse,
-    IndexInfo,
     MissingExcluded,
     RestrictedPart,
     SearchCounts,
+)
+from imaging_hub.schemas.query import (
+    CohortQuery,
+    CountResponse,
+    FacetsResponse,
+    IndexInfo,
     SearchResponse,
     SourcesResponse,
     SourceStatus,

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any, SupportsFloat, SupportsInt
 
+from imaging_hub.schemas.counts import CountBlock, CountValue, FacetBucket
 from imaging_hub.schemas.fields import DEFAULT_FACETS, FIELDS, SORT_FIELDS
 from imaging_hub.schemas.filters import FieldFilter
 from imaging_hub.schemas.query import (
-    CountBlock,
-    CountValue,
-    FacetBucket,
     FacetsResponse,
     FieldInfo,
     IndexInfo,

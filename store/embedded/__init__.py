@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from imaging_hub.errors import NoIndexError, StoreError
 from imaging_hub.indexers.base import HarvestResult, Scope
 from imaging_hub.schemas.columnar import collection_fields, series_fields
+from imaging_hub.schemas.counts import MissingExcluded, SearchCounts
 from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.filters import FieldFilter
@@ -28,8 +29,6 @@ from imaging_hub.schemas.query import (
     CountResponse,
     FacetsResponse,
     IndexInfo,
-    MissingExcluded,
-    SearchCounts,
     SearchRequest,
     SearchResponse,
     SourcesResponse,

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from imaging_hub.schemas.query import CountBlock
+from imaging_hub.schemas.counts import CountBlock
 from imaging_hub.store.embedded.engine import Generation
 from imaging_hub.store.responses import count_block
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from imaging_hub.config import EngineSettings
 from imaging_hub.errors import NoIndexError, StaleCursorError, StoreError, StoreUnavailable
 from imaging_hub.indexers.base import HarvestResult, Scope, SeriesScope
+from imaging_hub.schemas.counts import SearchCounts
 from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
@@ -27,7 +28,6 @@ from imaging_hub.schemas.query import (
     CountResponse,
     FacetsResponse,
     IndexInfo,
-    SearchCounts,
     SearchRequest,
     SearchResponse,
     SourcesResponse,

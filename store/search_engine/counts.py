@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from imaging_hub.schemas.query import CountBlock, MissingExcluded
+from imaging_hub.schemas.counts import CountBlock, MissingExcluded
 from imaging_hub.store.responses import count_block
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON

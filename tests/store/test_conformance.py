@@ -1,35 +1,22 @@
 """The index store contract: every backend passes the same suite (embedded, OpenSearch,
-Elasticsearch), typed to ``IndexStore`` only. Embedded internals have their own tests
+Elasticsearch), typed to ``IndexStore`` only; continued in test_conformance_fields.py
+(harmonised fields, coverage) and test_conformance_subjects.py (subjects, sequestered records),
+with the fixtures in conftest.py. Embedded internals have their own tests
 (tests/store/test_embedded.py)."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from imaging_hub.errors import NoIndexError, StaleCursorError
-from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
-from imaging_hub.schemas.records import SeriesIdentifiers, SeriesRecord
+from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.base import IndexStore
 from tests.store import synthetic as syn
-from tests.store.backends import BACKENDS, StoreFactory, store_factory, two_sources
-
-
-@pytest.fixture(params=BACKENDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    return store_factory(request, tmp_path)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           ) -> tuple[IndexStore, list[SeriesRecord]]:
-    """Two sources published once per backend; the tests using it only read."""
-    return two_sources(request, tmp_path_factory.mktemp("loaded"), seed=7)
-
+from tests.store.backends import StoreFactory
 
 QUERIES: list[tuple[str | None, dict[str, object]]] = [
     (None, {}),
@@ -313,149 +300,6 @@ def test_selected_facet_values_are_listed_as_matched(
     assert {b.value for b in got.facets["commercial_use"]} == {True, False}
 
 
-def test_sequestered_records_never_leak(make_store: StoreFactory) -> None:
-    store = make_store()
-    hidden = syn.series("vault", "lungs", "P7", "7.1", "7.1.1", description="secret chest")
-    hidden = hidden.model_copy(update={"access": hidden.access.model_copy(
-        update={"tier": "sequestered"})})
-    store.publish(syn.result("vault", [hidden]))
-    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1",
-                                                  description="public chest")]))
-    got = store.search(SearchRequest.model_validate(
-        {"text": "chest", "facets": ["source", "access"], "counts": True}))
-    assert [h.id for h in got.hits] == ["alpha:1.1.1"]
-    assert {b.value for b in got.facets["source"]} == {"alpha"}
-    assert {b.value for b in got.facets["access"]} == {"open"}
-    assert got.counts is not None and got.counts.subjects.count == 1
-    assert store.count(CohortQuery()).series.count == 1
-    assert "vault" not in {b.value for b in store.facets().facets["source"]}
-    assert store.record("vault:7.1.1") is None
-    for level in ("study", "subject", "collection"):
-        page = store.search(SearchRequest.model_validate({"level": level}))
-        assert page.total.count == 1
-
-
-def test_a_patient_at_two_hosts_is_one_subject(make_store: StoreFactory) -> None:
-    store = make_store()
-    store.publish(syn.result("alpha", [
-        syn.series("alpha", "lungs", "A-1", "5.1", "5.1.1"),
-        syn.series("alpha", "lungs", "A-2", "5.2", "5.2.1")]))
-    # the mirror knows A-1 under another PatientID but holds the same study
-    store.publish(syn.result("mirror", [syn.series("mirror", "lungs", "M-9", "5.1", "5.1.1"),
-                                        syn.series("mirror", "lungs", "M-9", "5.3", "5.3.1")]))
-    got = store.count(CohortQuery())
-    assert got.subjects.count == 2  # A-1 = M-9, and A-2
-    assert got.series.count == 3 and got.studies.count == 3
-    assert got.by_source["alpha"].subjects.count == 2
-    assert got.by_source["mirror"].subjects.count == 1
-    subjects = store.search(SearchRequest.model_validate({"level": "subject"})).hits
-    assert sorted(h.hosts for h in subjects) == [["alpha"], ["alpha", "mirror"]]  # type: ignore[union-attr]
-
-
-# -- harmonised fields: stored per record at harvest, so every backend answers alike ------------
-HARMONISED_QUERIES: list[tuple[str | None, dict[str, object]]] = [
-    (None, {"body_region": ["chest"]}),  # canonical CHEST: CHEST, Lung, THORAX, heart, ...
-    (None, {"body_region": ["CHEST", "BREAST"], "modality": ["CT"]}),
-    (None, {"body_part_code": ["816094009"]}),  # CHEST, THORAX and an alias of CHEST
-    ("chest", {"race": ["More than one race", "White"]}),
-    (None, {"body_region": ["HEAD+NECK", "HEAD"], "sex": ["F"]}),
-]
-
-
-@pytest.mark.parametrize(("text", "filters"), HARMONISED_QUERIES)
-@pytest.mark.parametrize("unit", [None, "subjects"])
-def test_harmonised_filters_and_facets_match_the_oracle(
-    loaded: tuple[IndexStore, list[SeriesRecord]], text: str | None,
-    filters: dict[str, object], unit: str | None,
-) -> None:
-    store, records = loaded
-    query = CohortQuery.model_validate({"text": text, "filters": filters})
-    wanted: dict[str, object] = {  # canonical values, as stored (upper-cased)
-        name: list(flt.values) for name, flt in query.filters.items()}
-    facets = ["body_region", "body_part_code", "race", "body_part"]
-    got = store.search(SearchRequest.model_validate(
-        {"text": text, "filters": filters, "facets": facets, "page": {"size": 0},
-         "facet_unit": unit}))
-    hits = [r for r in records if syn.matches(r, wanted, text)]
-    assert got.total.count == len({r.identifiers.series_uid for r in hits}) > 0
-    counts = store.count(query)
-    assert counts.series.count == syn.oracle_counts(hits, records)["series"]
-    assert counts.subjects.count == syn.oracle_counts(hits, records)["subjects"]
-    person = syn.person_of(records)
-    for name in facets:
-        others = {k: v for k, v in wanted.items() if k != name}
-        want: dict[object, set[object]] = {}
-        for r in records:
-            if syn.matches(r, others, text):
-                for v in syn.facet_values(r, name):
-                    want.setdefault(v, set()).add(syn.entity(r, unit or "series", person))
-        shown = {b.value: b.count for b in got.facets[name] if b.count}
-        assert shown == {v: len(e) for v, e in want.items()}, name
-
-
-def test_body_region_chest_returns_every_raw_spelling_of_chest(
-    loaded: tuple[IndexStore, list[SeriesRecord]],
-) -> None:
-    store, records = loaded
-    got = store.search(SearchRequest.model_validate(
-        {"filters": {"body_region": ["chest"]}, "facets": ["body_part"], "page": {"size": 0}}))
-    spellings = {b.value for b in got.facets["body_part"] if b.count}
-    # every raw value the vocabularies put in the chest region, whatever its spelling
-    assert {"CHEST", "LUNG", "THORAX", "HEART", "MEDIASTINUM", "TH CT CHEST WO C"} <= spellings
-    chest = {r.identifiers.series_uid for r in records
-             if syn.BODY_PARTS_EXPECTED[r.body_part_raw][1] == "CHEST"}
-    assert got.total.count == len(chest)
-    by_part = store.search(SearchRequest.model_validate(
-        {"filters": {"body_part": ["CHEST", "LUNG", "THORAX"]}, "page": {"size": 0}}))
-    assert got.total.count > by_part.total.count  # heart, mediastinum, an alias too
-
-
-def test_coverage_counts_records_with_a_value_per_source(
-    loaded: tuple[IndexStore, list[SeriesRecord]],
-) -> None:
-    store, records = loaded
-    got = store.coverage()
-    assert set(got.sources) == {"alpha", "mirror"}
-    for source in ("alpha", "mirror"):
-        mine = [r for r in records if r.source == source]
-        assert got.sources[source].records == len(mine)
-        want = {name: sum(1 for r in mine if syn.has_value(r, name)) for name in FIELDS}
-        assert got.sources[source].fields == want, source
-    assert 0 < got.sources["alpha"].fields["body_region"] < len(
-        [r for r in records if r.source == "alpha"])
-
-
-def test_coverage_leaves_out_what_the_caller_may_not_see(make_store: StoreFactory) -> None:
-    store = make_store()
-    hidden = syn.series("vault", "lungs", "P7", "7.1", "7.1.1", body_part="LUNG")
-    hidden = hidden.model_copy(update={"access": hidden.access.model_copy(
-        update={"tier": "sequestered"})})
-    store.publish(syn.result("vault", [hidden]))
-    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
-    got = store.coverage()
-    assert set(got.sources) == {"alpha"}
-    assert got.sources["alpha"].fields["body_region"] == 0
-    assert got.sources["alpha"].fields["modality"] == 1
-
-
-def test_subject_level_records_count_as_subjects_and_never_merge(
-    make_store: StoreFactory,
-) -> None:
-    """Rows of a metadata export without DICOM UIDs are subjects, one each; they link to no
-    one (a null StudyInstanceUID is no shared study), and harmonised fields count them."""
-    store = make_store()
-    subjects = [syn.series("export", "cohort", f"S{i}", "x", "x", body_part="CHEST")
-                .model_copy(update={"id": f"export:subject:S{i}", "identifiers":
-                                    SeriesIdentifiers(study_uid=None, series_uid=None)})
-                for i in range(3)]
-    store.publish(syn.result("export", subjects))
-    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
-    got = store.count(CohortQuery())
-    assert got.subjects.count == 4 and got.studies.count == 1 and got.series.count == 1
-    chest = store.count(CohortQuery.model_validate({"filters": {"body_region": ["chest"]}}))
-    assert chest.subjects.count == 3 and chest.by_source["export"].subjects.count == 3
-
-
 def test_relevance_sort_pages_every_text_match_once(
     loaded: tuple[IndexStore, list[SeriesRecord]],
 ) -> None:
@@ -473,23 +317,6 @@ def test_relevance_sort_pages_every_text_match_once(
     assert len(seen) == len(set(seen))
     assert set(seen) == {r.identifiers.series_uid for r in records
                          if syn.matches(r, {}, text)}
-
-
-def test_sequestered_copies_neither_show_as_hosts_nor_link_subjects(
-        make_store: StoreFactory) -> None:
-    store = make_store()
-    store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "A1", "5.1", "5.1.1")]))
-    store.publish(syn.result("beta", [syn.series("beta", "lungs", "B1", "5.2", "5.2.1")]))
-    vault = [syn.series("vault", "lungs", "V", "5.1", "5.1.1"),
-             syn.series("vault", "lungs", "V", "5.2", "5.2.9")]
-    vault = [r.model_copy(update={"access": r.access.model_copy(
-        update={"tier": "sequestered"})}) for r in vault]
-    store.publish(syn.result("vault", vault))
-    # the vault holds both people's studies under one PatientID: that must not merge them
-    assert store.count(CohortQuery()).subjects.count == 2
-    hit = store.search(SearchRequest.model_validate(
-        {"filters": {"series_uid": ["5.1.1"]}})).hits[0]
-    assert hit.hosts == ["alpha"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("sort", [None, "age", "-study_year"])

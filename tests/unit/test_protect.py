@@ -10,8 +10,8 @@ import pytest
 
 from imaging_hub.config import count_noise
 from imaging_hub.errors import ConfigError
+from imaging_hub.schemas.counts import CountValue, FacetBucket
 from imaging_hub.schemas.filters import parse_field_filter
-from imaging_hub.schemas.query import CountValue, FacetBucket
 from imaging_hub.search_ui import cli_counts
 from imaging_hub.search_ui.estimate import Fraction, _scaled, age_fraction, sex_fraction
 from imaging_hub.search_ui.protect import (
@@ -148,7 +148,7 @@ def test_the_cli_writes_protected_numbers_plainly() -> None:
 
 def test_series_lacking_a_size_are_a_protected_count_too() -> None:
     """Restricted series without a size add no bytes, yet how many they are is a count."""
-    from imaging_hub.schemas.query import CountBlock
+    from imaging_hub.schemas.counts import CountBlock
     from imaging_hub.search_ui.protect import protect_block
 
     def block(series: int, size: int, missing: int) -> CountBlock:
