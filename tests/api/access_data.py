@@ -5,6 +5,7 @@ grammar in README, not from imaging_hub.access)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -213,7 +214,14 @@ class AsgiClient:
             async with httpx.AsyncClient(transport=transport, base_url="http://asgi") as c:
                 return await c.request(method, url, headers=headers, **kw)
 
-        return asyncio.run(go())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: the usual case
+            return asyncio.run(go())
+        # a loop already runs here (a test worker that ran Playwright's sync API earlier
+        # keeps one): run the request's own loop in a thread of its own
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
     def post(self, url: str, token: str | None = None, **kw: Any) -> httpx.Response:
         return self.request("POST", url, token, **kw)

@@ -276,6 +276,20 @@ def entity(r: SeriesRecord, unit: str, person: dict[tuple[str, str], tuple[str, 
     return (r.source, r.collection)
 
 
+def facet_counts(records: list[SeriesRecord], filters: dict[str, object], text: str | None,
+                 name: str, unit: str | None) -> dict[object, int]:
+    """Facet ``name``'s counts by brute force: distinct units of the records matching every
+    other filter and the text (disjunctive facets), values counted in ``unit``."""
+    person = person_of(records)
+    others = {k: v for k, v in filters.items() if k != name}
+    want: dict[object, set[object]] = {}
+    for r in records:
+        if matches(r, others, text):
+            for v in facet_values(r, name):
+                want.setdefault(v, set()).add(entity(r, unit or "series", person))
+    return {v: len(e) for v, e in want.items()}
+
+
 def has_value(r: SeriesRecord, name: str) -> bool:
     """Whether record ``r`` has a value in searchable field ``name`` (brute force, through
     the registry's record paths; collection-level fields through the collection)."""

@@ -4,8 +4,6 @@ against the brute-force oracle of the conformance suite."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from imaging_hub.schemas.query import CohortQuery, SearchRequest, SeriesHit, Visibility
@@ -13,17 +11,12 @@ from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.base import IndexStore
 from imaging_hub.store.streaming import CHUNK, UID_BATCH
 from tests.store import synthetic as syn
-from tests.store.backends import BACKENDS, StoreFactory, store_factory, two_sources
+from tests.store.backends import BACKENDS, StoreFactory, two_sources
 from tests.store.test_conformance import QUERIES, WHERE
 
 pytestmark = pytest.mark.slow
 
 LARGE = 12_500  # more than 10,000 (the result window engines page within) and 6 chunks
-
-
-@pytest.fixture(params=BACKENDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    return store_factory(request, tmp_path)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
