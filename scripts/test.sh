@@ -6,6 +6,8 @@ bash scripts/setup.sh test
 .venv/bin/ruff check .
 .venv/bin/mypy imaging_hub schemas indexers store search_ui
 # Two workers (pytest-xdist), each taking a whole test file at a time (module fixtures such as
-# the 3-node cluster start once): much of the suite waits on real servers. IHUB_TEST_WORKERS=0
-# runs it in this one process.
-exec .venv/bin/python -m pytest -n "${IHUB_TEST_WORKERS:-2}" --dist loadfile "$@"
+# the 3-node cluster start once), in collection order (the slow modules first, see
+# tests/conftest.py; xdist would otherwise start the files with the most tests first): much of
+# the suite waits on real servers. IHUB_TEST_WORKERS=0 runs it in this one process.
+exec .venv/bin/python -m pytest -n "${IHUB_TEST_WORKERS:-2}" --dist loadfile \
+  --no-loadscope-reorder "$@"
