@@ -1,6 +1,7 @@
 """The search-engine index store: OpenSearch or Elasticsearch (one implementation; the
 client adapts the few endpoints where they differ). Layout and exactness: ``mapping.py``;
-the query DSL: ``query.py``; publishing: ``publish.py``; pages of hits: ``hits.py``.
+the query DSL: ``query.py``; publishing: ``publish.py``; pages of hits: ``hits.py``; the
+served generation as read: ``served.py``.
 
 The API process is stateless over the cluster: every instance asks the aliases which
 generation is served (cached for a second) and then queries that generation's indices by
@@ -12,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from imaging_hub.config import EngineSettings
@@ -36,7 +36,6 @@ from imaging_hub.schemas.query import (
     Visibility,
 )
 from imaging_hub.schemas.records import CollectionRecord, SeriesRecord
-from imaging_hub.schemas.text import collection_texts, normalise, parse_text
 from imaging_hub.store import paging
 from imaging_hub.store.merge import Published
 from imaging_hub.store.responses import (
@@ -56,6 +55,7 @@ from imaging_hub.store.search_engine import mapping, publish
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON, EngineClient
 from imaging_hub.store.search_engine.docs import collection_from_doc
+from imaging_hub.store.search_engine.served import Served, read_served
 from imaging_hub.store.search_engine.stream import EngineStream
 from imaging_hub.store.streaming import UID_BATCH, SeriesStream
 
@@ -64,28 +64,6 @@ PIT_KEEP = "5m"
 UNIT_INDEX = {"series": "series", "studies": "study", "subjects": "subject",
               "collections": "series"}
 T = TypeVar("T")
-
-
-@dataclass
-class _Served:
-    generation: str
-    meta: JSON
-    collections: list[JSON]
-    rowless: list[JSON]  # collection records without any record (store/rowless.py)
-    at: float = field(default_factory=time.monotonic)
-    _texts: list[tuple[str, str]] | None = None
-
-    def index(self, prefix: str, kind: str) -> str:
-        return mapping.index_name(prefix, kind, self.generation)
-
-    def datasets_matching(self, text: str | None) -> dict[str, list[str]]:
-        """For each pattern of a free-text query (by needle), the datasets whose collection
-        text holds it."""
-        if self._texts is None:
-            self._texts = [(c["dataset"], normalise(*collection_texts(c)))
-                           for c in self.collections]
-        return {needle: sorted(d for d, t in self._texts if needle in t)
-                for needle in parse_text(text).terms}
 
 
 class SearchEngineStore:
@@ -97,7 +75,7 @@ class SearchEngineStore:
         self.prefix = settings.index_prefix
         self.client = EngineClient(settings)
         self._lock = threading.Lock()
-        self._served: _Served | None = None
+        self._served: Served | None = None
 
     # -- publishing -------------------------------------------------------------------------
     def publish(self, result: HarvestResult, source_type: str = "") -> Published:
@@ -121,7 +99,7 @@ class SearchEngineStore:
         return self._count_rows(served, source, {"range": {dsl.f("study_date"): dates}}
                                 if dates else {"exists": {"field": dsl.f("study_date")}})
 
-    def _count_rows(self, served: _Served, source: str, clause: JSON | None) -> int:
+    def _count_rows(self, served: Served, source: str, clause: JSON | None) -> int:
         """Records of ``source`` (nested rows) matching ``clause``."""
         clauses: list[JSON] = [{"term": {dsl.f("source"): source}}]
         clauses += [clause] if clause else []
@@ -131,7 +109,7 @@ class SearchEngineStore:
         return int(got["aggregations"]["rows"]["m"]["doc_count"])
 
     # -- the served generation --------------------------------------------------------------
-    def _current(self, refresh: bool = False) -> _Served:
+    def _current(self, refresh: bool = False) -> Served:
         with self._lock:
             cached = self._served
         if cached and not refresh and time.monotonic() - cached.at < GEN_TTL_S:
@@ -143,24 +121,12 @@ class SearchEngineStore:
         if cached and cached.generation == gen:
             cached.at = time.monotonic()
             return cached
-        meta = publish.read_meta(self.client, self.prefix, gen)
-        if meta.get("layout") != mapping.LAYOUT_VERSION:
-            raise StoreError(
-                f"generation {gen} on the {self.kind} cluster was written by another "
-                f"imaging-hub version (layout {meta.get('layout')}, this one reads "
-                f"{mapping.LAYOUT_VERSION}); run 'ihub harvest' (any source) to rebuild it")
-        colls = [h["_source"] for h in publish.scan(
-            self.client, mapping.index_name(self.prefix, "coll", gen), {}, "id")]
-        got = self.client.search(mapping.index_name(self.prefix, "series", gen), {
-            "size": 0, "aggs": {"rows": {"nested": {"path": mapping.NESTED}, "aggs": {
-                "d": {"terms": {"field": dsl.f("dataset"), "size": dsl.TERMS_SIZE}}}}}})
-        have = {b["key"] for b in got["aggregations"]["rows"]["d"]["buckets"]}
-        served = _Served(gen, meta, colls, [c for c in colls if c["dataset"] not in have])
+        served = read_served(self.client, self.prefix, gen)
         with self._lock:
             self._served = served
         return served
 
-    def _run(self, fn: Callable[[_Served], T]) -> T:
+    def _run(self, fn: Callable[[Served], T]) -> T:
         """``fn`` on the served generation; once more on a fresh lookup if its indices
         vanished meanwhile (a publish replaced them)."""
         served = self._current()
@@ -183,7 +149,7 @@ class SearchEngineStore:
                visibility: Visibility = DEFAULT_VISIBILITY) -> SearchResponse:
         return self._run(lambda served: self._search(served, request, visibility))
 
-    def _search(self, served: _Served, req: SearchRequest, vis: Visibility) -> SearchResponse:
+    def _search(self, served: Served, req: SearchRequest, vis: Visibility) -> SearchResponse:
         dm = served.datasets_matching(req.text)
         clauses = dsl.row_filter(req, vis, dm)
         unit = req.facet_unit or unit_of(req.level)
@@ -227,7 +193,7 @@ class SearchEngineStore:
         answers = self.client.msearch([(index, body) for _, index, body in searches])
         return {tag: answer for (tag, _, _), answer in zip(searches, answers, strict=True)}
 
-    def _page(self, served: _Served, req: SearchRequest, vis: Visibility,
+    def _page(self, served: Served, req: SearchRequest, vis: Visibility,
               clauses: list[JSON]) -> tuple[Total, list[Any], str | None]:
         fp = paging.fingerprint(req)
         position = paging.decode(req.page.after, served.generation, fp)
@@ -310,7 +276,7 @@ class SearchEngineStore:
         got = self.client.search(index, body)
         return list(hit_module.summaries(got["aggregations"], level, keys))
 
-    def _collection_page(self, served: _Served, req: SearchRequest, vis: Visibility,
+    def _collection_page(self, served: Served, req: SearchRequest, vis: Visibility,
                          clauses: list[JSON], fp: str, position: Any,
                          ) -> tuple[Total, list[Any], str | None]:
         start = 0 if position is None else position
@@ -338,7 +304,7 @@ class SearchEngineStore:
     # -- counts, facets, records ------------------------------------------------------------
     def count(self, query: CohortQuery,
               visibility: Visibility = DEFAULT_VISIBILITY) -> CountResponse:
-        def run(served: _Served) -> CountResponse:
+        def run(served: Served) -> CountResponse:
             dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
             sources = sorted(served.meta["sources"])
@@ -365,7 +331,7 @@ class SearchEngineStore:
         return facets_response(got.index, got.facets)
 
     def coverage(self, visibility: Visibility = DEFAULT_VISIBILITY) -> CoverageResponse:
-        def run(served: _Served) -> CoverageResponse:
+        def run(served: Served) -> CoverageResponse:
             got = self.client.search(served.index(self.prefix, "series"),
                                      coverage_module.body(visibility))
             return CoverageResponse(index=index_info(served.generation, served.meta["sources"]),
@@ -374,7 +340,7 @@ class SearchEngineStore:
 
     def record(self, record_id: str, visibility: Visibility = DEFAULT_VISIBILITY,
                ) -> SeriesRecord | CollectionRecord | None:
-        def run(served: _Served) -> SeriesRecord | CollectionRecord | None:
+        def run(served: Served) -> SeriesRecord | CollectionRecord | None:
             if ":collection:" in record_id:
                 for c in served.collections:
                     if c["id"] == record_id:
