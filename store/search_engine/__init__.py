@@ -23,7 +23,6 @@ from imaging_hub.schemas.dictionary import CoverageResponse
 from imaging_hub.schemas.fields import FIELDS
 from imaging_hub.schemas.query import (
     DEFAULT_VISIBILITY,
-    RELEVANCE,
     CohortQuery,
     CountResponse,
     FacetsResponse,
@@ -50,6 +49,7 @@ from imaging_hub.store.rowless import matches as rowless_matches
 from imaging_hub.store.rowless import merge_counts
 from imaging_hub.store.search_engine import counts as count_module
 from imaging_hub.store.search_engine import coverage as coverage_module
+from imaging_hub.store.search_engine import facets as facet_module
 from imaging_hub.store.search_engine import hits as hit_module
 from imaging_hub.store.search_engine import mapping, publish
 from imaging_hub.store.search_engine import query as dsl
@@ -155,33 +155,40 @@ class SearchEngineStore:
         unit = req.facet_unit or unit_of(req.level)
         searches: list[count_module.Search] = []
         if req.facets:
-            prefilter = dsl.for_unit_index(dsl.row_filter(req.model_copy(update={"filters": {
-                n: v for n, v in req.filters.items() if n not in req.facets}}), vis, dm),
-                "series" if unit == "series" else "")
-            searches.append(("facets", served.index(self.prefix, UNIT_INDEX[unit]), {
-                "size": 0, "query": dsl.has_row(prefilter), "track_total_hits": False,
-                "aggs": dsl.facets_aggs(req, vis, dm, req.facets, unit)}))
+            index = served.index(self.prefix, UNIT_INDEX[unit])
+            searches += [(tag, index, body) for tag, body in
+                         facet_module.facet_searches(
+                             req, vis, dm, req.facets, unit,
+                             multi_copy=bool(served.meta.get("multi_copy_series")))]
+        if req.level != "collection" and not req.page.after:  # the first page goes along
+            _, index, body, _ = self._level_page(served, req, clauses)
+            searches.append(("page", index, body))
         sources = sorted(served.meta["sources"])
+        missing = dsl.missing_clauses(req, vis, dm) if req.counts else {}
+        # a filtered facet's "no value" bucket is the records matching everything else that
+        # lack the field: the "missing excluded" count of the facet unit's level
+        level = UNIT_INDEX.get(unit, "") if unit != "collections" else ""
+        from_facets = {n for n in missing if n in req.facets} if level else set()
         if req.counts:
-            searches += count_module.searches(served, self.prefix, clauses, False,
-                                              dsl.missing_clauses(req, vis, dm), sources)
+            searches += count_module.searches(served, self.prefix, clauses, False, missing,
+                                              sources, answered=(level, from_facets))
         tagged = self._msearch(searches)
-        facets = {}
-        if req.facets:
-            aggs = tagged["facets"]["aggregations"]["facets"]
-            facets = {n: buckets(dsl.read_facet(n, aggs[n], unit), req.filters.get(n), n)
-                      for n in req.facets}
+        raw = {n: facet_module.read_facet(n, facet_module.facet_of(n, tagged), unit)
+               for n in req.facets}
+        facets = {n: buckets(raw[n], req.filters.get(n), n) for n in req.facets}
         counts = None
         if req.counts:
             overall, by_source, _ = count_module.read(tagged, sources, breakdown=False)
+            answered = {level: {n: dict(raw[n]).get(None, 0) for n in from_facets}}
             counts = SearchCounts(**overall.model_dump(), by_source=by_source,
-                                  missing_excluded=count_module.missing_excluded(tagged))
+                                  missing_excluded=count_module.missing_excluded(
+                                      missing, tagged, answered))
         if unit == "collections" and req.facets:
             extra = rowless_facets(served.rowless, req, vis, req.facets)
             facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
                                                if b.count], extra[n]), req.filters.get(n), n)
                       for n in req.facets}
-        total, page, nxt = self._page(served, req, vis, clauses)
+        total, page, nxt = self._page(served, req, vis, clauses, tagged.get("page"))
         return SearchResponse(index=index_info(served.generation, served.meta["sources"]),
                               total=total, hits=page, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
@@ -193,29 +200,19 @@ class SearchEngineStore:
         answers = self.client.msearch([(index, body) for _, index, body in searches])
         return {tag: answer for (tag, _, _), answer in zip(searches, answers, strict=True)}
 
-    def _page(self, served: Served, req: SearchRequest, vis: Visibility,
-              clauses: list[JSON]) -> tuple[Total, list[Any], str | None]:
+    def _page(self, served: Served, req: SearchRequest, vis: Visibility, clauses: list[JSON],
+              first: JSON | None = None) -> tuple[Total, list[Any], str | None]:
+        """The requested page; ``first``: the answer to the first page's search if it was
+        sent already (with the facets and counts)."""
         fp = paging.fingerprint(req)
         position = paging.decode(req.page.after, served.generation, fp)
         if req.level == "collection":
             return self._collection_page(served, req, vis, clauses, fp, position)
-        kind = {"series": "series", "study": "study", "subject": "subject"}[req.level]
-        index = served.index(self.prefix, kind)
-        size = req.page.size
-        body: JSON = {"size": size, "track_total_hits": True,
-                      "sort": hit_module.level_sort(clauses, req.sort if kind == "series"
-                                                    else None)}
-        if kind == "series":
-            clauses = dsl.for_unit_index(clauses, "series")
-            body["sort"] = hit_module.level_sort(
-                clauses, req.sort, req.text, flat=not served.meta.get("multi_copy_series"))
-            body["query"] = dsl.has_row(clauses, {"size": 1, "_source": True, "sort": [
-                {dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]},
-                relevance=req.text if req.sort == RELEVANCE else None)
-            body["_source"] = hit_module.HIT_SOURCE
+        kind, index, body, clauses = self._level_page(served, req, clauses)
+        if first is not None and not position:
+            got, pit = first, None
         else:
-            body.update(query=dsl.has_row(clauses), _source=False, docvalue_fields=["key"])
-        got, pit = self._paged_search(index, body, position)
+            got, pit = self._paged_search(index, body, position)
         hits = got["hits"]["hits"]
         total = int(got["hits"]["total"]["value"])
         page: list[Any]
@@ -226,12 +223,20 @@ class SearchEngineStore:
             page = self._summaries(index, clauses, kind, keys) if keys else []
         done = (position or {}).get("n", 0) + len(hits)
         nxt = None
-        if size and hits and done < total:
+        if req.page.size and hits and done < total:
             nxt = paging.encode(served.generation, fp,
                                 {"sa": hits[-1]["sort"], "pit": pit, "n": done})
         elif pit:
             self.client.close_pit(pit)
         return Total(count=total, unit=req.level), page, nxt
+
+    def _level_page(self, served: Served, req: SearchRequest, clauses: list[JSON],
+                    ) -> tuple[str, str, JSON, list[JSON]]:
+        """(kind, index, body of its first page, clauses on that index) of a level page."""
+        kind = {"series": "series", "study": "study", "subject": "subject"}[req.level]
+        body, clauses = hit_module.level_page(
+            kind, req, clauses, flat=not served.meta.get("multi_copy_series"))
+        return kind, served.index(self.prefix, kind), body, clauses
 
     def _paged_search(self, index: str, body: JSON, position: Any) -> tuple[JSON, str | None]:
         """The first page on the index; later ones on the token's point in time (or on the
@@ -308,14 +313,15 @@ class SearchEngineStore:
             dm = served.datasets_matching(query.text)
             clauses = dsl.row_filter(query, visibility, dm)
             sources = sorted(served.meta["sources"])
+            missing = dsl.missing_clauses(query, visibility, dm)
             tagged = self._msearch(count_module.searches(
-                served, self.prefix, clauses, True, dsl.missing_clauses(query, visibility, dm),
-                sources))
+                served, self.prefix, clauses, True, missing, sources))
             overall, by_source, by_collection = count_module.read(tagged, sources, True)
             return CountResponse(index=index_info(served.generation, served.meta["sources"]),
                                  **overall.model_dump(), by_source=by_source,
                                  by_collection=by_collection,
-                                 missing_excluded=count_module.missing_excluded(tagged))
+                                 missing_excluded=count_module.missing_excluded(missing,
+                                                                                tagged))
         return self._run(run)
 
     def records(self, query: CohortQuery, visibility: Visibility = DEFAULT_VISIBILITY,

@@ -8,8 +8,9 @@
   bytes are sums over its matching records; its studies and subjects are document counts of
   the same question narrowed to the source (when the index holds one source, the overall
   counts are its counts).
-* Per collection (the count endpoint only): ``terms -> reverse_nested``; for series split
-  into records of series held by one source (counted directly) and the others (folded).
+* Per collection (the count endpoint only): ``terms -> reverse_nested``; for series every
+  record is counted as its series, then the records of series held by several sources
+  (few) are replaced by those series (folded).
 * What each filter excludes only for lacking its field: document counts of the question
   with that filter replaced by "lacks the field".
 """
@@ -41,20 +42,21 @@ def _total(clauses: list[JSON], aggs: JSON | None = None) -> JSON:
     return body
 
 
-def _series_aggs(clauses: list[JSON], breakdown: bool) -> JSON:
-    per_source = {"terms": {"field": dsl.f("source"), "size": dsl.TERMS_SIZE}, "aggs": {
-        "instances": {"sum": {"field": dsl.f("instances")}},
-        "bytes": {"sum": {"field": dsl.f("size_bytes")}}, "no_size": NO_SIZE}}
-    inner: JSON = {"no_size": NO_SIZE, "by_source": per_source}
-    if breakdown:
+def _series_aggs(clauses: list[JSON], breakdown: bool, per_source: bool) -> JSON:
+    sums = {"instances": {"sum": {"field": dsl.f("instances")}},
+            "bytes": {"sum": {"field": dsl.f("size_bytes")}}}
+    inner: JSON = {"no_size": NO_SIZE}
+    if per_source:
+        inner["by_source"] = {"terms": {"field": dsl.f("source"), "size": dsl.TERMS_SIZE},
+                              "aggs": {**sums, "no_size": NO_SIZE}}
+    if breakdown:  # every record counted as its series, then the records of series held
+        # by several sources (few) replaced by those series
         folded = {"reverse_nested": {}, "aggs": {"instances": {"sum": {"field": "instances"}},
                                                  "bytes": {"sum": {"field": "size_bytes"}}}}
-        direct = {"instances": {"sum": {"field": dsl.f("instances")}},
-                  "bytes": {"sum": {"field": dsl.f("size_bytes")}}}
         inner["by_collection"] = {
             "terms": {"field": dsl.f("collection"), "size": dsl.TERMS_SIZE}, "aggs": {
-                "no_size": NO_SIZE, "one": {"filter": dsl.ONE_COPY, "aggs": direct},
-                "many": {"filter": dsl.MANY_COPIES, "aggs": {"e": folded}}}}
+                **sums, "no_size": NO_SIZE,
+                "many": {"filter": dsl.MANY_COPIES, "aggs": {**sums, "e": folded}}}}
     return {"instances": {"sum": {"field": "instances"}},
             "bytes": {"sum": {"field": "size_bytes"}},
             "rows": {"nested": {"path": "r"}, "aggs": {
@@ -69,14 +71,18 @@ def _per_collection(clauses: list[JSON]) -> JSON:
 
 
 def searches(served: _Served, prefix: str, clauses: list[JSON], breakdown: bool,
-             missing: dict[str, list[JSON]] | None, sources: list[str]) -> list[Search]:
-    """Every search a count needs; ``sources``: the sources published in the index."""
+             missing: dict[str, list[JSON]] | None, sources: list[str],
+             answered: tuple[str, set[str]] = ("", set())) -> list[Search]:
+    """Every search a count needs; ``sources``: the sources published in the index;
+    ``answered``: a level and the filters whose "lacks the field" count on it another
+    search answers already (a facet's "no value" bucket in that unit)."""
     out: list[Search] = []
     for level in LEVELS:
         mine = dsl.for_unit_index(clauses, level)
         index = served.index(prefix, level)
         if level == "series":
-            out.append((level, index, _total(mine, _series_aggs(mine, breakdown))))
+            out.append((level, index, _total(mine, _series_aggs(mine, breakdown,
+                                                                  len(sources) > 1))))
         else:
             out.append((level, index, _total(mine, _per_collection(mine) if breakdown
                                               else None)))
@@ -85,7 +91,9 @@ def searches(served: _Served, prefix: str, clauses: list[JSON], breakdown: bool,
                     narrowed = [*mine, {"term": {dsl.f("source"): source}}]
                     out.append((f"{level}:source:{source}", index, _total(narrowed)))
         for name, c in (missing or {}).items():
-            out.append((f"{level}:miss:{name}", index, _total(dsl.for_unit_index(c, level))))
+            if level != answered[0] or name not in answered[1]:
+                out.append((f"{level}:miss:{name}", index,
+                            _total(dsl.for_unit_index(c, level))))
     return out
 
 
@@ -103,7 +111,7 @@ def read(tagged: dict[str, JSON], sources: list[str], breakdown: bool,
                           aggs["instances"]["value"], aggs["bytes"]["value"],
                           rows["no_size"]["doc_count"])
     by_source: dict[str, CountBlock] = {}
-    per = {b["key"]: b for b in rows["by_source"]["buckets"]}
+    per = {b["key"]: b for b in rows["by_source"]["buckets"]} if "by_source" in rows else {}
     for source in sources:
         if len(sources) == 1:
             if overall.subjects.count:
@@ -134,17 +142,24 @@ def _by_collection(tagged: dict[str, JSON]) -> dict[str, CountBlock]:
                                         st[key]["e"]["doc_count"] if key in st else 0,
                                         0, 0, 0, 0)
             continue
-        one, many = b["one"], b["many"]["e"]
+        m, e = b["many"], b["many"]["e"]
         out[str(key)] = count_block(
             sj[key]["e"]["doc_count"], st[key]["e"]["doc_count"] if key in st else 0,
-            one["doc_count"] + many["doc_count"],
-            one["instances"]["value"] + many["instances"]["value"],
-            one["bytes"]["value"] + many["bytes"]["value"], b["no_size"]["doc_count"])
+            b["doc_count"] - m["doc_count"] + e["doc_count"],
+            b["instances"]["value"] - m["instances"]["value"] + e["instances"]["value"],
+            b["bytes"]["value"] - m["bytes"]["value"] + e["bytes"]["value"],
+            b["no_size"]["doc_count"])
     return out
 
 
-def missing_excluded(tagged: dict[str, JSON]) -> dict[str, MissingExcluded]:
-    names = [t.split(":", 2)[2] for t in tagged if t.startswith("series:miss:")]
-    return {n: MissingExcluded(subjects=_hits(tagged[f"subject:miss:{n}"]),
-                               studies=_hits(tagged[f"study:miss:{n}"]),
-                               series=_hits(tagged[f"series:miss:{n}"])) for n in names}
+def missing_excluded(missing: dict[str, list[JSON]], tagged: dict[str, JSON],
+                     answered: dict[str, dict[str, int]] | None = None,
+                     ) -> dict[str, MissingExcluded]:
+    """Per filter of ``missing``: the counts of its searches, or of ``answered`` (level ->
+    filter -> count) for those left out."""
+    def count(level: str, name: str) -> int:
+        known = (answered or {}).get(level, {})
+        return known[name] if name in known else _hits(tagged[f"{level}:miss:{name}"])
+
+    return {n: MissingExcluded(subjects=count("subject", n), studies=count("study", n),
+                               series=count("series", n)) for n in missing}

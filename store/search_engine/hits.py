@@ -14,7 +14,9 @@ from typing import Any
 
 from imaging_hub.schemas.columnar import series_fields
 from imaging_hub.schemas.query import (
+    RELEVANCE,
     CollectionHit,
+    SearchRequest,
     SeriesHit,
     StudyHit,
     SubjectHit,
@@ -26,6 +28,26 @@ from imaging_hub.store.search_engine.docs import collection_from_doc
 from imaging_hub.store.search_engine.mapping import NESTED
 
 SUMMARY_TERMS = 10_000
+
+
+FIRST_RECORD = [{dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]
+
+
+def level_page(kind: str, req: SearchRequest, clauses: list[JSON], flat: bool,
+               ) -> tuple[JSON, list[JSON]]:
+    """The search body of a level's first page (series: each with its first matching
+    record; study, subject: keys, summarised afterwards), and the clauses on its index."""
+    body: JSON = {"size": req.page.size, "track_total_hits": True}
+    if kind != "series":
+        body.update(sort=level_sort(clauses, None), query=dsl.has_row(clauses),
+                    _source=False, docvalue_fields=["key"])
+        return body, clauses
+    clauses = dsl.for_unit_index(clauses, "series")
+    body.update(sort=level_sort(clauses, req.sort, req.text, flat=flat),
+                query=dsl.has_row(clauses, {"size": 1, "_source": True, "sort": FIRST_RECORD},
+                                  relevance=req.text if req.sort == RELEVANCE else None),
+                _source=HIT_SOURCE)
+    return body, clauses
 
 
 def level_sort(clauses: list[JSON], sort: str | None, text: str | None = None,

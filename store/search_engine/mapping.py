@@ -32,7 +32,9 @@ EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
     "id": {"type": "keyword"},
     "dataset": {"type": "keyword"},  # "<source>\x1f<collection>"
     "subject_key": {"type": "keyword"},
-    "tx": {"type": "keyword"},  # the record's searchable text, normalised (schemas/text.py)
+    # the record's searchable text, normalised (schemas/text.py); only matched (wildcard),
+    # never grouped or sorted, so no doc values to build at loading
+    "tx": {"type": "keyword", "doc_values": False},
     "study_date": {"type": "date", "format": "strict_date"},
     "study_description": {"type": "keyword", "index": False},  # shown on study hits
     "copies": {"type": "integer"},  # records of the same series (hosts holding it)
@@ -51,7 +53,11 @@ def alias_name(prefix: str, kind: str) -> str:
 
 
 def _field_type(c: Column) -> dict[str, Any]:
-    return {"type": _ENGINE_TYPES[c.type]}
+    out: dict[str, Any] = {"type": _ENGINE_TYPES[c.type]}
+    if c.facet and out["type"] == "keyword":  # facets group by global ordinals: built at
+        # the generation's refresh, not by the first question that meets each field
+        out["eager_global_ordinals"] = True
+    return out
 
 
 def row_properties(with_text: bool) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""The query DSL, as data: conditions on nested records, facets and counts.
+"""The query DSL, as data: conditions on nested records.
 
 A record (nested ``r``) matches a question when it satisfies the visibility, the text and
 every filter (``row_filter``); a document (series, study or subject) matches when one of its
-records does. A facet leaves out its own filter (disjunctive facets): its aggregation
-filters the nested records by the other conditions, groups them by value and counts the
-documents above them (``reverse_nested``) — exact distinct counts in the index's unit.
+records does. Facets are built on these in ``facets.py``, counts in ``counts.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imaging_hub.schemas.fields import AGE_BUCKET_YEARS, FIELDS
 from imaging_hub.schemas.filters import All, Expr, FieldFilter, Match, Not, RangeFilter
 from imaging_hub.schemas.query import CohortQuery, Visibility
 from imaging_hub.schemas.text import parse_text
@@ -20,7 +17,6 @@ from imaging_hub.store.search_engine.mapping import NESTED
 
 JSON = dict[str, Any]
 TERMS_SIZE = 10_000
-AGE_DECADES = 11  # 0-9 ... 90-99, 100+
 
 
 def f(name: str) -> str:
@@ -137,101 +133,6 @@ def missing_clauses(q: CohortQuery, vis: Visibility,
             for name, flt in q.filters.items() if not flt.missing}
 
 
-# -- facets -----------------------------------------------------------------------------------
-def _age_ranges() -> list[JSON]:
-    out = []
-    for i in range(AGE_DECADES):
-        lo = i * AGE_BUCKET_YEARS
-        if i == AGE_DECADES - 1:
-            out.append({"key": f"{lo}+", "from": lo})
-        else:
-            out.append({"key": f"{lo}-{lo + AGE_BUCKET_YEARS - 1}", "from": lo,
-                        "to": lo + AGE_BUCKET_YEARS})
-    return out
-
-
 # a series held by one source is one record: counting its records counts series; only the
 # records of series held by several sources need folding back onto their series document
-ONE_COPY: JSON = {"term": {f("copies"): 1}}
 MANY_COPIES: JSON = {"range": {f("copies"): {"gt": 1}}}
-
-
-def _count_below(unit: str) -> JSON | None:
-    """What a bucket counts beyond its records: documents of the index (``reverse_nested``),
-    or (unit collections) datasets; None: the records themselves."""
-    if unit == "collections":
-        return {"d": {"terms": {"field": f("dataset"), "size": TERMS_SIZE}}}
-    if unit == "records":
-        return None
-    return {"e": {"reverse_nested": {}}}
-
-
-def facet_agg(name: str, unit: str) -> JSON:
-    below = _count_below(unit)
-    if name == "age":
-        agg: JSON = {"range": {"field": f("age"), "keyed": True, "ranges": _age_ranges()}}
-    else:
-        agg = {"terms": {"field": f(name), "size": TERMS_SIZE, "shard_size": TERMS_SIZE}}
-    if below:
-        agg["aggs"] = below
-    return agg
-
-
-def _values_and_missing(name: str, unit: str) -> JSON:
-    missing: JSON = {"missing": {"field": f(name)}}
-    below = _count_below(unit)
-    if below:
-        missing["aggs"] = below
-    return {"v": facet_agg(name, unit), "none": missing}
-
-
-def facets_aggs(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
-                names: list[str], unit: str) -> JSON:
-    """One aggregation per facet, each leaving out its own filter. In series, records of
-    series held by one source are counted directly; only the others are folded back onto
-    their series (exact either way, much cheaper when few series have several hosts)."""
-    extra = [IS_SERIES] if unit == "series" else []
-    aggs: JSON = {}
-    for name in names:
-        inner = _values_and_missing(name, unit) if unit != "series" else {
-            "one": {"filter": ONE_COPY, "aggs": _values_and_missing(name, "records")},
-            "many": {"filter": MANY_COPIES, "aggs": _values_and_missing(name, "series")}}
-        aggs[name] = {"filter": {"bool": {"filter": row_filter(
-            q, vis, datasets_matching, skip=name) + extra}}, "aggs": inner}
-    return {"facets": {"nested": {"path": NESTED}, "aggs": aggs}} if names else {}
-
-
-def read_facet(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
-    """(value, count) pairs of one facet's aggregation (zero counts dropped)."""
-    if unit == "series":
-        merged: dict[Any, int] = {}
-        for part, how in (("one", "records"), ("many", "series")):
-            for value, n in _read(name, agg[part], how):
-                merged[value] = merged.get(value, 0) + n
-        return list(merged.items())
-    return _read(name, agg, unit)
-
-
-def _bucket_count(bucket: JSON, unit: str) -> int:
-    if unit == "collections":
-        return len(bucket["d"]["buckets"])
-    if unit == "records":
-        return int(bucket["doc_count"])
-    return int(bucket["e"]["doc_count"])
-
-
-def _read(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
-    raw = agg["v"]["buckets"]
-    items = raw.items() if isinstance(raw, dict) else ((b.get("key"), b) for b in raw)
-    out = [(_value(name, key, bucket), _bucket_count(bucket, unit)) for key, bucket in items]
-    out.append((None, _bucket_count(agg["none"], unit)))
-    return [(v, n) for v, n in out if n]
-
-
-def _value(name: str, key: Any, bucket: JSON) -> Any:
-    kind = FIELDS[name].kind
-    if kind == "boolean":
-        return bucket.get("key_as_string", str(key)) == "true" or key in (1, True)
-    if name == "study_year":
-        return int(key)
-    return key

@@ -26,7 +26,6 @@ from imaging_hub.store.search_engine.docs import collection_from_doc
 from imaging_hub.store.streaming import CHUNK, UID_BATCH, SeriesStream
 
 PIT_KEEP = "10m"  # between two pages (a slow reader of a large export)
-FIRST_RECORD = [{dsl.f("source"): "asc"}, {dsl.f("collection"): "asc"}, {dsl.f("id"): "asc"}]
 
 
 class EngineStream(SeriesStream):
@@ -98,7 +97,7 @@ class EngineStream(SeriesStream):
                 after = hits[-1]["sort"]
 
     def _chunks(self) -> Iterator[list[SeriesHit]]:
-        inner = {"size": 1, "_source": True, "sort": FIRST_RECORD}
+        inner = {"size": 1, "_source": True, "sort": hit_module.FIRST_RECORD}
         sort = ([{"key": "asc"}] if self._batches != [None] else
                 hit_module.level_sort(self._clauses, None, flat=self._flat))
 

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from imaging_hub.errors import NoIndexError, StaleCursorError
+from imaging_hub.schemas.counts import MissingExcluded
 from imaging_hub.schemas.query import CohortQuery, SearchRequest
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.base import IndexStore
@@ -82,6 +83,20 @@ def test_where_expressions_count_and_facet_like_the_oracle(
         v: len(e) for v, e in want.items()}
 
 
+def assert_missing_excluded(got: dict[str, MissingExcluded], records: list[SeriesRecord],
+                            filters: dict[str, object], text: str | None) -> None:
+    """Per filter not selecting null: the units matching the rest that lack the field."""
+    selecting_null = {n for n, v in filters.items() if isinstance(v, list) and None in v}
+    assert set(got) == set(filters) - selecting_null
+    for name, excluded in got.items():
+        others = {k: v for k, v in filters.items() if k != name}
+        lacking = [r for r in records if syn.matches(r, others, text)
+                   and syn.field_matches(r, name, [None])]
+        want = syn.oracle_counts(lacking, records)
+        assert (excluded.subjects, excluded.studies, excluded.series) == (
+            want["subjects"], want["studies"], want["series"]), name
+
+
 @pytest.mark.parametrize(("text", "filters"), QUERIES)
 def test_counts_are_exact_and_dedup_series_across_hosts(
     loaded: tuple[IndexStore, list[SeriesRecord]], text: str | None,
@@ -94,15 +109,7 @@ def test_counts_are_exact_and_dedup_series_across_hosts(
                                               "bytes")} == syn.oracle_counts(hits, records)
     # a patient mirrored at two hosts is one subject overall, one per source in by_source
     assert all(getattr(got, k).exact for k in ("subjects", "studies", "series"))
-    selecting_null = {n for n, v in filters.items() if isinstance(v, list) and None in v}
-    assert set(got.missing_excluded) == set(filters) - selecting_null
-    for name, excluded in got.missing_excluded.items():  # matched the rest, lack the field
-        others = {k: v for k, v in filters.items() if k != name}
-        lacking = [r for r in records if syn.matches(r, others, text)
-                   and syn.field_matches(r, name, [None])]
-        want = syn.oracle_counts(lacking, records)
-        assert (excluded.subjects, excluded.studies, excluded.series) == (
-            want["subjects"], want["studies"], want["series"]), name
+    assert_missing_excluded(got.missing_excluded, records, filters, text)
     for source in ("alpha", "mirror"):
         mine = [r for r in hits if r.source == source]
         if mine:
@@ -130,9 +137,13 @@ def test_facets_are_disjunctive_and_count_distinct_units(
     facets = ["source", "collection", "modality", "sex", "license", "disease_type", "age"]
     got = store.search(SearchRequest.model_validate(
         {"text": text, "filters": filters, "facets": facets, "page": {"size": 0},
-         "facet_unit": unit}))
+         "facet_unit": unit, "counts": True}))
     assert got.total.count == len({r.identifiers.series_uid for r in records
                                    if syn.matches(r, filters, text)})
+    # with counts, what each filter excludes for lacking its field (a facet's "no value"
+    # bucket in its unit holds the same number)
+    assert got.counts is not None
+    assert_missing_excluded(got.counts.missing_excluded, records, filters, text)
     assert got.facet_unit == (unit or "series")
     for name in facets:
         shown = {b.value: b.count for b in got.facets[name] if b.count}
