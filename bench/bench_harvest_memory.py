@@ -13,6 +13,10 @@ messages of the harvest; ``staged`` is after ``harvest_and_stage`` returned.
 repeated with fresh UIDs, so the value domains stay those of IDC), harvests each as an
 ``idc`` source and prints the peak anonymous RSS side by side, as a ratio to the smallest N:
 a harvest whose memory does not grow with the number of series shows a ratio near 1.
+``--tabular`` does the same for a metadata export (``type = "tabular"``): a CSV of N rows,
+the shipped example's rows repeated with fresh ids, read through its mapping.
+
+    .venv/bin/python bench/bench_harvest_memory.py --tabular 100000,400000
 """
 
 from __future__ import annotations
@@ -70,16 +74,26 @@ class Sampler:
             self.sample()
 
 
-def harvest_once(series_parquet: str | None) -> dict[str, object]:
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "decedent_ct"
+
+
+def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
+                 ) -> dict[str, object]:
     """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
     from imaging_hub.config import Settings
     from imaging_hub.harvest import harvest_and_stage
     from imaging_hub.indexers.idc import IdcSource
+    from imaging_hub.indexers.tabular import TabularSource
 
     sampler = Sampler()
     sampler.start()
-    config = IdcSource()
-    if series_parquet:  # a synthetic index beside the installed collections
+    config: IdcSource | TabularSource = IdcSource()
+    name = "idc"
+    if tabular_csv:
+        name = "decedent_ct"
+        config = TabularSource(type="tabular", path=Path(tabular_csv),
+                               mapping=EXAMPLE / "mapping.toml")
+    elif series_parquet:  # a synthetic index beside the installed collections
         import idc_index_data
 
         installed = Path(str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH))
@@ -87,7 +101,7 @@ def harvest_once(series_parquet: str | None) -> dict[str, object]:
                            collections_parquet=installed.with_name("collections_index.parquet"))
     with tempfile.TemporaryDirectory() as home:
         t0 = time.perf_counter()
-        result = harvest_and_stage(Settings(home=Path(home)), "idc", config,
+        result = harvest_and_stage(Settings(home=Path(home)), name, config,
                                    progress=sampler.progress)
         seconds = time.perf_counter() - t0
         sampler.progress("staged", 0, 0)
@@ -99,10 +113,12 @@ def harvest_once(series_parquet: str | None) -> dict[str, object]:
             "phase_seconds": sampler.seconds}
 
 
-def run_child(series_parquet: str | None) -> dict[str, object]:
+def run_child(series_parquet: str | None, tabular_csv: str | None = None,
+              ) -> dict[str, object]:
     """``harvest_once`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child"] + (
-        ["--series-parquet", series_parquet] if series_parquet else [])
+        ["--series-parquet", series_parquet] if series_parquet else []) + (
+        ["--tabular-csv", tabular_csv] if tabular_csv else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     if out.returncode:
         sys.exit(f"harvest failed:\n{out.stderr}")
@@ -149,6 +165,26 @@ def synthetic_parquet(n: int, folder: Path) -> Path:
     return path
 
 
+def synthetic_csv(n: int, folder: Path) -> Path:
+    """A metadata export of ``n`` rows: the shipped example's rows, repeated with the
+    decedent and scan ids suffixed by the repetition."""
+    import csv
+
+    path = folder / f"export_{n}.csv"
+    with (EXAMPLE / "decedent_ct_synthetic.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for i in range(n):
+            row = dict(rows[i % len(rows)])
+            k = i // len(rows)
+            row["decedent_id"] = f"{row['decedent_id']}-{k}"
+            row["scan_id"] = f"{row['scan_id']}-{k}"
+            writer.writerow(row)
+    return path
+
+
 def _peak_anon(run: dict[str, object]) -> int:
     anon = run["anon"]
     assert isinstance(anon, dict)
@@ -158,20 +194,25 @@ def _peak_anon(run: dict[str, object]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic", help="comma-separated series counts, e.g. 1000000,4000000")
+    parser.add_argument("--tabular", help="comma-separated row counts of a CSV export")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
+    parser.add_argument("--tabular-csv", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(harvest_once(args.series_parquet)))
+        print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv)))
         return
-    if not args.synthetic:
+    if not args.synthetic and not args.tabular:
         print_phases("IDC (installed idc-index-data)", run_child(None))
         return
-    sizes = [int(s) for s in args.synthetic.split(",")]
+    sizes = [int(s) for s in (args.synthetic or args.tabular).split(",")]
     with tempfile.TemporaryDirectory() as scratch:
         runs = []
         for n in sizes:
-            runs.append(run_child(str(synthetic_parquet(n, Path(scratch)))))
+            if args.tabular:
+                runs.append(run_child(None, str(synthetic_csv(n, Path(scratch)))))
+            else:
+                runs.append(run_child(str(synthetic_parquet(n, Path(scratch)))))
             print_phases(f"synthetic N={n:,}", runs[-1])
     base = _peak_anon(runs[0])
     print(f"\n{'series':>12} {'peak anon MB':>13} {'ratio':>6} {'seconds':>8}")

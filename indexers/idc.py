@@ -45,7 +45,7 @@ from imaging_hub.schemas.records import (
 from imaging_hub.schemas.report import HarvestReport, Reject
 from imaging_hub.search_ui.links import Params, doi, drs, s3
 from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
-from imaging_hub.store.arrowio import BATCH_ROWS, spill
+from imaging_hub.store.arrowio import BATCH_ROWS, bounded_duckdb, spill
 
 DRS_PREFIX = "dg.4DFC"  # the CRDC DRS namespace of IDC's GUIDs
 REQUIRED = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -131,12 +131,7 @@ class IdcIndexer:
                              report=report)
 
     def _connect(self, scratch: Path) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB held to ``memory_limit``: beyond it, it spills to ``scratch``."""
-        con = duckdb.connect(config={
-            "threads": int(self.threads), "memory_limit": self.memory_limit,
-            "temp_directory": str(scratch / "duckdb")})
-        con.execute("SET enable_progress_bar = false")
-        return con
+        return bounded_duckdb(scratch, self.memory_limit, int(self.threads))
 
     # -- collections -----------------------------------------------------------------------
     def _collections(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,7 +33,8 @@ from imaging_hub.indexers import normalise
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
 from imaging_hub.indexers.tabular_mapping import Check, TabularMapping, load_mapping
 from imaging_hub.indexers.tabular_read import Format, Row, columns, digest, file_format, rows
-from imaging_hub.schemas.columnar import collection_table, series_table
+from imaging_hub.indexers.tabular_stage import STAGED, staged_batches, subjects, unique
+from imaging_hub.schemas.columnar import collection_table
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import (
     Access,
@@ -45,6 +47,7 @@ from imaging_hub.schemas.records import (
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.search_ui.links import doi
 from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
+from imaging_hub.store.arrowio import bounded_duckdb, spill
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
@@ -293,29 +296,35 @@ class TabularIndexer:
         report = HarvestReport(source=self.name, run_id=run_id, source_version=version,
                                started_at=now)
         tally = Tally.new()
-        records: dict[str, SeriesRecord] = {}
-        where: dict[str, str] = {}  # record id -> the row it came from
-        for row in rows(self.path, fmt, names):
-            report.read += 1
-            record = row_record(row, mapping, names, ctx, tally)
-            if record is None:
-                continue
-            if record.id in records:
-                tally.reject("duplicate_row", row.where, f"{ctx.file} {row.where}: the same "
-                             f"record as {where[record.id]} ({record.id})")
-                continue
-            records[record.id], where[record.id] = record, row.where
-            if report.read % 10_000 == 0:
-                progress(f"{self.name}: rows", report.read, 0)
-        collections = self._collections(list(records.values()), mapping, ctx)
-        report.series, report.collections = len(records), len(collections)
+        # streamed: the records go batch by batch to a memory-mapped spill file, and the
+        # repeated rows and the subjects per collection are found by a DuckDB held to its
+        # memory limit, so memory does not grow with the export
+        def records() -> Iterator[tuple[SeriesRecord | None, str]]:
+            for row in rows(self.path, fmt, names):
+                report.read += 1
+                if report.read % 10_000 == 0:
+                    progress(f"{self.name}: rows", report.read, 0)
+                yield row_record(row, mapping, names, ctx, tally), row.where
+
+        def repeated(where: str, rid: str, first: str) -> None:
+            tally.reject("duplicate_row", where,
+                         f"{ctx.file} {where}: the same record as {first} ({rid})")
+
+        with tempfile.TemporaryDirectory(prefix="ihub-tabular-") as scratch:
+            staged = spill(staged_batches(records()), STAGED, Path(scratch))
+            con = bounded_duckdb(Path(scratch))
+            try:
+                series = unique(con, staged, Path(scratch), repeated)
+                collections = self._collections(subjects(con, series), mapping, ctx)
+            finally:
+                con.close()
+        report.series, report.collections = series.num_rows, len(collections)
         tally.into(report)
         params = dict(self.link_params)
         if mapping.dataset.landing_url:
             params["landing"] = mapping.dataset.landing_url
-        return HarvestResult(series=series_table(records.values()),
-                             collections=collection_table(collections), report=report,
-                             link_params=params)
+        return HarvestResult(series=series, collections=collection_table(collections),
+                             report=report, link_params=params)
 
     def _check_columns(self, mapping: TabularMapping, names: list[str]) -> None:
         wanted = {f"fields.{k}": v for k, v in mapping.fields.items()}
@@ -334,20 +343,17 @@ class TabularIndexer:
                                   f"{self.mapping_path} (unmapped.error = true)")
 
     @staticmethod
-    def _collections(records: list[SeriesRecord], mapping: TabularMapping,
+    def _collections(subjects: list[tuple[str, int]], mapping: TabularMapping,
                      ctx: Context) -> list[CollectionRecord]:
-        subjects: dict[str, set[str]] = {}
-        for r in records:
-            subjects.setdefault(r.collection, set()).add(r.subject_id)
         d = mapping.dataset
         return [CollectionRecord(
             id=f"{ctx.source}:collection:{c}", source=ctx.source, collection=c,
             name=d.name if d.collection == c and d.name else c, description=d.description,
-            subjects=len(people), doi=list(d.doi), citation=d.citation,
+            subjects=people, doi=list(d.doi), citation=d.citation,
             access=_access(mapping, ctx.tier),
             provenance=Provenance(source=ctx.source, source_version=ctx.source_version,
                                   harvested_at=ctx.harvested_at, run_id=ctx.run_id))
-            for c, people in sorted(subjects.items())]
+            for c, people in subjects]
 
 
 def build(name: str, config: TabularSource, options: BuildOptions) -> TabularIndexer:

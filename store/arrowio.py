@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,3 +58,12 @@ def plain(table: pa.Table) -> pa.Table:
         for col in table.columns
     ]
     return pa.table(cols, names=table.column_names)
+
+
+def bounded_duckdb(scratch: Path, memory_limit: str = "768MB",
+                   threads: int = 2) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB held to ``memory_limit``: beyond it, it spills to ``scratch``."""
+    con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
+                                 "temp_directory": str(scratch / "duckdb")})
+    con.execute("SET enable_progress_bar = false")
+    return con

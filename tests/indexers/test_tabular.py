@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imaging_hub.errors import ConfigError
+from imaging_hub.indexers import tabular_stage
 from imaging_hub.indexers.base import HarvestResult
 from imaging_hub.indexers.tabular import TabularIndexer, TabularSource, series_links
 from imaging_hub.schemas.columnar import series_fields
@@ -61,6 +62,32 @@ def test_the_shipped_example_harvests_every_row() -> None:
     (coll,) = result.collections.to_pylist()
     assert coll["subjects"] == 14 and coll["name"] == "Decedent CT export (SYNTHETIC sample)"
     assert result.report.source_version.startswith("decedent_ct_synthetic.csv sha256:")
+
+
+def test_repeated_rows_are_rejected_naming_both_rows_in_any_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records are staged a few at a time (here 5), so a repeat may sit batches away from
+    the row it repeats; the first stays, each repeat is rejected naming both lines."""
+    monkeypatch.setattr(tabular_stage, "STAGE_BATCH", 5)
+    rows = example_rows()
+    again = [rows[0], rows[7], rows[0], rows[41]]  # lines 44..47 of the file
+    result = harvest(write_csv(tmp_path / "twice.csv", rows + again))
+    assert result.report.read == 46 and result.report.series == 42
+    assert result.report.rejected == {"duplicate_row": 4}
+    assert [(s.key, s.detail) for s in result.report.reject_samples] == [
+        ("line 44", "twice.csv line 44: the same record as line 2 (decedent_ct:SYN-00001-001)"),
+        ("line 45", f"twice.csv line 45: the same record as line 9 (decedent_ct:"
+                    f"{rows[7]['scan_id']})"),
+        ("line 46", "twice.csv line 46: the same record as line 2 (decedent_ct:SYN-00001-001)"),
+        ("line 47", f"twice.csv line 47: the same record as line 43 (decedent_ct:"
+                    f"{rows[41]['scan_id']})")]
+    # the records in file order, as without the repeats, and the subjects counted once
+    alone = harvest(CSV)
+    assert [r.id for r in records(result)] == [r.id for r in records(alone)]
+    assert result.series.column("id").to_pylist() == alone.series.column("id").to_pylist()
+    (coll,) = result.collections.to_pylist()
+    assert coll["subjects"] == 14
 
 
 def test_the_request_access_link_points_at_the_landing_page() -> None:
