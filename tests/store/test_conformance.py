@@ -349,3 +349,24 @@ def test_paging_a_single_host_index(make_store: StoreFactory, sort: str | None) 
         present = [v for v in values if v is not None]
         assert present == sorted(present, reverse=sort.startswith("-"))
         assert values[len(present):] == [None] * (len(values) - len(present))
+
+
+def test_facets_and_counts_of_a_single_host_index(make_store: StoreFactory) -> None:
+    """Without series at several hosts, engines count each series record as its series
+    (no folding search): facets, counts and what each filter excludes as the oracle's."""
+    store = make_store()
+    records = syn.random_records(seed=11, n=150)["alpha"]
+    store.publish(syn.result("alpha", records, syn.COLLECTIONS))
+    facets = ["collection", "modality", "sex", "disease_type", "age"]
+    for text, filters in [(None, {}), (None, {"modality": ["CT", "MR"], "sex": ["F"]}),
+                          ("chest", {"age": {"gte": 40}}), (None, {"disease_type": [None]})]:
+        got = store.search(SearchRequest.model_validate(
+            {"text": text, "filters": filters, "facets": facets, "page": {"size": 0},
+             "counts": True}))
+        for name in facets:
+            shown = {b.value: b.count for b in got.facets[name] if b.count}
+            assert shown == syn.facet_counts(records, filters, text, name, None), name
+        assert got.counts is not None
+        assert got.counts.series.count == len([r for r in records
+                                               if syn.matches(r, filters, text)])
+        assert_missing_excluded(got.counts.missing_excluded, records, filters, text)
