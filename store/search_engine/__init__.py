@@ -64,6 +64,7 @@ PIT_KEEP = "5m"
 UNIT_INDEX = {"series": "series", "studies": "study", "subjects": "subject",
               "collections": "series"}
 T = TypeVar("T")
+LevelPage = tuple[str, str, JSON, list[JSON]]  # kind, index, first page's body, its clauses
 
 
 class SearchEngineStore:
@@ -160,14 +161,15 @@ class SearchEngineStore:
                          facet_module.facet_searches(
                              req, vis, dm, req.facets, unit,
                              multi_copy=bool(served.meta.get("multi_copy_series")))]
-        if req.level != "collection" and not req.page.after:  # the first page goes along
-            _, index, body, _ = self._level_page(served, req, clauses)
-            searches.append(("page", index, body))
+        first = None  # a level's first page goes along, built once
+        if req.level != "collection" and not req.page.after:
+            first = self._level_page(served, req, clauses)
+            searches.append(("page", first[1], first[2]))
         sources = sorted(served.meta["sources"])
         missing = dsl.missing_clauses(req, vis, dm) if req.counts else {}
         # a filtered facet's "no value" bucket is the records matching everything else that
         # lack the field: the "missing excluded" count of the facet unit's level
-        level = UNIT_INDEX.get(unit, "") if unit != "collections" else ""
+        level = "" if unit == "collections" else UNIT_INDEX[unit]
         from_facets = {n for n in missing if n in req.facets} if level else set()
         if req.counts:
             searches += count_module.searches(served, self.prefix, clauses, False, missing,
@@ -188,7 +190,8 @@ class SearchEngineStore:
             facets = {n: buckets(merge_counts([(b.value, b.count) for b in facets[n]
                                                if b.count], extra[n]), req.filters.get(n), n)
                       for n in req.facets}
-        total, page, nxt = self._page(served, req, vis, clauses, tagged.get("page"))
+        total, page, nxt = self._page(served, req, vis, clauses,
+                                      (first, tagged["page"]) if first else None)
         return SearchResponse(index=index_info(served.generation, served.meta["sources"]),
                               total=total, hits=page, facets=facets, facet_unit=unit,
                               counts=counts, next=nxt)
@@ -201,17 +204,19 @@ class SearchEngineStore:
         return {tag: answer for (tag, _, _), answer in zip(searches, answers, strict=True)}
 
     def _page(self, served: Served, req: SearchRequest, vis: Visibility, clauses: list[JSON],
-              first: JSON | None = None) -> tuple[Total, list[Any], str | None]:
-        """The requested page; ``first``: the answer to the first page's search if it was
-        sent already (with the facets and counts)."""
+              first: tuple[LevelPage, JSON] | None = None,
+              ) -> tuple[Total, list[Any], str | None]:
+        """The requested page; ``first``: the first page's search (``_level_page``) and its
+        answer, when it went along with the facets and counts."""
         fp = paging.fingerprint(req)
         position = paging.decode(req.page.after, served.generation, fp)
         if req.level == "collection":
             return self._collection_page(served, req, vis, clauses, fp, position)
-        kind, index, body, clauses = self._level_page(served, req, clauses)
-        if first is not None and not position:
-            got, pit = first, None
+        if first is not None:
+            (kind, index, _, clauses), answer = first
+            got, pit = answer, None
         else:
+            kind, index, body, clauses = self._level_page(served, req, clauses)
             got, pit = self._paged_search(index, body, position)
         hits = got["hits"]["hits"]
         total = int(got["hits"]["total"]["value"])
@@ -231,7 +236,7 @@ class SearchEngineStore:
         return Total(count=total, unit=req.level), page, nxt
 
     def _level_page(self, served: Served, req: SearchRequest, clauses: list[JSON],
-                    ) -> tuple[str, str, JSON, list[JSON]]:
+                    ) -> LevelPage:
         """(kind, index, body of its first page, clauses on that index) of a level page."""
         kind = {"series": "series", "study": "study", "subject": "subject"}[req.level]
         body, clauses = hit_module.level_page(

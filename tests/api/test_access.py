@@ -247,8 +247,7 @@ def test_sequestered_records_do_not_change_what_others_count(tmp_path: Path) -> 
     client = AsgiClient(create_app(store, settings))
     before = client.post("/api/v1/cohort/count", json={}).json()["subjects"]["count"]
     vault = [syn.series("vault", "lungs", "V1", s, f"3.{i}") for i, s in enumerate(("S1", "S2"))]
-    store.publish(syn.result("vault", [r.model_copy(update={"access": r.access.model_copy(
-        update={"tier": "sequestered"})}) for r in vault]))
+    store.publish(syn.result("vault", [syn.sequestered(r) for r in vault]))
     after = client.post("/api/v1/cohort/count", json={}).json()["subjects"]["count"]
     assert before == after == 2
 

@@ -81,6 +81,11 @@ def series(source: str, collection: str, subject: str, study: str, uid: str, *,
     )
 
 
+def sequestered(r: SeriesRecord) -> SeriesRecord:
+    """``r`` in the sequestered tier (held by its host, never shown)."""
+    return r.model_copy(update={"access": r.access.model_copy(update={"tier": "sequestered"})})
+
+
 def collection(source: str, cid: str) -> CollectionRecord:
     name, diseases, sites = COLLECTIONS[cid]
     return CollectionRecord(

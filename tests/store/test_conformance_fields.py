@@ -80,9 +80,8 @@ def test_coverage_counts_records_with_a_value_per_source(
 
 def test_coverage_leaves_out_what_the_caller_may_not_see(make_store: StoreFactory) -> None:
     store = make_store()
-    hidden = syn.series("vault", "lungs", "P7", "7.1", "7.1.1", body_part="LUNG")
-    hidden = hidden.model_copy(update={"access": hidden.access.model_copy(
-        update={"tier": "sequestered"})})
+    hidden = syn.sequestered(syn.series("vault", "lungs", "P7", "7.1", "7.1.1",
+                                        body_part="LUNG"))
     store.publish(syn.result("vault", [hidden]))
     store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1")]))
     got = store.coverage()

@@ -12,9 +12,8 @@ from tests.store.backends import StoreFactory
 
 def test_sequestered_records_never_leak(make_store: StoreFactory) -> None:
     store = make_store()
-    hidden = syn.series("vault", "lungs", "P7", "7.1", "7.1.1", description="secret chest")
-    hidden = hidden.model_copy(update={"access": hidden.access.model_copy(
-        update={"tier": "sequestered"})})
+    hidden = syn.sequestered(syn.series("vault", "lungs", "P7", "7.1", "7.1.1",
+                                        description="secret chest"))
     store.publish(syn.result("vault", [hidden]))
     store.publish(syn.result("alpha", [syn.series("alpha", "lungs", "P1", "1.1", "1.1.1",
                                                   description="public chest")]))
@@ -74,8 +73,7 @@ def test_sequestered_copies_neither_show_as_hosts_nor_link_subjects(
     store.publish(syn.result("beta", [syn.series("beta", "lungs", "B1", "5.2", "5.2.1")]))
     vault = [syn.series("vault", "lungs", "V", "5.1", "5.1.1"),
              syn.series("vault", "lungs", "V", "5.2", "5.2.9")]
-    vault = [r.model_copy(update={"access": r.access.model_copy(
-        update={"tier": "sequestered"})}) for r in vault]
+    vault = [syn.sequestered(r) for r in vault]
     store.publish(syn.result("vault", vault))
     # the vault holds both people's studies under one PatientID: that must not merge them
     assert store.count(CohortQuery()).subjects.count == 2
