@@ -2,7 +2,8 @@
 
 * **ingest**: ``ihub harvest`` of all of IDC into one local OpenSearch node and one local
   Elasticsearch node (started by ``scripts/<kind>.sh``), beside the embedded store: wall
-  time, series per second, peak RSS of the harvest process tree, bytes per series on disk;
+  time, series per second, peak RSS of the harvest process tree, bytes per series on disk.
+  Each engine runs only during its own backend's phase (ingest, queries, throughput);
 * **queries**: the benchmark's question mix (``bench/queries.py``) over HTTP on each backend,
   every answer computed (``Cache-Control: no-cache``): p50/p95, and every answer (counts,
   totals, 10 facets, first 20 hits) asserted identical across the backends. The first pass
@@ -221,26 +222,27 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     backends = args.backends.split(",")
     result: dict[str, Any] = {"cpus": os.cpu_count(), "backends": {}}
-    urls = {"opensearch": None, "elasticsearch": None}
-    try:
-        for kind, port in (("opensearch", 19200), ("elasticsearch", 19400)):
-            if kind in backends:
-                urls[kind] = start_engine(kind, args.work, port, args.heap)
-        answers: dict[str, Any] = {}
-        for kind in backends:
-            home = args.work / f"{kind}-home"
-            env = {} if kind == "embedded" else engine_env(kind, urls[kind] or "")
-            entry: dict[str, Any] = {}
+    ports = {"opensearch": 19200, "elasticsearch": 19400}
+    urls: dict[str, str | None] = {}
+    answers: dict[str, Any] = {}
+    for kind in backends:  # one backend at a time: an engine is started for its own phase
+        # and stopped after it, so an idle node never shares the two cores with another run
+        home = args.work / f"{kind}-home"
+        entry: dict[str, Any] = {}
+        try:
+            urls[kind] = (start_engine(kind, args.work, ports[kind], args.heap)
+                          if kind in ports else None)
+            env = engine_env(kind, urls[kind] or "") if urls[kind] else {}
             if not args.skip_ingest:
                 print(f"{kind}: harvesting all of IDC ...", flush=True)
                 entry["ingest"] = harvest(home, env)
-            entry["disk"] = disk_bytes(kind, urls.get(kind) or "", home)
+            entry["disk"] = disk_bytes(kind, urls[kind] or "", home)
             for workers in (1, 2):
                 proc, url = serve(home, env, workers)
                 try:
                     if workers == 1:
                         answers[kind], entry["query_mix"] = query_mix(
-                            url, args.repeat, urls.get(kind))
+                            url, args.repeat, urls[kind])
                         entry["server_rss_mb"] = round(sum(
                             p.memory_info().rss for p in [psutil.Process(proc.pid),
                                                           *psutil.Process(proc.pid).children(True)]
@@ -250,12 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                    args.work)
                 finally:
                     stop(proc)
-            result["backends"][kind] = entry
-            print(json.dumps({kind: entry}, indent=1), flush=True)
-    finally:
-        for kind in ("opensearch", "elasticsearch"):
+        finally:
             if urls.get(kind):
                 stop_engine(kind, args.work)
+        result["backends"][kind] = entry
+        print(json.dumps({kind: entry}, indent=1), flush=True)
     base = backends[0]
     bad = [f"{kind} vs {base}: {d}" for kind in backends[1:]
            for d in differences(answers[base], answers[kind])]
