@@ -138,6 +138,12 @@ class Settings:
         return self.home / "index"
 
     @property
+    def published_dir(self) -> Path:
+        """On a search engine cluster: this publisher's copies of what it published
+        (``store/search_engine/local_copy.py``)."""
+        return self.home / "published"
+
+    @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
 

@@ -18,4 +18,4 @@ def open_store(settings: Settings) -> IndexStore:
         raise ConfigError(f"IHUB_STORE={settings.store} needs its connection settings")
     from imaging_hub.store.search_engine import SearchEngineStore
 
-    return SearchEngineStore(settings.engine)
+    return SearchEngineStore(settings.engine, copies=settings.published_dir)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from imaging_hub.config import EngineSettings
@@ -55,6 +56,7 @@ from imaging_hub.store.search_engine import mapping, publish
 from imaging_hub.store.search_engine import query as dsl
 from imaging_hub.store.search_engine.client import JSON, EngineClient
 from imaging_hub.store.search_engine.docs import collection_from_doc
+from imaging_hub.store.search_engine.local_copy import LocalCopies
 from imaging_hub.store.search_engine.served import Served, read_served
 from imaging_hub.store.search_engine.stream import EngineStream
 from imaging_hub.store.streaming import UID_BATCH, SeriesStream
@@ -70,8 +72,10 @@ LevelPage = tuple[str, str, JSON, list[JSON]]  # kind, index, first page's body,
 class SearchEngineStore:
     """``IndexStore`` on an OpenSearch or Elasticsearch cluster."""
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, copies: Path | None = None) -> None:
+        """``copies``: the folder of this publisher's copies (``local_copy.py``)."""
         self.kind = settings.kind
+        self._copies = LocalCopies(copies, settings.index_prefix) if copies else None
         self.settings = settings
         self.prefix = settings.index_prefix
         self.client = EngineClient(settings)
@@ -81,7 +85,8 @@ class SearchEngineStore:
     # -- publishing -------------------------------------------------------------------------
     def publish(self, result: HarvestResult, source_type: str = "") -> Published:
         published = publish.publish(self.client, self.prefix, result, source_type,
-                                    self.settings.shards, self.settings.replicas)
+                                    self.settings.shards, self.settings.replicas,
+                                    self._copies)
         with self._lock:
             self._served = None
         return published

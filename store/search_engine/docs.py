@@ -67,6 +67,7 @@ class Rows:
             CREATE TABLE doc_rows AS SELECT
                 coalesce(series_uid, chr(0) || 'record:' || id) AS series_k, study_uid,
                 subject_key, source, collection, id, instances, size_bytes, age, study_year,
+                copies,
                 {self._json_sql(True)} AS full_json, {self._json_sql(False)} AS fields_json
             FROM doc_records""")
         self.con.execute("DROP VIEW doc_records")
@@ -108,28 +109,50 @@ class Rows:
 
     def level_docs(self, level: str, index: str) -> Iterator[JSON]:
         """Bulk actions of one level index: one document per key, its records nested
-        (pre-serialised JSON; ids left to the engine)."""
+        (pre-serialised JSON; ids left to the engine). A series held by one source (nearly
+        all) is one record: its whole document is written by DuckDB, in table order, so the
+        records (about 2 kB of JSON each) are never sorted; only the records of keys with
+        several (studies, subjects, series held by several sources) are sorted and joined."""
+        if level == "series":
+            yield from self._single_series(index)
         key = {"series": "series_k", "study": "study_uid", "subject": "subject_key"}[level]
-        where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
+        where = {"series": "WHERE copies > 1", "study": "WHERE study_uid IS NOT NULL",
+                 "subject": ""}[level]
         json_column = "full_json" if level == "series" else "fields_json"
         sql = (f"SELECT {key} AS k, {json_column} AS j, source, instances, size_bytes,"
                f" study_uid, collection, age, study_year"
                f" FROM doc_rows {where} ORDER BY k, source, collection, id")
+        group: list[tuple[Any, ...]] = []
+        current: str | None = None
+        for cols in self._batches(sql):
+            for k, *values in zip(*cols, strict=True):
+                if k != current and group:
+                    yield _doc(level, index, current or "", group)
+                    group = []
+                current = k
+                group.append(tuple(values))
+        if group:
+            yield _doc(level, index, current or "", group)
+
+    def _single_series(self, index: str) -> Iterator[JSON]:
+        """Documents of the series held by one source (the same head as ``_doc``'s)."""
+        head = ("to_json(struct_pack(key := series_k, study_uid := study_uid,"
+                " hosts := [source], instances := coalesce(instances, 0),"
+                " size_bytes := size_bytes, first_source := source,"
+                " first_collection := collection, age := age, study_year := study_year))")
+        sql = (f"SELECT rtrim(CAST({head} AS VARCHAR), '}}') || ',\"r\":[' || full_json"
+               f" || ']}}' FROM doc_rows WHERE copies = 1")
+        for (docs,) in self._batches(sql):
+            for doc in docs:
+                yield {"_index": index, "_source": doc}
+
+    def _batches(self, sql: str) -> Iterator[list[list[Any]]]:
+        """The columns of ``sql``'s answer, ``BATCH`` rows at a time, as Python lists."""
         con = self.con.cursor()  # a connection of its own: streams may be read side by side
         try:
             reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(BATCH)
-            group: list[tuple[Any, ...]] = []
-            current: str | None = None
             for batch in reader:
-                cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-                for k, *values in zip(*cols, strict=True):
-                    if k != current and group:
-                        yield _doc(level, index, current or "", group)
-                        group = []
-                    current = k
-                    group.append(tuple(values))
-            if group:
-                yield _doc(level, index, current or "", group)
+                yield [batch.column(i).to_pylist() for i in range(batch.num_columns)]
         finally:
             con.close()
 

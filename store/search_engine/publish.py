@@ -31,6 +31,7 @@ from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, SERIES_SCHEMA
 from imaging_hub.store.merge import Merged, Published, merging
 from imaging_hub.store.search_engine import docs, mapping
 from imaging_hub.store.search_engine.client import JSON, EngineClient
+from imaging_hub.store.search_engine.local_copy import LocalCopies
 
 LOCK_WAIT_S = 600
 LOCK_STALE_S = 6 * 3600
@@ -140,25 +141,35 @@ def read_collections(client: EngineClient, prefix: str, generation: str) -> pa.T
 
 
 def publish(client: EngineClient, prefix: str, result: HarvestResult, source_type: str,
-            shards: int, replicas: int | None) -> Published:
-    """Load ``result`` merged with the served records as a new generation and switch to it.
-    Raises ``StoreError``; the served generation then stays."""
+            shards: int, replicas: int | None, copies: LocalCopies | None = None,
+            ) -> Published:
+    """Load ``result`` merged with the served records as a new generation and switch to it;
+    ``copies``: where this publisher keeps a copy of what it published (read instead of
+    the cluster when it is the served generation's). Raises ``StoreError``; the served
+    generation then stays."""
     with publish_lock(client, prefix):
         served = served_generation(client, prefix)
         old_s: Iterable[pa.Table] = [SERIES_SCHEMA.empty_table()]
         old_c, sources = COLLECTION_SCHEMA.empty_table(), {}
         if served:
-            old_s = read_series(client, prefix, served)
+            meta = read_meta(client, prefix, served)
+            sources = meta["sources"]
+            old_s = ((copies and copies.read(served, int(meta.get("series", -1))))
+                     or read_series(client, prefix, served))
             old_c = read_collections(client, prefix, served)
-            sources = read_meta(client, prefix, served)["sources"]
         gen = new_generation_name()
+        pending = None
         with merging(old_s, old_c, sources, result, source_type, spill=True) as merged:
             try:
                 _load(client, prefix, gen, merged, shards, replicas)
+                pending = copies.write(merged.con, gen) if copies else None
                 _swap(client, prefix, served, gen)
             except BaseException:
                 _drop(client, prefix, gen)
+                LocalCopies.discard(pending)
                 raise
+        if copies and pending:
+            copies.keep(pending, gen)
         collect_garbage(client, prefix)
     return Published(gen, merged.report)
 
