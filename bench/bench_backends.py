@@ -7,10 +7,11 @@
 * **queries**: the benchmark's question mix (``bench/queries.py``) over HTTP on each backend,
   every answer computed (``Cache-Control: no-cache``): p50/p95, and every answer (counts,
   totals, 10 facets, first 20 hits) asserted identical across the backends. The first pass
-  meets a cold engine (right after the publish, its caches emptied); the repeated passes a
-  warm one. A search engine's shard request cache (which stores whole answers of size-0
-  searches) is switched off after the first pass, so the repeated passes compute every
-  answer too; the engine's filter cache, like the embedded store's arrays in memory, stays;
+  meets a cold engine (right after the publish, its caches emptied); the measured passes,
+  after ``--warm-passes`` unmeasured ones, a warm one. A search engine's shard request
+  cache (which stores whole answers of size-0 searches) is switched off after the first
+  pass, so the repeated passes compute every answer too; the engine's filter cache, like
+  the embedded store's arrays in memory, stays;
 * **throughput**: requests per second from 1, 8 and 32 concurrent connections of ``wrk`` on a
   mixed search workload (the mix, varied page sizes and browse levels), with ``ihub serve
   --workers 2``, with the answer cache (repeated questions) and without it (every answer
@@ -105,12 +106,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def query_mix(url: str, repeat: int, engine_url: str | None,
+def query_mix(url: str, repeat: int, engine_url: str | None, warm: int = 0,
               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(answers per question, timings) for the mix, every answer computed by the server
     (``no-cache``). The first pass meets every question for the first time (the engine's
     caches emptied before it); then the engine's request cache is switched off, so that
-    the later passes, which repeat the questions, compute every answer as well."""
+    the later passes, which repeat the questions, compute every answer as well; ``warm``
+    passes go unmeasured before the ``repeat`` measured ones (a search engine's JVM keeps
+    getting faster over its first few hundred questions)."""
     answers: dict[str, Any] = {}
     times: list[float] = []
     first: list[float] = []
@@ -127,11 +130,12 @@ def query_mix(url: str, repeat: int, engine_url: str | None,
         if engine_url:
             httpx.put(f"{engine_url}/ihub-*/_settings", timeout=60,
                       json={"index.requests.cache.enable": False}).raise_for_status()
-        for _ in range(repeat):
+        for n in range(warm + repeat):
             for q in QUERIES:
                 t0 = time.perf_counter()
                 c.post("/api/v1/search", json=api_body(q), headers=fresh).raise_for_status()
-                times.append(time.perf_counter() - t0)
+                if n >= warm:
+                    times.append(time.perf_counter() - t0)
     return answers, {**ms(times), "first_pass": ms(first)}
 
 
@@ -213,7 +217,9 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/ihub-bench-backends"))
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5, help="measured passes of the mix")
+    ap.add_argument("--warm-passes", type=int, default=5,
+                    help="unmeasured passes between the first pass and the measured ones")
     ap.add_argument("--seconds", type=float, default=20, help="per throughput point")
     ap.add_argument("--heap", default="4g", help="engine heap (one node each)")
     ap.add_argument("--backends", default="embedded,opensearch,elasticsearch")
@@ -242,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     if workers == 1:
                         answers[kind], entry["query_mix"] = query_mix(
-                            url, args.repeat, urls[kind])
+                            url, args.repeat, urls[kind], args.warm_passes)
                         entry["server_rss_mb"] = round(sum(
                             p.memory_info().rss for p in [psutil.Process(proc.pid),
                                                           *psutil.Process(proc.pid).children(True)]

@@ -18,7 +18,6 @@ from typing import Any
 
 from imaging_hub.config import EngineSettings
 from imaging_hub.errors import StoreError, StoreUnavailable
-from imaging_hub.store.search_engine.combine import combine
 
 JSON = dict[str, Any]
 REQUEST_TIMEOUT = 60
@@ -78,12 +77,7 @@ class EngineClient:
         raise StoreUnavailable(f"{self.kind}: no complete answer")  # pragma: no cover
 
     def msearch(self, searches: list[tuple[str, JSON]]) -> list[JSON]:
-        """Several searches in one round trip; each must be complete, like ``search``.
-        Searches asking the same query of the same index run as one (``combine.py``)."""
-        sent, split = combine(searches)
-        return split(self._msearch(sent))
-
-    def _msearch(self, searches: list[tuple[str, JSON]]) -> list[JSON]:
+        """Several searches in one round trip; each must be complete, like ``search``."""
         lines: list[JSON] = []
         for index, body in searches:
             lines += [{"index": index, "allow_partial_search_results": False}, body]

@@ -57,25 +57,30 @@ class LocalCopies:
             for batch in f.iter_batches(READ_BATCH, columns=SERIES_SCHEMA.names):
                 yield pa.Table.from_batches([batch]).cast(SERIES_SCHEMA)
 
-    def write(self, con: duckdb.DuckDBPyConnection, generation: str) -> Path:
+    def write(self, con: duckdb.DuckDBPyConnection, generation: str) -> Path | None:
         """Write the merged records (``merge.RECORDS`` on ``con``) of a generation being
-        loaded; the file only counts once ``keep`` has named it."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        loaded; the file only counts once ``keep`` has named it. A copy that cannot be
+        written (a full disk, say) is no reason to fail the publish: None."""
         pending = self.path(generation).with_suffix(".pending")
         columns = ", ".join(f'"{n}"' for n in SERIES_SCHEMA.names)
         target = str(pending).replace("'", "''")
-        con.execute(f"COPY (SELECT {columns} FROM {RECORDS}) TO '{target}' "
-                    f"(FORMAT parquet, COMPRESSION zstd)")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (SELECT {columns} FROM {RECORDS}) TO '{target}' "
+                        f"(FORMAT parquet, COMPRESSION zstd)")
+        except (OSError, duckdb.Error):
+            self.discard(pending)
+            return None
         return pending
 
     def keep(self, pending: Path, generation: str) -> None:
         """``generation`` is served now: its copy replaces every other of this prefix."""
         final = self.path(generation)
-        pending.replace(final)
-        for other in self.folder.iterdir():
+        with contextlib.suppress(OSError):  # without it, the next publish reads back
+            pending.replace(final)
+        for other in self.folder.glob("*"):
             if other != final:
-                with contextlib.suppress(OSError):
-                    other.unlink()
+                self.discard(other)
 
     @staticmethod
     def discard(pending: Path | None) -> None:

@@ -71,9 +71,8 @@ def row_properties(with_text: bool) -> dict[str, Any]:
     return props
 
 
-def settings(kind: str, engine: str, shards: int, replicas: int) -> dict[str, Any]:
-    """Settings of one index of a generation (``kind``) on ``engine``."""
-    out: dict[str, Any] = {"index": {
+def settings(shards: int, replicas: int) -> dict[str, Any]:
+    return {"index": {
         "number_of_shards": shards, "number_of_replicas": replicas,
         "refresh_interval": "-1",  # loading: refreshed once at the end
         # loading: the translog is fsynced in the background; a generation that did not load
@@ -84,12 +83,6 @@ def settings(kind: str, engine: str, shards: int, replicas: int) -> dict[str, An
         "mapping.total_fields.limit": 2000,
         "max_inner_result_window": 1000,
     }}
-    if engine == "opensearch" and kind in LEVEL_INDICES:
-        # a search's segments are searched side by side (one thread per slice): measured
-        # on all of IDC on two cores, p50 of the question mix 93.5 -> 65.2 ms (Elasticsearch
-        # has no such index setting: it chooses per request)
-        out["index"]["search.concurrent_segment_search.mode"] = "all"
-    return out
 
 
 def level_mapping(level: str) -> dict[str, Any]:

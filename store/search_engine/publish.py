@@ -179,8 +179,7 @@ def _load(client: EngineClient, prefix: str, gen: str, merged: Merged, shards: i
     names = {k: mapping.index_name(prefix, k, gen) for k in mapping.KINDS}
     for kind, name in names.items():
         client.request("PUT", f"/{name}", {
-            "settings": mapping.settings(kind, client.kind,
-                                         shards if kind in mapping.LEVEL_INDICES else 1, 0),
+            "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0),
             "mappings": mapping.mapping_of(kind)})
     colls = merged.collections
     rows = docs.Rows(merged)

@@ -107,3 +107,15 @@ def test_a_failed_publish_keeps_the_served_copy_and_leaves_nothing_else(
         store.publish(syn.result("alpha", first[:20], syn.COLLECTIONS, run="run-2"))
     assert store.generation_name() == served
     assert [p.name for p in (tmp_path / store.prefix).iterdir()] == [f"{served}.parquet"]
+
+
+def test_a_copy_that_cannot_be_written_does_not_fail_the_publish(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the copies' folder would be")
+    store = SearchEngineStore(engine_settings(request, KIND), copies=blocked)
+    records = syn.random_records(seed=8, n=30)["alpha"]
+    store.publish(syn.result("alpha", records, syn.COLLECTIONS))
+    again = store.publish(syn.result("alpha", records, syn.COLLECTIONS, run="run-2"))
+    assert (again.report.added, again.report.unchanged) == (0, 30)
+    assert blocked.read_text().startswith("a file")
