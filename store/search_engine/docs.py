@@ -7,7 +7,8 @@ searchable fields for the study and subject indices. A level's documents are the
 table's rows in the order of the level's key (series UID, study UID, linked subject) read in
 batches, consecutive records with the same key joined into one document by string
 concatenation — no per-record Python dictionaries. DuckDB sorts within its memory limit and
-spills to its temporary folder beyond it.
+spills to its temporary folder beyond it. A series held by one source (nearly all) needs no
+joining: DuckDB writes its whole document, and those rows are read unsorted.
 """
 
 from __future__ import annotations

@@ -34,6 +34,15 @@ def _outcome(store: SearchEngineStore, report: Any) -> tuple[Any, ...]:
     return (report.added, report.updated, report.unchanged, report.deleted, served)
 
 
+def _published(request: pytest.FixtureRequest, folder: Path | None, seed: int, n: int,
+               ) -> tuple[SearchEngineStore, list[SeriesRecord]]:
+    """A store on a fresh prefix (copies in ``folder``) with ``n`` records of 'alpha'."""
+    records = syn.random_records(seed=seed, n=n)["alpha"]
+    store = SearchEngineStore(engine_settings(request, KIND), copies=folder)
+    store.publish(syn.result("alpha", records, syn.COLLECTIONS))
+    return store, records
+
+
 def _no_read_back(*_: Any) -> Any:
     raise AssertionError("the served records were read back from the cluster")
 
@@ -65,9 +74,7 @@ def test_a_republish_reads_the_copy_and_publishes_what_reading_back_would(
 def test_a_copy_that_does_not_match_the_served_generation_is_not_used(
         request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = syn.random_records(seed=6, n=60)["alpha"]
-    store = SearchEngineStore(engine_settings(request, KIND), copies=tmp_path)
-    store.publish(syn.result("alpha", first, syn.COLLECTIONS))
+    store, first = _published(request, tmp_path, seed=6, n=60)
     copy = tmp_path / store.prefix / f"{store.generation_name()}.parquet"
     calls: list[str] = []
     real = publish.read_series
@@ -94,9 +101,7 @@ def test_a_copy_that_does_not_match_the_served_generation_is_not_used(
 def test_a_failed_publish_keeps_the_served_copy_and_leaves_nothing_else(
         request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = syn.random_records(seed=7, n=40)["alpha"]
-    store = SearchEngineStore(engine_settings(request, KIND), copies=tmp_path)
-    store.publish(syn.result("alpha", first, syn.COLLECTIONS))
+    store, first = _published(request, tmp_path, seed=7, n=40)
     served = store.generation_name()
 
     def refuse(*_: Any) -> None:
@@ -113,9 +118,7 @@ def test_a_copy_that_cannot_be_written_does_not_fail_the_publish(
         request: pytest.FixtureRequest, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the copies' folder would be")
-    store = SearchEngineStore(engine_settings(request, KIND), copies=blocked)
-    records = syn.random_records(seed=8, n=30)["alpha"]
-    store.publish(syn.result("alpha", records, syn.COLLECTIONS))
+    store, records = _published(request, blocked, seed=8, n=30)
     again = store.publish(syn.result("alpha", records, syn.COLLECTIONS, run="run-2"))
     assert (again.report.added, again.report.unchanged) == (0, 30)
     assert blocked.read_text().startswith("a file")
