@@ -3,12 +3,12 @@ loader.
 
 Each record becomes JSON once, in DuckDB (``to_json``, vectorised), written into a table of
 the merge's database (``store/merge.py``): the full record for the series index, the
-searchable fields for the study and subject indices. A level's documents are then that
-table's rows in the order of the level's key (series UID, study UID, linked subject) read in
-batches, consecutive records with the same key joined into one document by string
+searchable fields for the study and subject indices. Series documents are then written
+whole by DuckDB (a series held by one source, nearly all, read unsorted); study and subject
+documents are that table's rows in the order of the level's key (study UID, linked subject)
+read in batches, consecutive records with the same key joined into one document by string
 concatenation — no per-record Python dictionaries. DuckDB sorts within its memory limit and
-spills to its temporary folder beyond it. A series held by one source (nearly all) needs no
-joining: DuckDB writes its whole document, and those rows are read unsorted.
+spills to its temporary folder beyond it.
 """
 
 from __future__ import annotations
@@ -110,42 +110,44 @@ class Rows:
 
     def level_docs(self, level: str, index: str) -> Iterator[JSON]:
         """Bulk actions of one level index: one document per key, its records nested
-        (pre-serialised JSON; ids left to the engine). A series held by one source (nearly
-        all) is one record: its whole document is written by DuckDB, in table order, so the
-        records (about 2 kB of JSON each) are never sorted; only the records of keys with
-        several (studies, subjects, series held by several sources) are sorted and joined."""
+        (pre-serialised JSON; ids left to the engine). Series documents are written whole
+        by DuckDB: a series held by one source (nearly all) is one record, read in table
+        order, so the records (about 2 kB of JSON each) are never sorted; the few held by
+        several sources are grouped. Studies and subjects are sorted by key and joined."""
         if level == "series":
-            yield from self._single_series(index)
-        key = {"series": "series_k", "study": "study_uid", "subject": "subject_key"}[level]
-        where = {"series": "WHERE copies > 1", "study": "WHERE study_uid IS NOT NULL",
-                 "subject": ""}[level]
-        json_column = "full_json" if level == "series" else "fields_json"
-        sql = (f"SELECT {key} AS k, {json_column} AS j, source, instances, size_bytes,"
-               f" study_uid, collection, age, study_year"
-               f" FROM doc_rows {where} ORDER BY k, source, collection, id")
-        group: list[tuple[Any, ...]] = []
+            yield from self._series_docs(index)
+            return
+        key = {"study": "study_uid", "subject": "subject_key"}[level]
+        where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
+        sql = (f"SELECT {key} AS k, fields_json FROM doc_rows {where}"
+               f" ORDER BY k, source, collection, id")
+        group: list[str] = []
         current: str | None = None
-        for cols in self._batches(sql):
-            for k, *values in zip(*cols, strict=True):
+        for keys, records in self._batches(sql):
+            for k, record in zip(keys, records, strict=True):
                 if k != current and group:
-                    yield _doc(level, index, current or "", group)
+                    yield _doc(index, current or "", group)
                     group = []
                 current = k
-                group.append(tuple(values))
+                group.append(record)
         if group:
-            yield _doc(level, index, current or "", group)
+            yield _doc(index, current or "", group)
 
-    def _single_series(self, index: str) -> Iterator[JSON]:
-        """Documents of the series held by one source (the same head as ``_doc``'s)."""
-        head = ("to_json(struct_pack(key := series_k, study_uid := study_uid,"
-                " hosts := [source], instances := coalesce(instances, 0),"
-                " size_bytes := size_bytes, first_source := source,"
-                " first_collection := collection, age := age, study_year := study_year))")
-        sql = (f"SELECT rtrim(CAST({head} AS VARCHAR), '}}') || ',\"r\":[' || full_json"
-               f" || ']}}' FROM doc_rows WHERE copies = 1")
-        for (docs,) in self._batches(sql):
-            for doc in docs:
-                yield {"_index": index, "_source": doc}
+    def _series_docs(self, index: str) -> Iterator[JSON]:
+        """Series documents: the head (``_series_head``) and the records, in the order of
+        (source, collection, id), nested."""
+        order = "ORDER BY source, collection, id"
+        single = _series_head("[source]", "coalesce(instances, 0)", "size_bytes",
+                              *_FIRSTS)
+        several = _series_head("list_sort(list_distinct(list(source)))",
+                               "max(coalesce(instances, 0))", "max(size_bytes)",
+                               *(f"first({c} {order})" for c in _FIRSTS))
+        for sql in (f"SELECT {single} || full_json || ']}}' FROM doc_rows WHERE copies = 1",
+                    f"SELECT {several} || string_agg(full_json, ',' {order}) || ']}}'"
+                    f" FROM doc_rows WHERE copies > 1 GROUP BY series_k"):
+            for (docs,) in self._batches(sql):
+                for doc in docs:
+                    yield {"_index": index, "_source": doc}
 
     def _batches(self, sql: str) -> Iterator[list[list[Any]]]:
         """The columns of ``sql``'s answer, ``BATCH`` rows at a time, as Python lists."""
@@ -163,20 +165,24 @@ class Rows:
         return int(rows[0][0]) if rows else 0
 
 
-def _doc(level: str, index: str, key: str, group: list[tuple[Any, ...]]) -> JSON:
-    """(record JSON, source, instances, size, study, collection, age, study year) rows."""
-    if level == "series":
-        sizes = [g[3] for g in group if g[3] is not None]
-        first = group[0]  # in (source, collection, id) order
-        head = json.dumps({
-            "key": key, "study_uid": first[4], "hosts": sorted({g[1] for g in group}),
-            "instances": max(g[2] or 0 for g in group),
-            "size_bytes": max(sizes) if sizes else None, "first_source": first[1],
-            "first_collection": first[5], "age": first[6], "study_year": first[7]},
-            separators=(",", ":"))[:-1]
-    else:
-        head = '{"key":' + json.dumps(key)
-    return {"_index": index, "_source": head + ',"r":[' + ",".join(g[0] for g in group) + "]}"}
+# values of a series document's head taken from its first record
+_FIRSTS = ("study_uid", "source", "collection", "age", "study_year")
+
+
+def _series_head(hosts: str, instances: str, size: str, study: str, source: str,
+                 collection: str, age: str, year: str) -> str:
+    """SQL: a series document up to its nested records (``...,"r":[``) from SQL
+    expressions of its head's values."""
+    head = (f"to_json(struct_pack(key := series_k, study_uid := {study}, hosts := {hosts},"
+            f" instances := {instances}, size_bytes := {size}, first_source := {source},"
+            f" first_collection := {collection}, age := {age}, study_year := {year}))")
+    return f"rtrim(CAST({head} AS VARCHAR), '}}') || ',\"r\":['"
+
+
+def _doc(index: str, key: str, records: list[str]) -> JSON:
+    """A study or subject document: its key and its records' JSON."""
+    return {"_index": index, "_source": '{"key":' + json.dumps(key) + ',"r":['
+            + ",".join(records) + "]}"}
 
 
 def collection_docs(collections: pa.Table, index: str) -> Iterator[JSON]:
