@@ -38,15 +38,20 @@ class EngineClient:
 
     # -- plumbing ---------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None,
-                params: dict[str, Any] | None = None, ignore: tuple[int, ...] = ()) -> Any:
-        """One request; JSON in and out. Raises ``StoreUnavailable`` when the cluster cannot
-        answer, ``StoreError`` for any other refusal not listed in ``ignore``."""
+                params: dict[str, Any] | None = None, ignore: tuple[int, ...] = (),
+                timeout: float | None = None) -> Any:
+        """One request; JSON in and out; ``timeout``: seconds to wait for the answer, if
+        not the client's. Raises ``StoreUnavailable`` when the cluster cannot answer,
+        ``StoreError`` for any other refusal not listed in ``ignore``."""
         try:
             if self.kind == "opensearch":
                 return self._client.transport.perform_request(
-                    method, path, params=params or {}, body=body)
+                    method, path, body=body, params={**(params or {}), **(
+                        {"request_timeout": timeout} if timeout else {})})
             headers = {"accept": "application/json", "content-type": "application/json"}
-            response = self._client.perform_request(
+            client = self._client.options(request_timeout=timeout) if timeout \
+                else self._client
+            response = client.perform_request(
                 method, path, params=params or {}, headers=headers, body=body)
             return response.body
         except Exception as exc:  # noqa: BLE001 - both clients' error trees, translated here

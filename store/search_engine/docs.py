@@ -24,7 +24,7 @@ from imaging_hub.schemas.columnar import INHERITED, collection_fields
 from imaging_hub.schemas.fields import FIELDS, SERIES_COLUMNS, TEXT_COLUMNS
 from imaging_hub.schemas.text import normalise
 from imaging_hub.store.merge import RECORDS, Merged
-from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS
+from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS, UNUSED
 
 BATCH = 10_000  # records per batch read from DuckDB (a batch of JSON is held in Python)
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
@@ -101,8 +101,8 @@ class Rows:
 
     def _json_sql(self, full: bool) -> str:
         mapped = [*FIELDS, *EXTRA_ROW_FIELDS]
-        if not full:
-            return "to_json(" + _struct(mapped) + ")"
+        if not full:  # study and subject records: what their searches use
+            return "to_json(" + _struct([n for n in mapped if n not in UNUSED["study"]]) + ")"
         names = [c.name for c in SERIES_COLUMNS if c.name != "harvested_at"]
         names += [n for n in mapped if n not in names]
         return ("to_json(" + _struct(names)[:-1] + ', "text" := analysed_text'

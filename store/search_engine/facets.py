@@ -8,9 +8,11 @@ searches go into the question's one multi-search:
   their aggregations named ``<facet>:<part>``;
 * each filtered facet gets a search of its own, whose query is its conditions, so the engine
   visits only the documents they match (not every document once per facet);
-* in series, every record is first counted as if it were its series, and a twin search on
-  the records of series held by several sources (``copies > 1``, few) replaces those
-  records by their series: exact, without a per-record copies test in the big search;
+* in series, every record of a matching document is first counted as if it were its
+  series, and a twin search on the series held by several sources (``copies > 1``, few)
+  replaces those documents' records by their series: exact, with neither a per-record
+  copies test nor a re-check of the conditions on each record in the big search (a series
+  held by one source is one record, which matched if its document did);
 * a single-valued field's "no value" count on records is the records counted less those in
   its buckets (``sum_other_doc_count`` included), so no ``missing`` aggregation is needed.
 """
@@ -87,11 +89,32 @@ def _values_and_missing(name: str, unit: str) -> JSON:
     return {"v": facet_agg(name, unit), "none": missing}
 
 
+def _aggs(names: list[str], unit: str) -> JSON:
+    return {f"{n}:{k}": agg for n in names for k, agg in _values_and_missing(n, unit).items()}
+
+
 def _search(conditions: list[JSON], names: list[str], unit: str) -> JSON:
-    aggs = {f"{n}:{k}": agg for n in names for k, agg in _values_and_missing(n, unit).items()}
+    """Buckets of the records meeting ``conditions`` in the documents having one."""
     return {"size": 0, "track_total_hits": False, "query": has_row(conditions),
             "aggs": {"rows": {"nested": {"path": NESTED}, "aggs": {"m": {
-                "filter": {"bool": {"filter": conditions}}, "aggs": aggs}}}}}
+                "filter": {"bool": {"filter": conditions}}, "aggs": _aggs(names, unit)}}}}}
+
+
+def _series_searches(conditions: list[JSON], names: list[str], multi_copy: bool,
+                     ) -> list[tuple[str, JSON]]:
+    """(tag suffix, body) of the series facets: every record of the matching documents
+    counted (no re-check per record: a document of one record matched through it), and,
+    if the generation has series held by several sources, the twin on those documents:
+    their records as counted above (``all``) and their series meeting the conditions."""
+    out: list[tuple[str, JSON]] = [("", {
+        "size": 0, "track_total_hits": False, "query": has_row(conditions),
+        "aggs": {"rows": {"nested": {"path": NESTED}, "aggs": _aggs(names, "records")}}})]
+    if multi_copy:
+        twin = _search([*conditions, MANY_COPIES], names, "series")
+        twin["aggs"]["rows"]["aggs"]["all"] = {"filter": {"match_all": {}},
+                                               "aggs": _aggs(names, "records")}
+        out.append((MANY, twin))
+    return out
 
 
 def facet_searches(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[str, list[str]],
@@ -110,17 +133,18 @@ def facet_searches(q: CohortQuery, vis: Visibility, datasets_matching: Mapping[s
     out: list[tuple[str, JSON]] = []
     for tag, conditions, facets in groups:
         if unit == "series":
-            out.append((tag, _search(conditions + extra, facets, "records")))
-            if multi_copy:
-                out.append((tag + MANY, _search([*conditions, *extra, MANY_COPIES], facets,
-                                                "series")))
+            out += [(tag + suffix, body) for suffix, body in
+                    _series_searches(conditions + extra, facets, multi_copy)]
         else:
             out.append((tag, _search(conditions, facets, unit)))
     return out
 
 
-def _part(answer: JSON, name: str) -> JSON:
-    m = answer["aggregations"]["rows"]["m"]
+def _part(answer: JSON, name: str, part: str = "m") -> JSON:
+    """One facet's aggregations in ``part`` of an answer's nested records (the records
+    themselves where the search has no such part)."""
+    rows = answer["aggregations"]["rows"]
+    m = rows.get(part, rows)
     prefix = f"{name}:"
     return {"doc_count": m["doc_count"],
             **{k[len(prefix):]: v for k, v in m.items() if k.startswith(prefix)}}
@@ -132,6 +156,7 @@ def facet_of(name: str, tagged: Mapping[str, JSON]) -> JSON:
     agg = _part(tagged[tag], name)
     if tag + MANY in tagged:
         agg["many"] = _part(tagged[tag + MANY], name)
+        agg["many_all"] = _part(tagged[tag + MANY], name, "all")
     return agg
 
 
@@ -143,10 +168,10 @@ def read_facet(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
     many = agg.get("many")
     if many is None:
         return list(counts.items())
-    for (value, records), (_, series) in zip(_read(name, many, "records", keep=True),
-                                             _read(name, many, "series", keep=True),
-                                             strict=True):
-        counts[value] = counts.get(value, 0) - records + series
+    for value, records in _read(name, agg["many_all"], "records"):
+        counts[value] = counts.get(value, 0) - records
+    for value, series in _read(name, many, "series"):
+        counts[value] = counts.get(value, 0) + series
     return [(v, n) for v, n in counts.items() if n]
 
 
@@ -158,8 +183,8 @@ def _bucket_count(bucket: JSON, unit: str) -> int:
     return int(bucket["e"]["doc_count"])
 
 
-def _read(name: str, agg: JSON, unit: str, keep: bool = False) -> list[tuple[Any, int]]:
-    """(value, count) per bucket, "no value" (None) last; ``keep``: zero counts too."""
+def _read(name: str, agg: JSON, unit: str) -> list[tuple[Any, int]]:
+    """(value, count) per bucket, "no value" (None) last; zero counts left out."""
     raw = agg["v"]["buckets"]
     items = list(raw.items() if isinstance(raw, dict) else ((b.get("key"), b) for b in raw))
     out = [(_value(name, key, bucket), _bucket_count(bucket, unit)) for key, bucket in items]
@@ -168,7 +193,7 @@ def _read(name: str, agg: JSON, unit: str, keep: bool = False) -> list[tuple[Any
     else:  # derived: every record has one value or none
         out.append((None, int(agg["doc_count"]) - sum(int(b["doc_count"]) for _, b in items)
                     - int(agg["v"].get("sum_other_doc_count", 0))))
-    return [(v, n) for v, n in out if n or keep]
+    return [(v, n) for v, n in out if n]
 
 
 def _value(name: str, key: Any, bucket: JSON) -> Any:

@@ -31,7 +31,8 @@ NESTED = "r"
 EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
     "id": {"type": "keyword"},
     "dataset": {"type": "keyword"},  # "<source>\x1f<collection>"
-    "subject_key": {"type": "keyword"},
+    # the linked subject: the subject index's document key; kept in the series' _source
+    "subject_key": {"type": "keyword", "index": False, "doc_values": False},
     # the record's searchable text, normalised (schemas/text.py); only matched (wildcard),
     # never grouped or sorted, so no doc values to build at loading
     "tx": {"type": "keyword", "doc_values": False},
@@ -39,6 +40,25 @@ EXTRA_ROW_FIELDS: dict[str, dict[str, Any]] = {
     "study_description": {"type": "keyword", "index": False},  # shown on study hits
     "copies": {"type": "integer"},  # records of the same series (hosts holding it)
 }
+# Nested fields read from doc values (grouped, summed, sorted on or fetched) besides the
+# facets and the sortable fields, per level index. Every other field is only matched, so
+# it gets no doc values: they are most of what loading writes for a field of (nearly)
+# unique values such as the UIDs.
+READ_BY_VALUE: dict[str, frozenset[str]] = {
+    # hit order (source, collection, study), the first record's id, counts' sums, datasets
+    "series": frozenset({"source", "collection", "study_uid", "id", "instances",
+                         "size_bytes", "dataset"}),
+    # and the page summaries of study and subject hits (hits.summary_aggs)
+    "study": frozenset({"source", "collection", "study_uid", "instances", "size_bytes",
+                        "dataset", "series_uid", "subject_id", "study_date",
+                        "study_description"}),
+}
+READ_BY_VALUE["subject"] = READ_BY_VALUE["study"]
+# Nested fields the searches of a level index never use: the study and subject documents
+# leave them out (docs.py), the series documents keep them in their _source
+UNUSED: dict[str, frozenset[str]] = {"series": frozenset(),
+                                     "study": frozenset({"id", "copies", "subject_key"})}
+UNUSED["subject"] = UNUSED["study"]
 DATASET_SEP = "\x1f"
 _ENGINE_TYPES = {"keyword": "keyword", "keyword_list": "keyword", "float": "double",
                  "int": "integer", "long": "long", "bool": "boolean"}
@@ -60,13 +80,22 @@ def _field_type(c: Column) -> dict[str, Any]:
     return out
 
 
-def row_properties(with_text: bool) -> dict[str, Any]:
-    """Mapped fields of a nested record: every searchable field of the registry, plus the
-    keys above; ``with_text`` adds an analysed field for relevance ranking."""
+def row_properties(level: str) -> dict[str, Any]:
+    """Mapped fields of a nested record in a level index: every searchable field of the
+    registry, plus the keys above; doc values only where ``READ_BY_VALUE``, a facet or a
+    sort needs them; in series, an analysed field for relevance ranking."""
     props = {name: _field_type(spec) for name, spec in FIELDS.items()}
     props.update(EXTRA_ROW_FIELDS)
-    if with_text:  # the built-in standard analyzer (the minimal distribution has no others);
-        # ranked by ``match`` only (BM25 needs term frequencies, not positions)
+    for name, spec in props.items():
+        column = FIELDS.get(name)
+        read = name in READ_BY_VALUE[level] or (column is not None and (
+            column.facet or column.sortable))
+        if name in UNUSED[level]:
+            props[name] = {"type": spec["type"], "index": False, "doc_values": False}
+        elif not read and spec.get("doc_values", True):
+            props[name] = {**spec, "doc_values": False}
+    if level == "series":  # the built-in standard analyzer (the minimal distribution has
+        # no others); ranked by ``match`` only (BM25 needs term frequencies, not positions)
         props["text"] = {"type": "text", "analyzer": "standard", "index_options": "freqs"}
     return props
 
@@ -96,7 +125,7 @@ def level_mapping(level: str) -> dict[str, Any]:
     mapping: dict[str, Any] = {
         "dynamic": False,
         "properties": {**root, NESTED: {"type": "nested", "dynamic": False,
-                                        "properties": row_properties(level == "series")}},
+                                        "properties": row_properties(level)}},
     }
     if level != "series":  # hits of these levels are built from aggregations
         mapping["_source"] = {"enabled": False}

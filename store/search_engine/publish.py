@@ -3,8 +3,9 @@
     lock -> read the served records back, page by page -> merge and link subjects in an
     on-disk DuckDB (store/merge.py, shared; memory bounded) -> create the generation's
     indices (no replicas, no refresh) -> bulk load, counting every item that failed ->
-    refresh, add replicas, wait for health -> check document counts -> swap every alias in
-    one atomic request -> drop generations older than the previous one -> unlock
+    refresh, merge each shard to one segment, add replicas, wait for health -> check
+    document counts -> swap every alias in one atomic request -> drop generations older
+    than the previous one -> unlock
 
 Until the alias swap nothing of the new generation is visible; a failed or partial load
 deletes its indices and raises, and the previous generation keeps answering.
@@ -38,6 +39,7 @@ LOCK_STALE_S = 6 * 3600
 READ_PAGE = 2000
 KEEP_GENERATIONS = 2
 HEALTH_WAIT_S = 180
+MERGE_WAIT_S = 3 * 3600  # merging a generation's shards to one segment each
 BULK_SENDERS = 2  # bulk requests in flight: one is built while the engine indexes another
 
 
@@ -226,9 +228,17 @@ def _counting(stream: Iterator[JSON], expected: dict[str, int], kind: str) -> It
 
 def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int],
             replicas: int | None) -> None:
-    """Refresh, add replicas, wait until the cluster holds them, check the counts."""
+    """Refresh, merge, add replicas, wait until the cluster holds them, check the counts.
+
+    A generation is never written again once loaded, so each shard is merged to one
+    segment before it is served (and before its replicas copy it): searches then read
+    one segment per shard instead of the several that loading left, and facets group on
+    segment ordinals. Measured on all of IDC: about a fifth less engine time per question,
+    for about a minute more of publishing (README, backends)."""
     every = ",".join(names.values())
     client.request("POST", f"/{every}/_refresh")
+    client.request("POST", f"/{every}/_forcemerge", params={"max_num_segments": 1},
+                   timeout=MERGE_WAIT_S)
     nodes = int(client.request("GET", "/_cluster/health")["number_of_nodes"])
     want = min(1, nodes - 1) if replicas is None else replicas
     client.request("PUT", f"/{every}/_settings", {"index": {
