@@ -256,3 +256,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_utf8(_: Request, exc: UnicodeDecodeError) -> Response:
         return _error(400, "malformed_body", f"request body is not UTF-8: {exc.reason}")
 
+    @app.exception_handler(OSError)
+    async def storage_failed(_: Request, exc: OSError) -> Response:
+        # the server's own files (saved cohorts, exports) could not be written or read:
+        # a full disk, a home removed or made read-only; its paths are not the caller's
+        return _error(503, "storage_unavailable", "the server could not write or read its "
+                      f"files ({exc.strerror or type(exc).__name__}); nothing was saved")
+

@@ -234,7 +234,7 @@ def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int
     segment before it is served (and before its replicas copy it): searches then read
     one segment per shard instead of the several that loading left, and facets group on
     segment ordinals. Measured on all of IDC: about a fifth less engine time per question,
-    for about a minute more of publishing (README, backends)."""
+    for about 18 s more of publishing (README, Benchmarks)."""
     every = ",".join(names.values())
     client.request("POST", f"/{every}/_refresh")
     client.request("POST", f"/{every}/_forcemerge", params={"max_num_segments": 1},

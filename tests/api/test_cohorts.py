@@ -139,3 +139,13 @@ def test_a_cohort_records_its_query_as_the_api_takes_it(
     assert saved["query"] == {k: v for k, v in body.items() if k != "name"}
     info = client.get(f"/api/v1/cohorts/{saved['id']}").json()
     assert info["members"] == saved["members"] > 0
+
+
+def test_a_cohort_the_server_cannot_store_is_a_clear_503(home: Path) -> None:
+    client = _client(home)
+    (home / "cohorts").write_text("a file where the cohorts' folder would be")
+    got = client.post("/api/v1/cohorts", json={"name": "CT", "filters": {"modality": ["CT"]}})
+    assert got.status_code == 503, got.text
+    assert got.json()["error"] == "storage_unavailable"
+    assert "nothing was saved" in got.json()["message"]
+    assert (home / "cohorts").read_text().startswith("a file")

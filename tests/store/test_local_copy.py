@@ -84,11 +84,16 @@ def test_a_copy_that_does_not_match_the_served_generation_is_not_used(
         return real(*args)
 
     monkeypatch.setattr(publish, "read_series", counted)
-    for damage in (b"not parquet", None):
+    for damage in (b"not parquet", "data pages", None):
         if damage is None:  # a readable copy of another publish, one record short
             other = SearchEngineStore(engine_settings(request, KIND), copies=tmp_path / "x")
             other.publish(syn.result("alpha", first[1:], syn.COLLECTIONS))
             copy.write_bytes(next((tmp_path / "x" / other.prefix).iterdir()).read_bytes())
+        elif damage == "data pages":  # the footer intact, the pages before it overwritten
+            raw = bytearray(copy.read_bytes())
+            footer = int.from_bytes(raw[-8:-4], "little") + 8
+            raw[4:len(raw) - footer] = bytes(len(raw) - footer - 4)
+            copy.write_bytes(bytes(raw))
         else:
             copy.write_bytes(damage)
         served = store.generation_name()
