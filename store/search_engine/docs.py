@@ -24,7 +24,11 @@ from imaging_hub.schemas.columnar import INHERITED, collection_fields
 from imaging_hub.schemas.fields import FIELDS, SERIES_COLUMNS, TEXT_COLUMNS
 from imaging_hub.schemas.text import normalise
 from imaging_hub.store.merge import RECORDS, Merged
-from imaging_hub.store.search_engine.mapping import DATASET_SEP, EXTRA_ROW_FIELDS, UNUSED
+from imaging_hub.store.search_engine.mapping import (
+    DATASET_SEP,
+    EXTRA_ROW_FIELDS,
+    UNUSED_BY_GROUPS,
+)
 
 BATCH = 10_000  # records per batch read from DuckDB (a batch of JSON is held in Python)
 MAX_TEXT = 4000  # keyword terms must stay under Lucene's 32 kB
@@ -102,7 +106,7 @@ class Rows:
     def _json_sql(self, full: bool) -> str:
         mapped = [*FIELDS, *EXTRA_ROW_FIELDS]
         if not full:  # study and subject records: what their searches use
-            return "to_json(" + _struct([n for n in mapped if n not in UNUSED["study"]]) + ")"
+            return "to_json(" + _struct([n for n in mapped if n not in UNUSED_BY_GROUPS]) + ")"
         names = [c.name for c in SERIES_COLUMNS if c.name != "harvested_at"]
         names += [n for n in mapped if n not in names]
         return ("to_json(" + _struct(names)[:-1] + ', "text" := analysed_text'

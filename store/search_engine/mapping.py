@@ -54,11 +54,9 @@ READ_BY_VALUE: dict[str, frozenset[str]] = {
                         "study_description"}),
 }
 READ_BY_VALUE["subject"] = READ_BY_VALUE["study"]
-# Nested fields the searches of a level index never use: the study and subject documents
-# leave them out (docs.py), the series documents keep them in their _source
-UNUSED: dict[str, frozenset[str]] = {"series": frozenset(),
-                                     "study": frozenset({"id", "copies", "subject_key"})}
-UNUSED["subject"] = UNUSED["study"]
+# Nested fields no search of the study and subject indices uses: their documents leave
+# them out (docs.py); the series documents keep them in their _source
+UNUSED_BY_GROUPS = frozenset({"id", "copies", "subject_key"})
 DATASET_SEP = "\x1f"
 _ENGINE_TYPES = {"keyword": "keyword", "keyword_list": "keyword", "float": "double",
                  "int": "integer", "long": "long", "bool": "boolean"}
@@ -90,7 +88,7 @@ def row_properties(level: str) -> dict[str, Any]:
         column = FIELDS.get(name)
         read = name in READ_BY_VALUE[level] or (column is not None and (
             column.facet or column.sortable))
-        if name in UNUSED[level]:
+        if level != "series" and name in UNUSED_BY_GROUPS:
             props[name] = {"type": spec["type"], "index": False, "doc_values": False}
         elif not read and spec.get("doc_values", True):
             props[name] = {**spec, "doc_values": False}
