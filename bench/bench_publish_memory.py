@@ -78,7 +78,7 @@ def drain_documents(result: HarvestResult, source_type: str) -> int:
                  source_type, spill=True) as merged:
         rows = docs.Rows(merged)
         for level in mapping.LEVEL_INDICES:
-            built += sum(1 for _ in rows.level_docs(level, level))
+            built += sum(1 for _ in rows.level_docs(level))
     return built
 
 

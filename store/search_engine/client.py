@@ -21,6 +21,7 @@ from imaging_hub.errors import StoreError, StoreUnavailable
 
 JSON = dict[str, Any]
 REQUEST_TIMEOUT = 60
+POOL_SIZE = 10  # connections kept per node (the Elasticsearch client's default)
 BULK_SHARD_WAIT = "15s"  # how long a bulk item waits for an unavailable shard (default 1m)
 PARTIAL_RETRIES = 4
 # what a bulk answer carries back per item: its status and error only (the helpers read no
@@ -121,21 +122,23 @@ class EngineClient:
             self.request("DELETE", "/_pit", {"id": pit}, ignore=(404,))
 
     # -- bulk -------------------------------------------------------------------------------
-    def bulk(self, actions: Iterable[JSON], chunk_size: int = 1000, senders: int = 1,
-             ) -> Iterator[tuple[bool, JSON]]:
+    def bulk(self, actions: Iterable[JSON | str], chunk_size: int = 1000, senders: int = 1,
+             index: str | None = None) -> Iterator[tuple[bool, JSON]]:
         """(ok, item) per action, through the client's streaming bulk helper (chunks by
-        count and bytes, retries 429 with exponential backoff). With ``senders`` > 1 that
+        count and bytes, retries 429 with exponential backoff). An action is a dictionary
+        (``_index``, ``_id``, ``_source``) or a document's JSON text, indexed into
+        ``index`` under an id the engine picks. With ``senders`` > 1 that
         many threads each run the helper over one shared stream: while one waits for the
         engine the next chunk is built, and the engine indexes several chunks at once.
         Actions are then loaded in no particular order."""
         if senders <= 1:
-            yield from self._streaming_bulk(actions, chunk_size)
+            yield from self._streaming_bulk(actions, chunk_size, index)
             return
         yield from _fan_out(actions, senders,
-                            lambda shared: self._streaming_bulk(shared, chunk_size))
+                            lambda shared: self._streaming_bulk(shared, chunk_size, index))
 
-    def _streaming_bulk(self, actions: Iterable[JSON], chunk_size: int,
-                        ) -> Iterator[tuple[bool, JSON]]:
+    def _streaming_bulk(self, actions: Iterable[JSON | str], chunk_size: int,
+                        index: str | None) -> Iterator[tuple[bool, JSON]]:
         if self.kind == "opensearch":
             from opensearchpy import helpers as os_helpers
 
@@ -143,7 +146,7 @@ class EngineClient:
                 self._client, actions, chunk_size=chunk_size, max_chunk_bytes=50_000_000,
                 raise_on_error=False, raise_on_exception=False, max_retries=6,
                 initial_backoff=1, max_backoff=30, request_timeout=REQUEST_TIMEOUT * 2,
-                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE)
+                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE, index=index)
         else:
             from elasticsearch import helpers as es_helpers
 
@@ -151,7 +154,7 @@ class EngineClient:
                 self._client.options(request_timeout=REQUEST_TIMEOUT * 2), actions,
                 chunk_size=chunk_size, max_chunk_bytes=50_000_000, raise_on_error=False,
                 raise_on_exception=False, max_retries=6, initial_backoff=1, max_backoff=30,
-                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE)
+                timeout=BULK_SHARD_WAIT, filter_path=BULK_RESPONSE, index=index)
 
     def close(self) -> None:
         self._client.close()
@@ -161,7 +164,7 @@ class _Shared:
     """One iterator read by several threads, one item at a time; setting ``stopped`` ends
     it early."""
 
-    def __init__(self, items: Iterable[JSON]) -> None:
+    def __init__(self, items: Iterable[JSON | str]) -> None:
         self._items = iter(items)
         self._lock = threading.Lock()
         self.stopped = False
@@ -169,7 +172,7 @@ class _Shared:
     def __iter__(self) -> _Shared:
         return self
 
-    def __next__(self) -> JSON:
+    def __next__(self) -> JSON | str:
         with self._lock:
             if self.stopped:
                 raise StopIteration
@@ -180,7 +183,7 @@ _DONE = object()
 _RESULT_BATCH = 500  # per-item results travel between threads in lists of this many
 
 
-def _fan_out(actions: Iterable[JSON], senders: int,
+def _fan_out(actions: Iterable[JSON | str], senders: int,
              send: Callable[[_Shared], Iterator[tuple[bool, JSON]]],
              ) -> Iterator[tuple[bool, JSON]]:
     """Run ``send`` in ``senders`` threads over one shared stream; yield what they yield.
@@ -242,9 +245,12 @@ def _build(s: EngineSettings) -> Any:
             auth["http_auth"] = (s.username, s.password or "")
         if s.api_key:
             auth["headers"] = {"Authorization": f"ApiKey {s.api_key}"}
+        # connections kept per node: opensearch-py keeps one unless told (Elasticsearch's
+        # client keeps ten), so the bulk senders and a settling thread would each open and
+        # drop a connection per request
         return OpenSearch(list(s.urls), timeout=REQUEST_TIMEOUT, max_retries=3,
                           retry_on_timeout=True, retry_on_status=(502, 503, 504),
-                          ssl_show_warn=False, **common, **auth)
+                          ssl_show_warn=False, pool_maxsize=POOL_SIZE, **common, **auth)
     from elasticsearch import Elasticsearch
 
     es_auth: dict[str, Any] = {}

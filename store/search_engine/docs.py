@@ -112,14 +112,15 @@ class Rows:
         return ("to_json(" + _struct(names)[:-1] + ', "text" := analysed_text'
                 + f", \"harvested_at\" := strftime(harvested_at, {_ISO})))")
 
-    def level_docs(self, level: str, index: str) -> Iterator[JSON]:
-        """Bulk actions of one level index: one document per key, its records nested
-        (pre-serialised JSON; ids left to the engine). Series documents are written whole
+    def level_docs(self, level: str) -> Iterator[str]:
+        """The documents of one level index as JSON text, one per key, its records nested
+        (ids left to the engine; the bulk helper sends text as it is, with no action
+        dictionary to build and serialise per document). Series documents are written whole
         by DuckDB: a series held by one source (nearly all) is one record, read in table
         order, so the records (about 2 kB of JSON each) are never sorted; the few held by
         several sources are grouped. Studies and subjects are sorted by key and joined."""
         if level == "series":
-            yield from self._series_docs(index)
+            yield from self._series_docs()
             return
         key = {"study": "study_uid", "subject": "subject_key"}[level]
         where = "WHERE study_uid IS NOT NULL" if level == "study" else ""
@@ -130,14 +131,14 @@ class Rows:
         for keys, records in self._batches(sql):
             for k, record in zip(keys, records, strict=True):
                 if k != current and group:
-                    yield _doc(index, current or "", group)
+                    yield _doc(current or "", group)
                     group = []
                 current = k
                 group.append(record)
         if group:
-            yield _doc(index, current or "", group)
+            yield _doc(current or "", group)
 
-    def _series_docs(self, index: str) -> Iterator[JSON]:
+    def _series_docs(self) -> Iterator[str]:
         """Series documents: the head (``_series_head``) and the records, in the order of
         (source, collection, id), nested."""
         order = "ORDER BY source, collection, id"
@@ -150,8 +151,7 @@ class Rows:
                     f"SELECT {several} || string_agg(full_json, ',' {order}) || ']}}'"
                     f" FROM doc_rows WHERE copies > 1 GROUP BY series_k"):
             for (docs,) in self._batches(sql):
-                for doc in docs:
-                    yield {"_index": index, "_source": doc}
+                yield from docs
 
     def _batches(self, sql: str) -> Iterator[list[list[Any]]]:
         """The columns of ``sql``'s answer, ``BATCH`` rows at a time, as Python lists."""
@@ -183,10 +183,9 @@ def _series_head(hosts: str, instances: str, size: str, study: str, source: str,
     return f"rtrim(CAST({head} AS VARCHAR), '}}') || ',\"r\":['"
 
 
-def _doc(index: str, key: str, records: list[str]) -> JSON:
+def _doc(key: str, records: list[str]) -> str:
     """A study or subject document: its key and its records' JSON."""
-    return {"_index": index, "_source": '{"key":' + json.dumps(key) + ',"r":['
-            + ",".join(records) + "]}"}
+    return '{"key":' + json.dumps(key) + ',"r":[' + ",".join(records) + "]}"
 
 
 def collection_docs(collections: pa.Table, index: str) -> Iterator[JSON]:

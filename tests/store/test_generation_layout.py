@@ -1,17 +1,19 @@
 """What a search-engine generation looks like once published (real nodes, both engines):
 every level index merged to one segment per shard, doc values only on the nested fields a
 search reads by value, and study and subject records without the fields no search of
-theirs uses."""
+theirs uses; and what a load that fails while an earlier index settles leaves behind."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from imaging_hub.store.search_engine import SearchEngineStore, docs, mapping
+from imaging_hub.errors import StoreError
+from imaging_hub.store.search_engine import SearchEngineStore, docs, mapping, publish
 from tests.store import synthetic as syn
 from tests.store.backends import engine_settings
 
@@ -22,23 +24,22 @@ def test_a_published_generation_is_merged_and_lean(
     store = SearchEngineStore(engine_settings(request, kind))
     client = store.client
     level_docs = docs.Rows.level_docs
-
+    prefix = client.settings.index_prefix
     first: dict[str, Any] = {}
 
-    def in_pieces(self: docs.Rows, level: str, index: str) -> Iterator[Any]:
+    def in_pieces(self: docs.Rows, level: str) -> Iterator[str]:
         """The level's documents, the index refreshed half-way: loading leaves several
         segments, as a load larger than the engine's indexing buffer does."""
-        for i, action in enumerate(level_docs(self, level, index)):
-            first.setdefault(level, json.loads(action["_source"])[mapping.NESTED][0])
+        for i, doc in enumerate(level_docs(self, level)):
+            first.setdefault(level, json.loads(doc)[mapping.NESTED][0])
             if i == 100:
-                client.request("POST", f"/{index}/_refresh")
-            yield action
+                client.request("POST", f"/{prefix}-{level}-g*/_refresh")
+            yield doc
 
     monkeypatch.setattr(docs.Rows, "level_docs", in_pieces)
     data = syn.random_records(seed=11, n=400)["alpha"]
     store.publish(syn.result("alpha", data, syn.COLLECTIONS))
 
-    prefix = client.settings.index_prefix
     segments = client.request("GET", f"/_cat/segments/{prefix}-*",
                               params={"format": "json", "h": "index,shard,prirep"})
     per_shard: dict[tuple[str, str], int] = {}
@@ -61,4 +62,41 @@ def test_a_published_generation_is_merged_and_lean(
         # records only what their searches use
         unused = {"id", "copies", "subject_key"}
         assert unused.isdisjoint(first[level]) == (level != "series"), first[level].keys()
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["opensearch", "elasticsearch"])
+def test_a_level_that_fails_while_another_settles_leaves_only_the_served_generation(
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Each loaded index is refreshed and merged in the background while the next loads;
+    a load that fails then drops the settles still queued, waits for the running one and
+    deletes every index of the new generation."""
+    store = SearchEngineStore(engine_settings(request, kind))
+    client, prefix = store.client, store.client.settings.index_prefix
+    data = syn.random_records(seed=12, n=120)["alpha"]
+    store.publish(syn.result("alpha", data, syn.COLLECTIONS))
+    served = store.generation_name()
+    level_docs, settle = docs.Rows.level_docs, publish._settle
+    settled: list[str] = []
+
+    def slow_settle(c: Any, index: str) -> None:
+        threading.Event().wait(0.5)  # still settling when the next level fails
+        settle(c, index)
+        settled.append(index)
+
+    def refused_subject(self: docs.Rows, level: str) -> Iterator[str]:
+        yield from level_docs(self, level)
+        if level == "subject":
+            yield json.dumps({"key": "bad", mapping.NESTED: [{"age": "not a number"}]})
+
+    monkeypatch.setattr(publish, "_settle", slow_settle)
+    monkeypatch.setattr(docs.Rows, "level_docs", refused_subject)
+    with pytest.raises(StoreError, match="parsing_exception"):
+        store.publish(syn.result("alpha", data[:60], syn.COLLECTIONS, run="run-2"))
+    assert store.generation_name() == served
+    assert not [t for t in threading.enumerate() if t.name.startswith("settle")]
+    left = client.request("GET", f"/_cat/indices/{prefix}-*-g*",
+                          params={"format": "json", "h": "index"})
+    assert {i["index"].split("-", 2)[2] for i in left} == {served}
+    assert len(settled) < len(mapping.KINDS)  # the subject's settle never ran
     store.close()
