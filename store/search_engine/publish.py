@@ -218,10 +218,10 @@ def _settle(client: EngineClient, index: str) -> None:
 
     A generation is never written again once loaded, so it is merged before it is served
     (and before its replicas copy it): searches then read one segment per shard instead
-    of the several that loading left, and facets group on segment ordinals. Measured on
-    all of IDC: about a fifth less engine time per question, for about 18 s more of
-    publishing (README, Benchmarks). Writing and merging segments runs on one engine
-    thread per index, so it overlaps the next index's load."""
+    of the several that loading left, and facets group on segment ordinals (measured on
+    all of IDC: about a fifth less engine time per question). The engine writes and merges
+    an index's segments on one thread, so this runs beside the next index's load, which
+    leaves the other core to it (README, Benchmarks)."""
     client.request("POST", f"/{index}/_refresh")
     client.request("POST", f"/{index}/_forcemerge", params={"max_num_segments": 1},
                    timeout=MERGE_WAIT_S)
