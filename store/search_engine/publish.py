@@ -220,8 +220,8 @@ def _settle(client: EngineClient, index: str) -> None:
     (and before its replicas copy it): searches then read one segment per shard instead
     of the several that loading left, and facets group on segment ordinals (measured on
     all of IDC: about a fifth less engine time per question). The engine writes and merges
-    an index's segments on one thread, so this runs beside the next index's load, which
-    leaves the other core to it (README, Benchmarks)."""
+    an index's segments on a single thread, so this runs beside the next index's load
+    instead of after every load, where it left one core of two idle (README, Benchmarks)."""
     client.request("POST", f"/{index}/_refresh")
     client.request("POST", f"/{index}/_forcemerge", params={"max_num_segments": 1},
                    timeout=MERGE_WAIT_S)
