@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -77,26 +78,36 @@ def test_a_level_that_fails_while_another_settles_leaves_only_the_served_generat
     store.publish(syn.result("alpha", data, syn.COLLECTIONS))
     served = store.generation_name()
     level_docs, settle = docs.Rows.level_docs, publish._settle
+    released = threading.Event()
     settled: list[str] = []
 
-    def slow_settle(c: Any, index: str) -> None:
-        threading.Event().wait(0.5)  # still settling when the next level fails
+    def held_settle(c: Any, index: str) -> None:
+        """The first settle (the collections') runs until the load has failed and the
+        executor is shut down, so the series' and the study's are still queued then."""
+        assert released.wait(60)
         settle(c, index)
-        settled.append(index)
+        settled.append(index.split("-")[-3])
+
+    class Watched(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
+            released.set()
+            super().shutdown(wait=wait)
 
     def refused_subject(self: docs.Rows, level: str) -> Iterator[str]:
         yield from level_docs(self, level)
         if level == "subject":
             yield json.dumps({"key": "bad", mapping.NESTED: [{"age": "not a number"}]})
 
-    monkeypatch.setattr(publish, "_settle", slow_settle)
+    monkeypatch.setattr(publish, "_settle", held_settle)
+    monkeypatch.setattr(publish, "ThreadPoolExecutor", Watched)
     monkeypatch.setattr(docs.Rows, "level_docs", refused_subject)
     with pytest.raises(StoreError, match="parsing_exception"):
         store.publish(syn.result("alpha", data[:60], syn.COLLECTIONS, run="run-2"))
     assert store.generation_name() == served
+    assert settled == ["coll"]  # ran to its end; the queued ones never started
     assert not [t for t in threading.enumerate() if t.name.startswith("settle")]
     left = client.request("GET", f"/_cat/indices/{prefix}-*-g*",
                           params={"format": "json", "h": "index"})
     assert {i["index"].split("-", 2)[2] for i in left} == {served}
-    assert len(settled) < len(mapping.KINDS)  # the subject's settle never ran
     store.close()
