@@ -12,6 +12,8 @@ serialised by pydantic directly (fast path), while the declared response models 
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,6 +206,10 @@ PLAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+# OSErrors that come from a connection, not from the server's own files
+NETWORK_ERRORS = (ConnectionError, TimeoutError, socket.gaierror, ssl.SSLError)
+
+
 def _plain_handler(status: int, code: str) -> Any:
     async def handler(_: Request, exc: Exception) -> Response:
         return _error(status, code, str(exc))
@@ -257,9 +263,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(400, "malformed_body", f"request body is not UTF-8: {exc.reason}")
 
     @app.exception_handler(OSError)
-    async def storage_failed(_: Request, exc: OSError) -> Response:
+    async def io_failed(_: Request, exc: OSError) -> Response:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, NETWORK_ERRORS):  # a peer refused, reset, timed out or is unknown
+            return _error(503, "connection_failed", "the server could not reach a service "
+                          f"it depends on ({reason}); try again later")
         # the server's own files (saved cohorts, exports) could not be written or read:
         # a full disk, a home removed or made read-only; its paths are not the caller's
         return _error(503, "storage_unavailable", "the server could not write or read its "
-                      f"files ({exc.strerror or type(exc).__name__}); nothing was saved")
+                      f"files ({reason}); nothing was saved")
 

@@ -149,3 +149,20 @@ def test_a_cohort_the_server_cannot_store_is_a_clear_503(home: Path) -> None:
     assert got.json()["error"] == "storage_unavailable"
     assert "nothing was saved" in got.json()["message"]
     assert (home / "cohorts").read_text().startswith("a file")
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "Connection reset by peer"),
+                                   TimeoutError("timed out")])
+def test_a_connection_that_fails_is_not_called_a_storage_failure(
+        home: Path, monkeypatch: pytest.MonkeyPatch, error: OSError) -> None:
+    """Socket errors are OSErrors too; they are reported as what they are, and nothing
+    claims that a file could not be written."""
+    def refused(*_: object, **__: object) -> None:
+        raise error
+
+    client = _client(home)
+    monkeypatch.setattr(EmbeddedStore, "search", refused)
+    got = client.post("/api/v1/search", json={"filters": {"modality": ["CT"]}})
+    assert got.status_code == 503, got.text
+    assert got.json()["error"] == "connection_failed"
+    assert "nothing was saved" not in got.json()["message"]
