@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
+from imaging_hub.schemas.columnar import SERIES_SCHEMA, series_table
+from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.schemas.report import HarvestReport, Reject
+from imaging_hub.store.arrowio import spill
 
+RECORD_BATCH = 10_000  # records (models) held at a time on their way to a spill file
+T = TypeVar("T")
 # (stage description, completed, total) — drives the CLI's progress bar.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -118,3 +124,23 @@ class Tally:
         report.reject_samples.extend(self.samples)
         report.warnings.update(self.warnings)
         report.warning_samples.extend(self.warning_samples)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def spill_records(records: Iterable[SeriesRecord], folder: Path | None = None) -> pa.Table:
+    """``records`` as a ``SERIES_SCHEMA`` table backed by a memory-mapped spill file (in
+    ``folder``; ``store.arrowio.spill``), converted ``RECORD_BATCH`` at a time: memory holds
+    one batch of records, however many there are."""
+    return spill((b for chunk in chunked(records, RECORD_BATCH)
+                  for b in series_table(chunk).to_batches()), SERIES_SCHEMA, folder)

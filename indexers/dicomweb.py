@@ -30,6 +30,7 @@ from imaging_hub.indexers.base import (
     StudyDateWindow,
     Tally,
     no_progress,
+    spill_records,
 )
 from imaging_hub.indexers.dicom_values import (
     SERIES_FIELDS,
@@ -39,7 +40,7 @@ from imaging_hub.indexers.dicom_values import (
     series_record,
 )
 from imaging_hub.indexers.http import AuthConfig, HttpSettings, build_client, get_json
-from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, series_table
+from imaging_hub.schemas.columnar import COLLECTION_SCHEMA
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
@@ -170,11 +171,11 @@ class DicomwebIndexer:
                     copies.setdefault(key, []).append((study_uid, studies[study_uid], item))
                 progress(f"{self.name}: studies", done, len(studies))
         report.read = sum(len(c) for c in copies.values()) + sum(tally.rejected.values())
-        records = [r for c in copies.values() if (r := self._record(c, ctx, tally))]
+        series = spill_records(r for c in copies.values() if (r := self._record(c, ctx, tally)))
         tally.into(report)
-        report.series = len(records)
+        report.series = series.num_rows
         return HarvestResult(
-            series=series_table(records), collections=COLLECTION_SCHEMA.empty_table(),
+            series=series, collections=COLLECTION_SCHEMA.empty_table(),
             report=report, scope=self.window, link_params=self.link_params)
 
     @staticmethod

@@ -40,7 +40,13 @@ from urllib.parse import urlparse
 from pydantic import Field, model_validator
 
 from imaging_hub.errors import ConfigError, SourceUnavailable
-from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
+from imaging_hub.indexers.base import (
+    HarvestResult,
+    ProgressFn,
+    Tally,
+    no_progress,
+    spill_records,
+)
 from imaging_hub.indexers.gen3_auth import ApiKey, FenceAuth
 from imaging_hub.indexers.gen3_client import (
     DrsClient,
@@ -55,7 +61,7 @@ from imaging_hub.indexers.gen3_normalise import (
     series_record,
 )
 from imaging_hub.indexers.http import HttpSettings, build_client
-from imaging_hub.schemas.columnar import collection_table, series_table
+from imaging_hub.schemas.columnar import collection_table
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
@@ -121,7 +127,7 @@ class Gen3Indexer:
         report.read = total + len(collections)
         report.series, report.collections = len(series), len(collections)
         tally.into(report)
-        return HarvestResult(series=series_table(series),
+        return HarvestResult(series=spill_records(series),
                              collections=collection_table(collections), report=report,
                              link_params=self.link_params)
 

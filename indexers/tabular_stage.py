@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from imaging_hub.indexers import base
+from imaging_hub.indexers.base import chunked
 from imaging_hub.schemas.columnar import SERIES_SCHEMA, series_table, with_all_columns
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.arrowio import BATCH_ROWS, spill
@@ -25,25 +27,17 @@ _REPEATED = """
     SELECT s._n, s._where, s.id, o._where AS first_where
     FROM staged s JOIN firsts f ON s.id = f.id AND s._n > f.n0 JOIN staged o ON o._n = f.n0"""
 PAGE = 10_000  # repeated rows read at a time
-STAGE_BATCH = 10_000  # records (models) held at a time before they are staged
 
 
 def staged_batches(found: Iterable[tuple[SeriesRecord | None, str]],
                    ) -> Iterator[pa.RecordBatch]:
     """``STAGED`` batches of the records of ``(record or None (rejected), place)`` rows,
-    ``STAGE_BATCH`` records held at a time."""
-    batch: list[SeriesRecord] = []
-    where: list[str] = []
+    ``base.RECORD_BATCH`` records held at a time."""
     done = 0
-    for record, place in found:
-        if record is not None:
-            batch.append(record)
-            where.append(place)
-        if len(batch) == STAGE_BATCH:
-            yield from _with_places(batch, where, done)
-            done, batch, where = done + len(batch), [], []
-    if batch:
-        yield from _with_places(batch, where, done)
+    kept = ((r, where) for r, where in found if r is not None)
+    for chunk in chunked(kept, base.RECORD_BATCH):
+        yield from _with_places([r for r, _ in chunk], [w for _, w in chunk], done)
+        done += len(chunk)
 
 
 def _with_places(records: list[SeriesRecord], where: list[str],

@@ -32,10 +32,17 @@ from pydantic import Field, model_validator
 
 from imaging_hub.errors import ConfigError, SourceFormatError, SourceUnavailable
 from imaging_hub.indexers import tcia_normalise as tn
-from imaging_hub.indexers.base import HarvestResult, ProgressFn, SeriesScope, Tally, no_progress
+from imaging_hub.indexers.base import (
+    HarvestResult,
+    ProgressFn,
+    SeriesScope,
+    Tally,
+    no_progress,
+    spill_records,
+)
 from imaging_hub.indexers.http import HttpSettings, build_client, secret
 from imaging_hub.indexers.tcia_client import CitationClient, NbiaClient, NbiaTokenAuth
-from imaging_hub.schemas.columnar import collection_table, series_table
+from imaging_hub.schemas.columnar import collection_table
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
@@ -134,7 +141,7 @@ class TciaIndexer:
         report.series, report.collections = len(records), len(colls)
         scope = None if self.updated_since is None else SeriesScope(
             frozenset(r.identifiers.series_uid for r in records))
-        return HarvestResult(series=series_table(records), collections=collection_table(colls),
+        return HarvestResult(series=spill_records(records), collections=collection_table(colls),
                              report=report, scope=scope, link_params=self.link_params)
 
     def _wanted(self, visible: list[str]) -> list[str]:

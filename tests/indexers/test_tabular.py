@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imaging_hub.errors import ConfigError
-from imaging_hub.indexers import tabular_stage
+from imaging_hub.indexers import base
 from imaging_hub.indexers.base import HarvestResult
 from imaging_hub.indexers.tabular import TabularIndexer, TabularSource, series_links
 from imaging_hub.schemas.columnar import series_fields
@@ -69,7 +69,7 @@ def test_repeated_rows_are_rejected_naming_both_rows_in_any_batch(
 ) -> None:
     """Records are staged a few at a time (here 5), so a repeat may sit batches away from
     the row it repeats; the first stays, each repeat is rejected naming both lines."""
-    monkeypatch.setattr(tabular_stage, "STAGE_BATCH", 5)
+    monkeypatch.setattr(base, "RECORD_BATCH", 5)
     rows = example_rows()
     again = [rows[0], rows[7], rows[0], rows[41]]  # lines 44..47 of the file
     result = harvest(write_csv(tmp_path / "twice.csv", rows + again))
