@@ -17,6 +17,11 @@ a harvest whose memory does not grow with the number of series shows a ratio nea
 the shipped example's rows repeated with fresh ids, read through its mapping.
 
     .venv/bin/python bench/bench_harvest_memory.py --tabular 100000,400000
+
+``--folder`` does the same for a folder of DICOM files (``type = "dicom_folder"``): N small
+files made from pydicom's bundled ones under fresh UIDs, four instances per series.
+
+    .venv/bin/python bench/bench_harvest_memory.py --folder 25000,100000
 """
 
 from __future__ import annotations
@@ -78,18 +83,22 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "decedent_ct"
 
 
 def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
-                 ) -> dict[str, object]:
+                 folder: str | None = None) -> dict[str, object]:
     """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
     from imaging_hub.config import Settings
     from imaging_hub.harvest import harvest_and_stage
+    from imaging_hub.indexers.dicom_folder import DicomFolderSource
     from imaging_hub.indexers.idc import IdcSource
     from imaging_hub.indexers.tabular import TabularSource
 
     sampler = Sampler()
     sampler.start()
-    config: IdcSource | TabularSource = IdcSource()
+    config: IdcSource | TabularSource | DicomFolderSource = IdcSource()
     name = "idc"
-    if tabular_csv:
+    if folder:
+        name = "folder"
+        config = DicomFolderSource(type="dicom_folder", path=Path(folder))
+    elif tabular_csv:
         name = "decedent_ct"
         config = TabularSource(type="tabular", path=Path(tabular_csv),
                                mapping=EXAMPLE / "mapping.toml")
@@ -114,11 +123,12 @@ def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
 
 
 def run_child(series_parquet: str | None, tabular_csv: str | None = None,
-              ) -> dict[str, object]:
+              folder: str | None = None) -> dict[str, object]:
     """``harvest_once`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child"] + (
         ["--series-parquet", series_parquet] if series_parquet else []) + (
-        ["--tabular-csv", tabular_csv] if tabular_csv else [])
+        ["--tabular-csv", tabular_csv] if tabular_csv else []) + (
+        ["--folder-path", folder] if folder else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     if out.returncode:
         sys.exit(f"harvest failed:\n{out.stderr}")
@@ -185,6 +195,37 @@ def synthetic_csv(n: int, folder: Path) -> Path:
     return path
 
 
+FOLDER_FILES = ("MR_small.dcm", "JPEG2000.dcm", "CT_small.dcm")
+
+
+def synthetic_folder(n: int, folder: Path) -> Path:
+    """A tree of ``n`` DICOM files: pydicom's small bundled files in turn, each one's bytes
+    with its SOP, series and study UIDs replaced by fresh ones of the same length (so the
+    file stays valid without being re-encoded), four instances per series, a folder per
+    series."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    kinds = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+    templates = []
+    for name in FOLDER_FILES:
+        path = get_testdata_file(name)
+        if path is not None:
+            ds = pydicom.dcmread(path)
+            templates.append((Path(path).read_bytes(),
+                              [str(getattr(ds, k)).encode() for k in kinds]))
+    root = folder / f"tree_{n}"
+    for i in range(n):
+        data, uids = templates[(i // 4) % len(templates)]
+        for kind, (old, number) in enumerate(zip(uids, (i, i // 4, i // 4), strict=True)):
+            head = f"2.25.{kind + 1}"
+            data = data.replace(old, (head + str(number).zfill(len(old) - len(head))).encode())
+        where = root / f"{i // 4000:04d}" / f"s{i // 4:07d}"
+        where.mkdir(parents=True, exist_ok=True)
+        (where / f"{i % 4}.dcm").write_bytes(data)
+    return root
+
+
 def _peak_anon(run: dict[str, object]) -> int:
     anon = run["anon"]
     assert isinstance(anon, dict)
@@ -195,21 +236,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic", help="comma-separated series counts, e.g. 1000000,4000000")
     parser.add_argument("--tabular", help="comma-separated row counts of a CSV export")
+    parser.add_argument("--folder", help="comma-separated file counts of a DICOM folder")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
     parser.add_argument("--tabular-csv", help=argparse.SUPPRESS)
+    parser.add_argument("--folder-path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv)))
+        print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv,
+                                      args.folder_path)))
         return
-    if not args.synthetic and not args.tabular:
+    if not args.synthetic and not args.tabular and not args.folder:
         print_phases("IDC (installed idc-index-data)", run_child(None))
         return
-    sizes = [int(s) for s in (args.synthetic or args.tabular).split(",")]
+    sizes = [int(s) for s in (args.synthetic or args.tabular or args.folder).split(",")]
     with tempfile.TemporaryDirectory() as scratch:
         runs = []
         for n in sizes:
-            if args.tabular:
+            if args.folder:
+                runs.append(run_child(None, folder=str(synthetic_folder(n, Path(scratch)))))
+            elif args.tabular:
                 runs.append(run_child(None, str(synthetic_csv(n, Path(scratch)))))
             else:
                 runs.append(run_child(str(synthetic_parquet(n, Path(scratch)))))

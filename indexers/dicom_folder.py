@@ -1,9 +1,10 @@
 """Folders of DICOM files (contributed datasets, exports, media with a DICOMDIR).
 
 Headers only are read (``stop_before_pixels`` and the few tags we index), in parallel on all
-cores, then grouped into series with instance counts and bytes. Files that are not DICOM,
-are truncated or unreadable, or lack their UIDs are skipped and reported with path and
-reason; odd character sets and malformed values are decoded or nulled with a warning.
+cores, then grouped into series with instance counts and bytes, in bounded memory
+(``dicom_folder_stage``). Files that are not DICOM, are truncated or unreadable, or lack
+their UIDs are skipped and counted with their reason (the first 10,000 listed with their
+path); odd character sets and malformed values are decoded or nulled with a warning.
 
 Configuration (``type = "dicom_folder"``): ``path``, ``collection`` (default: the folder's
 name), ``license``, ``workers``, plus the keys every source has
@@ -14,28 +15,30 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pydicom
 from pydantic import Field
 from pydicom.errors import InvalidDicomError
 
 from imaging_hub.errors import SourceUnavailable
+from imaging_hub.indexers import dicom_folder_stage as stage
 from imaging_hub.indexers.base import HarvestResult, ProgressFn, Tally, no_progress
 from imaging_hub.indexers.dicom_file import FileHeader, read_header
-from imaging_hub.indexers.dicom_values import Context, series_record
-from imaging_hub.schemas.columnar import COLLECTION_SCHEMA, series_table
+from imaging_hub.indexers.dicom_values import Context
+from imaging_hub.schemas.columnar import COLLECTION_SCHEMA
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.search_ui.links import Params, folder
 from imaging_hub.source_types import BuildOptions, SourceConfigBase, SourceType
+from imaging_hub.store.arrowio import bounded_duckdb, spill
 
 CHUNK = 64
 REPORTED_FILES = 10_000  # rejected paths listed in the report (all are counted)
@@ -58,18 +61,6 @@ def read_chunk(paths: list[str]) -> list[FileHeader]:
         warnings.simplefilter("ignore")
         logging.getLogger("pydicom").setLevel(logging.ERROR)
         return [read_header(p) for p in paths]
-
-
-def walk(root: Path) -> list[str]:
-    """Every regular file under ``root`` plus files a DICOMDIR references inside it."""
-    found: dict[str, None] = {}
-    for dirpath, _dirs, files in os.walk(root.resolve()):
-        for name in files:
-            found[os.path.join(dirpath, name)] = None
-    for path in [p for p in found if os.path.basename(p).upper().startswith("DICOMDIR")]:
-        for ref in _dicomdir_refs(Path(path), root):
-            found.setdefault(ref, None)
-    return sorted(found)
 
 
 def _dicomdir_refs(path: Path, root: Path) -> Iterator[str]:
@@ -112,65 +103,27 @@ class DicomFolderIndexer:
         report = HarvestReport(source=self.name, run_id=run_id,
                                source_version=ctx.source_version, started_at=now)
         tally = Tally(rejected={}, samples=[], warnings={}, max_samples=REPORTED_FILES)
-        paths = walk(self.path)
-        progress(f"{self.name}: reading headers", 0, len(paths))
-        headers = self._read_all(paths, progress)
-        report.read = len(headers)
-        records = self._group(headers, ctx, tally)
-        tally.into(report)
-        report.series = len(records)
-        return HarvestResult(series=series_table(records),
-                             collections=COLLECTION_SCHEMA.empty_table(), report=report,
-                             link_params={"path": str(self.path), **self.link_params})
-
-    def _read_all(self, paths: list[str], progress: ProgressFn) -> list[FileHeader]:
         workers = self.workers or os.cpu_count() or 1
-        chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
-        out: list[FileHeader] = []
-        if workers <= 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                out += read_chunk(chunk)
-                progress(f"{self.name}: reading headers", len(out), len(paths))
-            return out
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(read_chunk, chunks):
-                out += result
-                progress(f"{self.name}: reading headers", len(out), len(paths))
-        return out
-
-    @staticmethod
-    def _group(headers: list[FileHeader], ctx: Context, tally: Tally) -> list[SeriesRecord]:
-        series: dict[str, dict[str, Any]] = {}
-        for h in headers:
-            if h.dicomdir:
-                tally.warn("dicomdir_read")
-                continue
-            if h.reject or h.values is None:
-                tally.reject(h.reject or "unreadable", h.path, h.detail)
-                continue
-            for w in h.warnings:
-                tally.warn(w)
-            uid = h.values["SeriesInstanceUID"]
-            if not uid or not h.values["StudyInstanceUID"]:
-                tally.reject("missing_series_uid" if not uid else "missing_study_uid", h.path)
-                continue
-            acc = series.setdefault(uid, {"values": h.values, "sops": set(), "bytes": 0,
-                                          "dir": os.path.dirname(h.path)})
-            sop = h.values["SOPInstanceUID"]
-            if sop in acc["sops"]:
-                tally.warn("duplicate_instance")
-                continue
-            if h.values["StudyInstanceUID"] != acc["values"]["StudyInstanceUID"]:
-                tally.warn("series_in_several_studies")
-            acc["sops"].add(sop)
-            acc["bytes"] += h.size
-        records = []
-        for acc in series.values():
-            rec = series_record(acc["values"], len(acc["sops"]), acc["bytes"], ctx, tally,
-                                {"folder": acc["dir"]})
-            if rec is not None:
-                records.append(rec)
-        return records
+        with tempfile.TemporaryDirectory(prefix="ihub-folder-") as tmp:
+            scratch = Path(tmp)
+            con = bounded_duckdb(scratch)
+            try:
+                total = stage.walk(con, self.path, _dicomdir_refs)
+                progress(f"{self.name}: reading headers", 0, total)
+                headers = stage.read_headers(stage.path_chunks(con, CHUNK), read_chunk,
+                                             workers if total > CHUNK else 1)
+                accepted = spill(stage.accepted(headers, tally, lambda n: progress(
+                    f"{self.name}: reading headers", n, total)), stage.HEADERS, scratch)
+                progress(f"{self.name}: grouping into series", 0, 1)
+                series = stage.group(con, accepted, ctx, tally, scratch)
+            finally:
+                con.close()
+        report.read = total  # every file yields one header: a record's, a reject's, ...
+        tally.into(report)
+        report.series = series.num_rows
+        return HarvestResult(series=series, collections=COLLECTION_SCHEMA.empty_table(),
+                             report=report,
+                             link_params={"path": str(self.path), **self.link_params})
 
 
 def series_links(r: SeriesRecord, params: Params) -> list[Link]:

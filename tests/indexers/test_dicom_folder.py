@@ -117,3 +117,49 @@ def test_missing_folder_is_source_unavailable(tmp_path: Path) -> None:
 
     with pytest.raises(SourceUnavailable, match="does not exist"):
         DicomFolderIndexer(name="x", path=tmp_path / "nope").harvest("r")
+
+
+def test_a_series_takes_its_first_file_in_path_order(tmp_path: Path) -> None:
+    """The grouping rules, whichever order the files are read in: a series takes the values
+    and folder of its first file by path; an instance seen again counts once, with the bytes
+    of its first file; an instance filed under another study is warned."""
+    mr = get_testdata_file("MR_small.dcm")
+    assert mr
+    series, first_study, other_study = "1.2.3.4.1", "1.2.3.4.2", "1.2.3.4.3"
+    root = tmp_path / "split"
+    for where, sop, study, description in [
+            ("b/2.dcm", "1.2.3.4.10.2", first_study, "second"),
+            ("a/1.dcm", "1.2.3.4.10.1", first_study, "first"),
+            ("c/3.dcm", "1.2.3.4.10.3", other_study, "third"),
+            ("c/4.dcm", "1.2.3.4.10.4", other_study, "fourth")]:
+        _write_variant(mr, root / where, SeriesInstanceUID=series, SOPInstanceUID=sop,
+                       StudyInstanceUID=study, SeriesDescription=description)
+    # the first instance again, later by path and larger (a private tag added)
+    ds = pydicom.dcmread(root / "a" / "1.dcm")
+    ds.add_new(0x00091010, "LT", "x" * 500)
+    (root / "d").mkdir()
+    ds.save_as(root / "d" / "1-again.dcm", enforce_file_format=False)
+    result = DicomFolderIndexer(name="split", path=root, workers=2).harvest("r")
+    (row,) = result.series.to_pylist()
+    assert row["series_description"] == "first" and row["study_uid"] == first_study
+    assert row["instances"] == 4
+    sizes = [os.path.getsize(root / p) for p in ("a/1.dcm", "b/2.dcm", "c/3.dcm", "c/4.dcm")]
+    assert row["size_bytes"] == sum(sizes)
+    assert row["source_native"] and '"folder"' in row["source_native"]
+    assert str(root / "a") in row["source_native"]
+    rep = result.report
+    assert rep.warnings["duplicate_instance"] == 1
+    assert rep.warnings["series_in_several_studies"] == 2
+    assert rep.read == 5 and not rep.rejected
+
+
+def test_series_come_in_the_order_of_their_first_file(tmp_path: Path) -> None:
+    ct = get_testdata_file("CT_small.dcm")
+    assert ct
+    root = tmp_path / "order"
+    for i, name in enumerate(["z", "m", "a", "q"]):
+        _write_variant(ct, root / name / "x.dcm", SeriesInstanceUID=f"1.2.3.9.{i}",
+                       SOPInstanceUID=f"1.2.3.9.{i}.1")
+    result = DicomFolderIndexer(name="order", path=root, workers=1).harvest("r")
+    assert result.series.column("series_uid").to_pylist() == [
+        "1.2.3.9.2", "1.2.3.9.1", "1.2.3.9.3", "1.2.3.9.0"]
