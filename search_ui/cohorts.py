@@ -30,12 +30,14 @@ from pydantic import BaseModel
 
 from imaging_hub.access import Caller
 from imaging_hub.errors import CohortNotFound
+from imaging_hub.indexers.base import chunked
 from imaging_hub.schemas.manifests import CohortChanges, CohortInfo, MemberChange, query_body
 from imaging_hub.schemas.query import CohortQuery
 from imaging_hub.store.base import IndexStore
 
 ID_PATTERN = re.compile(r"^c[a-z2-7]{20}$")
 SAMPLE = 20
+UID_BATCH = 10_000  # members turned into bytes a batch at a time
 
 
 class CohortMeta(BaseModel):
@@ -63,17 +65,6 @@ def sorted_uids(chunks: Iterable[list[str]]) -> np.ndarray:
     return np.unique(np.concatenate([p.astype(f"S{width}") for p in parts]))
 
 
-def _batched(uids: Iterable[str], size: int = 10_000) -> Iterable[list[str]]:
-    batch: list[str] = []
-    for uid in uids:
-        batch.append(uid)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _change(uids: np.ndarray) -> MemberChange:
     return MemberChange(count=len(uids), sample=[u.decode() for u in uids[:SAMPLE].tolist()])
 
@@ -89,7 +80,7 @@ class Cohorts:
         """Read the query's members (``caller.hits``) from the generation served now and
         keep them. Raises the store's errors."""
         with self.store.records(query, caller.hits) as stream:
-            members = sorted_uids(_batched(stream.uids()))
+            members = sorted_uids(chunked(stream.uids(), UID_BATCH))
             generation = stream.generation
         meta = CohortMeta(id=new_id(), name=name, created_at=datetime.now(UTC).isoformat(),
                           query=query_body(query), generation=generation, scope=str(caller.scope),
@@ -124,8 +115,8 @@ class Cohorts:
         if meta.scope != str(caller.scope):
             raise CohortNotFound(f"no cohort with id {cohort_id!r}")
         with gzip.open(folder / "members.gz", "rb") as fh:
-            members = sorted_uids(_batched(
-                line.decode().rstrip("\n") for line in fh if line.strip()))
+            members = sorted_uids(chunked(
+                (line.decode().rstrip("\n") for line in fh if line.strip()), UID_BATCH))
         return meta, members
 
     def info(self, cohort_id: str, caller: Caller) -> CohortInfo:
@@ -149,7 +140,7 @@ class Cohorts:
         each from one generation)."""
         query = CohortQuery.model_validate(meta.query)
         with self.store.records(query, caller.hits) as stream:
-            now = sorted_uids(_batched(stream.uids()))
+            now = sorted_uids(chunked(stream.uids(), UID_BATCH))
             generation = stream.generation
         present = self.members_present(members, caller)
         return CohortChanges(
@@ -161,7 +152,7 @@ class Cohorts:
     def members_present(self, members: np.ndarray, caller: Caller) -> np.ndarray:
         uids = [u.decode() for u in members.tolist()]
         with self.store.records(CohortQuery(), caller.hits, series_uids=uids) as stream:
-            return sorted_uids(_batched(stream.uids()))
+            return sorted_uids(chunked(stream.uids(), UID_BATCH))
 
     @staticmethod
     def _info(meta: CohortMeta, available: int, changes: CohortChanges | None) -> CohortInfo:
