@@ -5,8 +5,9 @@ headers that the worker processes read arrive a window of chunks at a time, in p
 rejected files are counted (and the first few listed) as they arrive, the accepted ones go to
 a memory-mapped spill file (``store.arrowio.spill``) batch by batch. A DuckDB held to its
 memory limit (spilling beyond it) then groups them into series, and the series' records are
-built one batch at a time into another spill file. Memory holds a window of headers and a
-batch of records, however many files the folder has.
+built one batch at a time into another spill file. Memory holds a window of headers, a batch
+of records and DuckDB's working memory (capped by its ``memory_limit``), however many files
+the folder has.
 
 Grouping keeps the rules of a folder harvest: a series takes the values and the folder of its
 first file in path order; its instances are its distinct SOPInstanceUIDs, its bytes those of
@@ -164,7 +165,8 @@ def group(con: duckdb.DuckDBPyConnection, headers: pa.Table, ctx: Context, tally
 
 def _records(con: duckdb.DuckDBPyConnection, ctx: Context, tally: Tally,
              ) -> Iterator[SeriesRecord]:
-    for batch in con.sql(_RECORDS).to_arrow_reader(BATCH):  # on ``con``: "headers" is its
+    # on ``con`` itself: "headers" is registered on it, not on its cursors
+    for batch in con.sql(_RECORDS).to_arrow_reader(BATCH):
         for row in batch.to_pylist():
             values = {k: row[k] for k in KEYWORDS}
             rec = series_record(values, int(row["instances"]), int(row["bytes"]), ctx, tally,
