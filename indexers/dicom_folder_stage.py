@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from imaging_hub.indexers.base import Tally, spill_records
+from imaging_hub.indexers.base import Tally, chunked, spill_records
 from imaging_hub.indexers.dicom_file import KEYWORDS, FileHeader
 from imaging_hub.indexers.dicom_values import Context, series_record
 from imaging_hub.schemas.records import SeriesRecord
@@ -59,25 +59,21 @@ def walk(con: duckdb.DuckDBPyConnection, root: Path,
     """Every regular file under ``root``, plus the files a DICOMDIR references inside it,
     into the table ``paths`` of ``con``; returns how many distinct files."""
     con.execute("CREATE TABLE paths (path VARCHAR)")
-    batch: list[str] = []
     dicomdirs: list[str] = []
 
-    def insert(found: list[str]) -> None:
+    def files() -> Iterator[str]:
+        for dirpath, _dirs, names in os.walk(root.resolve()):
+            for name in names:
+                yield os.path.join(dirpath, name)
+                if name.upper().startswith("DICOMDIR"):
+                    dicomdirs.append(os.path.join(dirpath, name))
+        for path in dicomdirs:
+            yield from dicomdir_refs(Path(path), root)
+
+    for found in chunked(files(), BATCH):
         con.register("found", pa.table({"path": pa.array(found, pa.string())}))
         con.execute("INSERT INTO paths SELECT path FROM found")
         con.unregister("found")
-
-    for dirpath, _dirs, files in os.walk(root.resolve()):
-        for name in files:
-            batch.append(os.path.join(dirpath, name))
-            if name.upper().startswith("DICOMDIR"):
-                dicomdirs.append(batch[-1])
-            if len(batch) == BATCH:
-                insert(batch)
-                batch = []
-    for path in dicomdirs:
-        batch += dicomdir_refs(Path(path), root)
-    insert(batch)
     rows = con.execute("SELECT count(DISTINCT path) FROM paths").fetchall()
     return int(rows[0][0])
 
@@ -87,14 +83,7 @@ def path_chunks(con: duckdb.DuckDBPyConnection, size: int) -> Iterator[list[str]
     cur = con.cursor()
     try:
         reader = cur.sql("SELECT DISTINCT path FROM paths ORDER BY path").to_arrow_reader(size)
-        pending: list[str] = []
-        for batch in reader:
-            pending += batch.column(0).to_pylist()
-            while len(pending) >= size:
-                yield pending[:size]
-                pending = pending[size:]
-        if pending:
-            yield pending
+        yield from chunked((p for batch in reader for p in batch.column(0).to_pylist()), size)
     finally:
         cur.close()
 
@@ -121,30 +110,27 @@ def accepted(headers: Iterable[FileHeader], tally: Tally,
              seen: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
     """``HEADERS`` batches of the files that can be grouped; the others counted in
     ``tally`` with their reason; ``seen(n)`` every ``PROGRESS_EVERY`` files read."""
-    rows: list[dict[str, object]] = []
-    n = 0
-    for h in headers:
-        n += 1
-        if h.dicomdir:
-            tally.warn("dicomdir_read")
-        elif h.reject or h.values is None:
-            tally.reject(h.reject or "unreadable", h.path, h.detail)
-        else:
-            for w in h.warnings:
-                tally.warn(w)
-            if not h.values["SeriesInstanceUID"] or not h.values["StudyInstanceUID"]:
-                tally.reject("missing_series_uid" if not h.values["SeriesInstanceUID"]
-                             else "missing_study_uid", h.path)
+    def rows() -> Iterator[dict[str, object]]:
+        n = 0
+        for n, h in enumerate(headers, start=1):
+            if n % PROGRESS_EVERY == 0:
+                seen(n)
+            if h.dicomdir:
+                tally.warn("dicomdir_read")
+            elif h.reject or h.values is None:
+                tally.reject(h.reject or "unreadable", h.path, h.detail)
             else:
-                rows.append({"path": h.path, "size": h.size, **h.values})
-        if n % PROGRESS_EVERY == 0:
-            seen(n)
-        if len(rows) == BATCH:
-            yield pa.RecordBatch.from_pylist(rows, schema=HEADERS)
-            rows = []
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows, schema=HEADERS)
-    seen(n)
+                for w in h.warnings:
+                    tally.warn(w)
+                if not h.values["SeriesInstanceUID"] or not h.values["StudyInstanceUID"]:
+                    tally.reject("missing_series_uid" if not h.values["SeriesInstanceUID"]
+                                 else "missing_study_uid", h.path)
+                else:
+                    yield {"path": h.path, "size": h.size, **h.values}
+        seen(n)
+
+    for chunk in chunked(rows(), BATCH):
+        yield pa.RecordBatch.from_pylist(chunk, schema=HEADERS)
 
 
 def group(con: duckdb.DuckDBPyConnection, headers: pa.Table, ctx: Context, tally: Tally,

@@ -249,9 +249,9 @@ def _bulk(client: EngineClient, stream: Iterable[JSON | str], gen: str,
 
 def _counting(stream: Iterator[str], expected: dict[str, int], kind: str) -> Iterator[str]:
     expected[kind] = 0
-    for action in stream:
+    for doc in stream:
         expected[kind] += 1
-        yield action
+        yield doc
 
 
 def _finish(client: EngineClient, names: dict[str, str], expected: dict[str, int],
