@@ -21,7 +21,13 @@ the shipped example's rows repeated with fresh ids, read through its mapping.
 ``--folder`` does the same for a folder of DICOM files (``type = "dicom_folder"``): N small
 files made from pydicom's bundled ones under fresh UIDs, four instances per series.
 
-    .venv/bin/python bench/bench_harvest_memory.py --folder 25000,100000
+    .venv/bin/python bench/bench_harvest_memory.py --folder 50000,200000
+
+``--dicomweb`` does the same for a DICOMweb server (``type = "dicomweb"``) listing N series,
+four per study, over QIDO-RS: a server in this (the parent) process makes each page's entries
+when asked, in the DICOM JSON shape of the connector's test server (``tests/qido_server.py``).
+
+    .venv/bin/python bench/bench_harvest_memory.py --dicomweb 20000,80000
 """
 
 from __future__ import annotations
@@ -33,8 +39,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 MB = 1e6
 SAMPLE_S = 0.05
@@ -83,19 +93,23 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "decedent_ct"
 
 
 def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
-                 folder: str | None = None) -> dict[str, object]:
+                 folder: str | None = None, dicomweb: str | None = None) -> dict[str, object]:
     """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
     from imaging_hub.config import Settings
     from imaging_hub.harvest import harvest_and_stage
     from imaging_hub.indexers.dicom_folder import DicomFolderSource
+    from imaging_hub.indexers.dicomweb import DicomwebSource
     from imaging_hub.indexers.idc import IdcSource
     from imaging_hub.indexers.tabular import TabularSource
 
     sampler = Sampler()
     sampler.start()
-    config: IdcSource | TabularSource | DicomFolderSource = IdcSource()
+    config: IdcSource | TabularSource | DicomFolderSource | DicomwebSource = IdcSource()
     name = "idc"
-    if folder:
+    if dicomweb:
+        name = "pacs"
+        config = DicomwebSource(type="dicomweb", url=dicomweb)
+    elif folder:
         name = "folder"
         config = DicomFolderSource(type="dicom_folder", path=Path(folder))
     elif tabular_csv:
@@ -123,12 +137,13 @@ def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
 
 
 def run_child(series_parquet: str | None, tabular_csv: str | None = None,
-              folder: str | None = None) -> dict[str, object]:
+              folder: str | None = None, dicomweb: str | None = None) -> dict[str, object]:
     """``harvest_once`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child"] + (
         ["--series-parquet", series_parquet] if series_parquet else []) + (
         ["--tabular-csv", tabular_csv] if tabular_csv else []) + (
-        ["--folder-path", folder] if folder else [])
+        ["--folder-path", folder] if folder else []) + (
+        ["--dicomweb-url", dicomweb] if dicomweb else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     if out.returncode:
         sys.exit(f"harvest failed:\n{out.stderr}")
@@ -226,6 +241,51 @@ def synthetic_folder(n: int, folder: Path) -> Path:
     return root
 
 
+@contextmanager
+def synthetic_dicomweb(n: int) -> Iterator[str]:
+    """A QIDO-RS server on loopback listing ``n`` series, four per study, each page made
+    when asked (nothing held); yields its DICOMweb root."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.qido_server import series, study
+
+    studies = -(-n // 4)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            parts = url.path.strip("/").split("/")
+            offset = int(query.get("offset", ["0"])[0])
+            limit = int(query.get("limit", ["100"])[0])
+            if parts[-1] == "studies":
+                items = [study(f"2.25.7.{i}", f"P{i // 2}", date=f"2024{i % 12 + 1:02d}05")
+                         for i in range(offset, min(offset + limit, studies))]
+            elif parts[-1] == "series":
+                i = int(parts[-2].rsplit(".", 1)[1])
+                items = [series(f"2.25.8.{i * 4 + j}", instances=j + 1)
+                         for j in range(4) if i * 4 + j < n][offset:offset + limit]
+            else:
+                self.send_error(404)
+                return
+            body = json.dumps(items).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _peak_anon(run: dict[str, object]) -> int:
     anon = run["anon"]
     assert isinstance(anon, dict)
@@ -237,23 +297,29 @@ def main() -> None:
     parser.add_argument("--synthetic", help="comma-separated series counts, e.g. 1000000,4000000")
     parser.add_argument("--tabular", help="comma-separated row counts of a CSV export")
     parser.add_argument("--folder", help="comma-separated file counts of a DICOM folder")
+    parser.add_argument("--dicomweb", help="comma-separated series counts of a DICOMweb server")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
     parser.add_argument("--tabular-csv", help=argparse.SUPPRESS)
     parser.add_argument("--folder-path", help=argparse.SUPPRESS)
+    parser.add_argument("--dicomweb-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv,
-                                      args.folder_path)))
+                                      args.folder_path, args.dicomweb_url)))
         return
-    if not args.synthetic and not args.tabular and not args.folder:
+    chosen = args.synthetic or args.tabular or args.folder or args.dicomweb
+    if not chosen:
         print_phases("IDC (installed idc-index-data)", run_child(None))
         return
-    sizes = [int(s) for s in (args.synthetic or args.tabular or args.folder).split(",")]
+    sizes = [int(s) for s in chosen.split(",")]
     with tempfile.TemporaryDirectory() as scratch:
         runs = []
         for n in sizes:
-            if args.folder:
+            if args.dicomweb:
+                with synthetic_dicomweb(n) as url:
+                    runs.append(run_child(None, dicomweb=url))
+            elif args.folder:
                 runs.append(run_child(None, folder=str(synthetic_folder(n, Path(scratch)))))
             elif args.tabular:
                 runs.append(run_child(None, str(synthetic_csv(n, Path(scratch)))))

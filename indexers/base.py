@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from imaging_hub.store.arrowio import spill
 
 RECORD_BATCH = 10_000  # records (models) held at a time on their way to a spill file
 T = TypeVar("T")
+R = TypeVar("R")
 # (stage description, completed, total) — drives the CLI's progress bar.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -136,6 +139,19 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def in_order(pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int,
+             ) -> Iterator[R]:
+    """``fn`` of each item run on ``pool``, the results in the items' order, with at most
+    ``window`` submitted and not yet taken (``Executor.map`` submits every item at once)."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def spill_records(records: Iterable[SeriesRecord], folder: Path | None = None) -> pa.Table:

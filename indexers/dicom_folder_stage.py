@@ -19,15 +19,14 @@ file is a ``series_in_several_studies`` warning.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from imaging_hub.indexers.base import Tally, chunked, spill_records
+from imaging_hub.indexers.base import Tally, chunked, in_order, spill_records
 from imaging_hub.indexers.dicom_file import KEYWORDS, FileHeader
 from imaging_hub.indexers.dicom_values import Context, series_record
 from imaging_hub.schemas.records import SeriesRecord
@@ -97,13 +96,8 @@ def read_headers(chunks: Iterable[list[str]], read: Callable[[list[str]], list[F
             yield from read(chunk)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[list[FileHeader]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(read, chunk))
-            if len(pending) >= WINDOW * workers:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        for headers in in_order(pool, read, chunks, WINDOW * workers):
+            yield from headers
 
 
 def accepted(headers: Iterable[FileHeader], tally: Tally,

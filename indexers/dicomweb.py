@@ -1,9 +1,11 @@
 """Any DICOMweb server (Orthanc, dcm4chee, cloud DICOM stores), harvested with QIDO-RS.
 
 Studies are paged with ``limit``/``offset`` (a server that caps the page size, or ignores
-``limit`` or ``offset``, is handled: paging continues until a page adds no new study), then
-each study's series are queried with bounded concurrency. ``StudyDate`` windows make
-incremental runs; the store reconciles the window (new, changed, vanished series).
+``limit`` or ``offset``, is handled: paging continues until an empty page, or a page it gave
+already), then each study's series are queried with bounded concurrency. The listings are
+grouped into series in bounded memory (``dicomweb_stage``), however many studies the server
+lists. ``StudyDate`` windows make incremental runs; the store reconciles the window (new,
+changed, vanished series).
 
 Configuration (``type = "dicomweb"``): ``url`` (the DICOMweb root), ``auth``, ``collection``,
 ``license``, paging/concurrency/timeouts, ``incremental_days``/``full_every_days``,
@@ -13,22 +15,25 @@ records are ``controlled`` unless ``access`` says otherwise.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import Field, model_validator
 
 from imaging_hub.errors import SourceFormatError
+from imaging_hub.indexers import dicomweb_stage as stage
 from imaging_hub.indexers.base import (
     HarvestResult,
     ProgressFn,
     StudyDateWindow,
     Tally,
+    in_order,
     no_progress,
     spill_records,
 )
@@ -46,8 +51,11 @@ from imaging_hub.schemas.records import AccessTier, SeriesRecord
 from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.search_ui.links import Params, viewer_template, wado_rs
 from imaging_hub.source_types import BuildOptions, SourceType, WindowedConfig
+from imaging_hub.store.arrowio import bounded_duckdb, spill
 
 JSON = "application/dicom+json"
+WINDOW = 4  # series listings in flight per worker thread
+T = TypeVar("T")
 
 
 class DicomwebSource(WindowedConfig):
@@ -82,11 +90,16 @@ class QidoClient:
     page_size: int = 100
     settings: HttpSettings = field(default_factory=HttpSettings)
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every item of a paged listing. An item repeated on a later page (a server that
-        ignores ``offset``, or reorders between pages) is given once; copies on one page
-        are all given (a server may list one UID twice, e.g. under two PatientIDs)."""
-        seen: set[str] = set()
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a paged listing as the server gives them, until an empty page or a
+        page given already (the first or the previous one, in any order): a server that
+        ignores ``offset`` answers every page with its first. That page short, it held the
+        whole listing; full, the listing cannot be completed (``SourceFormatError``). An
+        entry a later page lists again (a server reordering between pages) is left to the
+        caller: ``dicomweb_stage`` keeps it from the first page that lists it. Memory holds
+        two pages' digests, however long the listing."""
+        first: list[str] | None = None
+        previous: list[str] = []
         offset = 0
         while True:
             page = get_json(self.client, path, {**params, "limit": self.page_size,
@@ -95,38 +108,46 @@ class QidoClient:
                 return
             if not isinstance(page, list) or not all(isinstance(i, dict) for i in page):
                 raise SourceFormatError(f"{path}: expected a JSON array of objects")
-            keys = [json.dumps(item, sort_keys=True) for item in page]
-            fresh = [item for item, k in zip(page, keys, strict=True) if k not in seen]
-            seen.update(keys)
-            yield from fresh
-            if not page or (not fresh and len(page) != self.page_size):
-                return  # the end; or a server ignoring offset whose answer was not cut short
-            if not fresh:  # the same full page again: offset ignored, more may exist
+            if not page:
+                return
+            digests = sorted(stage.digest(item) for item in page)
+            if digests in (first, previous):
+                if len(page) != self.page_size:
+                    return  # a server ignoring offset whose answer was not cut short
                 raise SourceFormatError(
                     f"{path}: the server repeats the page at offset {offset}; it ignores "
                     f"'offset', so the listing cannot be completed (raise page_size above the "
                     f"number of results or fix the server)")
+            yield page
+            first = digests if first is None else first
+            previous = digests
             offset += len(page)
 
-    def studies(self, window: StudyDateWindow | None = None) -> Iterator[dict[str, Any]]:
+    def studies(self, window: StudyDateWindow | None = None,
+                ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of the (windowed) study listing."""
         params: dict[str, Any] = {"includefield": list(STUDY_FIELDS)}
         if window is not None:
             params["StudyDate"] = window.qido()
         return self._pages("studies", params)
 
-    def series(self, study_uid: str) -> list[dict[str, Any]]:
-        return list(self._pages(f"studies/{study_uid}/series",
-                                {"includefield": list(SERIES_FIELDS)}))
+    def series(self, study_uid: str) -> tuple[str, list[list[dict[str, Any]]]]:
+        """A study's UID and the pages of its series listing."""
+        return study_uid, list(self._pages(f"studies/{study_uid}/series",
+                                           {"includefield": list(SERIES_FIELDS)}))
 
     def sop_uids(self, study_uid: str, series_uid: str) -> set[str]:
         """Distinct SOPInstanceUIDs the server lists for a series (QIDO-RS instances)."""
-        items = self._pages(f"studies/{study_uid}/series/{series_uid}/instances",
+        pages = self._pages(f"studies/{study_uid}/series/{series_uid}/instances",
                             {"includefield": ["SOPInstanceUID"]})
-        return {uid for i in items if (uid := json_value(i, "SOPInstanceUID"))}
+        return {uid for page in pages for i in page if (uid := json_value(i, "SOPInstanceUID"))}
 
 
-# (study UID, the study's attribute values, one series entry) for every listed copy
-Copy = tuple[str, dict[str, str | None], dict[str, Any]]
+def _counted(items: Iterable[T], seen: Callable[[int], None]) -> Iterator[T]:
+    """``items``, with ``seen(n)`` called after each."""
+    for n, item in enumerate(items, start=1):
+        yield item
+        seen(n)
 
 
 @dataclass
@@ -161,46 +182,35 @@ class DicomwebIndexer:
                                source_version=ctx.source_version, started_at=now)
         tally = Tally.new()
         progress(f"{self.name}: listing studies", 0, 1)
-        studies = self._studies(list(self.qido.studies(self.window)), tally)
-        copies: dict[str, list[Copy]] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            listed = zip(studies, pool.map(self.qido.series, studies), strict=True)
-            for done, (study_uid, series) in enumerate(listed, start=1):
-                for item in series:
-                    key = json_value(item, "SeriesInstanceUID") or f"missing:{id(item)}"
-                    copies.setdefault(key, []).append((study_uid, studies[study_uid], item))
-                progress(f"{self.name}: studies", done, len(studies))
-        report.read = sum(len(c) for c in copies.values()) + sum(tally.rejected.values())
-        series = spill_records(r for c in copies.values() if (r := self._record(c, ctx, tally)))
+        with tempfile.TemporaryDirectory(prefix="ihub-dicomweb-") as tmp:
+            scratch = Path(tmp)
+            con = bounded_duckdb(scratch)
+            try:
+                listed = spill(stage.study_rows(self.qido.studies(self.window)), stage.STUDIES,
+                               scratch)
+                total = stage.pick_studies(con, listed, tally)
+                workers = max(1, self.concurrency)
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    found = in_order(pool, self.qido.series, stage.study_uids(con),
+                                     WINDOW * workers)
+                    listed = spill(stage.series_rows(_counted(
+                        found, lambda n: progress(f"{self.name}: studies", n, total))),
+                        stage.SERIES, scratch)
+                report.read = stage.group_copies(con, listed) + sum(tally.rejected.values())
+                del listed
+                series = spill_records((r for s in stage.series(con)
+                                        if (r := self._record(s, ctx, tally))), scratch)
+            finally:
+                con.close()
         tally.into(report)
         report.series = series.num_rows
         return HarvestResult(
             series=series, collections=COLLECTION_SCHEMA.empty_table(),
             report=report, scope=self.window, link_params=self.link_params)
 
-    @staticmethod
-    def _studies(entries: list[dict[str, Any]], tally: Tally,
-                 ) -> dict[str, dict[str, str | None]]:
-        """Study values by StudyInstanceUID; several entries of one UID are merged."""
-        grouped: dict[str, list[dict[str, str | None]]] = {}
-        for entry in entries:
-            uid = json_value(entry, "StudyInstanceUID")
-            if uid is None:
-                tally.reject("missing_study_uid", None, "study without StudyInstanceUID")
-                continue
-            grouped.setdefault(uid, []).append({k: json_value(entry, k) for k in STUDY_FIELDS})
-        out = {}
-        for uid, values in grouped.items():
-            pids = sorted({(v["PatientID"] or "").strip() for v in values})
-            if len(pids) > 1:
-                tally.warn("study_uid_conflict", key=uid,
-                           detail=f"listed under PatientIDs {', '.join(map(repr, pids))}")
-            out[uid] = min(values, key=lambda v: (not (v["PatientID"] or "").strip(),
-                                                  (v["PatientID"] or "").strip()))
-        return out
-
-    def _record(self, copies: list[Copy], ctx: Context, tally: Tally) -> SeriesRecord | None:
-        study_uid, study_values, item = copies[0]
+    def _record(self, listed: stage.Series, ctx: Context, tally: Tally,
+                ) -> SeriesRecord | None:
+        item, study_uid, study_values, copies, studies = listed
         values: dict[str, str | None] = {**study_values, "StudyInstanceUID": study_uid}
         values.update({k: json_value(item, k) for k in (*SERIES_FIELDS, "SeriesInstanceUID")})
         count = values.pop("NumberOfSeriesRelatedInstances")
@@ -210,13 +220,12 @@ class DicomwebIndexer:
             tally.warn("instance_count_unparseable")
             instances = 0
         series_uid = values["SeriesInstanceUID"]
-        if series_uid and len(copies) > 1:  # one UID, several copies: count their instances
+        if series_uid and copies > 1:  # one UID, several copies: count their instances
             sops: set[str] = set()
-            for study in sorted({c[0] for c in copies}):
+            for study in studies:
                 sops |= self.qido.sop_uids(study, series_uid)
             tally.warn("series_uid_conflict", key=series_uid,
-                       detail=f"listed {len(copies)} times (studies "
-                              f"{', '.join(sorted({c[0] for c in copies}))}); "
+                       detail=f"listed {copies} times (studies {', '.join(studies)}); "
                               f"{len(sops)} distinct instances")
             instances = len(sops)
         retrieve = json_value(item, "RetrieveURL")

@@ -45,6 +45,7 @@ class Behaviour:
     cap: int | None = None  # the server's own maximum page size
     ignore_limit: bool = False
     ignore_offset: bool = False
+    overlap: int = 0  # pages after the first start this many entries early (order shifted)
     fail_first: int = 0  # answer this many requests with `fail_status`
     fail_status: int = 503
     retry_after: str | None = None
@@ -97,6 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             items = [i for i in items if (not lo or i["00080020"]["Value"][0] >= lo)
                      and (not hi or i["00080020"]["Value"][0] <= hi)]
         offset = 0 if b.ignore_offset else int(query.get("offset", ["0"])[0])
+        offset = max(0, offset - b.overlap) if offset else 0
         limit = len(items) if b.ignore_limit else int(query.get("limit", [str(len(items))])[0])
         if b.cap is not None:
             limit = min(limit, b.cap)

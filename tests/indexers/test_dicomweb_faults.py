@@ -52,6 +52,22 @@ def test_paging_collects_every_series_once(quirk: dict[str, object]) -> None:
     assert result.report.rejected == {}
 
 
+def test_entries_a_later_page_lists_again_are_kept_once() -> None:
+    """A server whose order shifts between requests lists the last entries of a page again
+    at the top of the next: each study and series is still one, nothing is warned."""
+    b = archive(per_study=3)
+    b.overlap = 1
+    with qido_server(b) as url:
+        result = harvest(url, page_size=4)
+    uids = result.series.column("series_uid").to_pylist()
+    assert len(uids) == len(set(uids)) == 30
+    assert result.report.read == 30
+    assert result.report.rejected == {} and result.report.warnings == {}
+    repeated = [q for path, q, _ in b.requests if path.endswith("/studies")
+                and q["offset"] != ["0"]]
+    assert repeated  # the listing was paged, so the shift did repeat entries
+
+
 def test_server_ignoring_offset_fails_instead_of_truncating() -> None:
     b = archive()
     b.ignore_offset = True
