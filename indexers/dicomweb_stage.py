@@ -1,7 +1,7 @@
 """A DICOMweb server's QIDO-RS listings grouped into series in bounded memory.
 
 The study listing, then each study's series listing, go page by page to memory-mapped spill
-files (``store.arrowio.spill``): each entry with its place in the listing (page, position) and
+files (``store.arrowio.spill``): each entry with its page, its rank in the listing and
 a digest of its JSON. A DuckDB held to its memory limit (spilling beyond it) then:
 
 * keeps an entry only from the first page that lists it: a server that reorders between
