@@ -90,9 +90,10 @@ class QidoClient:
     page_size: int = 100
     settings: HttpSettings = field(default_factory=HttpSettings)
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """The pages of a paged listing as the server gives them, until an empty page or a
-        page given already (the first or the previous one, in any order): a server that
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[stage.Page]:
+        """The pages of a paged listing as the server gives them, each entry with its digest
+        (``dicomweb_stage.digest``, computed once), until an empty page or a page given
+        already (the first or the previous one, in any order): a server that
         ignores ``offset`` answers every page with its first. That page short, it held the
         whole listing; full, the listing cannot be completed (``SourceFormatError``). An
         entry a later page lists again (a server reordering between pages) is left to the
@@ -110,7 +111,8 @@ class QidoClient:
                 raise SourceFormatError(f"{path}: expected a JSON array of objects")
             if not page:
                 return
-            digests = sorted(stage.digest(item) for item in page)
+            listed = [(stage.digest(item), item) for item in page]
+            digests = sorted(d for d, _ in listed)
             if digests in (first, previous):
                 if len(page) != self.page_size:
                     return  # a server ignoring offset whose answer was not cut short
@@ -118,20 +120,20 @@ class QidoClient:
                     f"{path}: the server repeats the page at offset {offset}; it ignores "
                     f"'offset', so the listing cannot be completed (raise page_size above the "
                     f"number of results or fix the server)")
-            yield page
+            yield listed
             first = digests if first is None else first
             previous = digests
             offset += len(page)
 
     def studies(self, window: StudyDateWindow | None = None,
-                ) -> Iterator[list[dict[str, Any]]]:
+                ) -> Iterator[stage.Page]:
         """The pages of the (windowed) study listing."""
         params: dict[str, Any] = {"includefield": list(STUDY_FIELDS)}
         if window is not None:
             params["StudyDate"] = window.qido()
         return self._pages("studies", params)
 
-    def series(self, study_uid: str) -> tuple[str, list[list[dict[str, Any]]]]:
+    def series(self, study_uid: str) -> tuple[str, list[stage.Page]]:
         """A study's UID and the pages of its series listing."""
         return study_uid, list(self._pages(f"studies/{study_uid}/series",
                                            {"includefield": list(SERIES_FIELDS)}))
@@ -140,7 +142,8 @@ class QidoClient:
         """Distinct SOPInstanceUIDs the server lists for a series (QIDO-RS instances)."""
         pages = self._pages(f"studies/{study_uid}/series/{series_uid}/instances",
                             {"includefield": ["SOPInstanceUID"]})
-        return {uid for page in pages for i in page if (uid := json_value(i, "SOPInstanceUID"))}
+        return {uid for page in pages for _, i in page
+                if (uid := json_value(i, "SOPInstanceUID"))}
 
 
 def _counted(items: Iterable[T], seen: Callable[[int], None]) -> Iterator[T]:

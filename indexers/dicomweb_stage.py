@@ -33,7 +33,8 @@ from imaging_hub.indexers.dicom_values import STUDY_FIELDS, json_value
 
 BATCH = 10_000  # entries spilled, studies and series read back at a time
 Entry = dict[str, Any]
-Pages = Iterable[list[Entry]]
+Page = list[tuple[str, Entry]]  # a page's entries, each with its digest (QidoClient._pages)
+Pages = Iterable[Page]
 STUDIES = pa.schema([pa.field("seq", pa.int64()), pa.field("page", pa.int64()),
                      pa.field("digest", pa.string()), pa.field("uid", pa.string()),
                      pa.field("pid", pa.string()), pa.field("study_values", pa.string())])
@@ -64,9 +65,9 @@ def study_rows(pages: Pages) -> Iterator[pa.RecordBatch]:
     def rows() -> Iterator[dict[str, Any]]:
         seq = 0
         for page_no, page in enumerate(pages):
-            for entry in page:
+            for key, entry in page:
                 values = {k: json_value(entry, k) for k in STUDY_FIELDS}
-                yield {"seq": seq, "page": page_no, "digest": digest(entry),
+                yield {"seq": seq, "page": page_no, "digest": key,
                        "uid": json_value(entry, "StudyInstanceUID"),
                        "pid": (values["PatientID"] or "").strip(),
                        "study_values": json.dumps(values)}
@@ -127,8 +128,8 @@ def series_rows(listings: Iterable[tuple[str, Pages]]) -> Iterator[pa.RecordBatc
         seq = 0
         for study, (study_uid, pages) in enumerate(listings):
             for page_no, page in enumerate(pages):
-                for item in page:
-                    yield {"seq": seq, "study": study, "page": page_no, "digest": digest(item),
+                for key, item in page:
+                    yield {"seq": seq, "study": study, "page": page_no, "digest": key,
                            "study_uid": study_uid,
                            "uid": json_value(item, "SeriesInstanceUID"),
                            "item": json.dumps(item)}
