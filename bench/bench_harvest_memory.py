@@ -28,6 +28,13 @@ four per study, over QIDO-RS: a server in this (the parent) process makes each p
 when asked, in the DICOM JSON shape of the connector's test server (``tests/qido_server.py``).
 
     .venv/bin/python bench/bench_harvest_memory.py --dicomweb 20000,80000
+
+``--gen3`` does the same for a Gen3 commons (``type = "gen3"``, the ``midrc`` model) whose
+Guppy index holds N DICOM series files: the connector's test commons (``tests/gen3_server.py``)
+in this process, public (no key), so past Guppy's 10,000-row window the harvest reads the
+whole index through ``/guppy/download`` as one JSON array.
+
+    .venv/bin/python bench/bench_harvest_memory.py --gen3 20000,80000
 """
 
 from __future__ import annotations
@@ -93,20 +100,26 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "decedent_ct"
 
 
 def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
-                 folder: str | None = None, dicomweb: str | None = None) -> dict[str, object]:
+                 folder: str | None = None, dicomweb: str | None = None,
+                 gen3: str | None = None) -> dict[str, object]:
     """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
     from imaging_hub.config import Settings
     from imaging_hub.harvest import harvest_and_stage
     from imaging_hub.indexers.dicom_folder import DicomFolderSource
     from imaging_hub.indexers.dicomweb import DicomwebSource
+    from imaging_hub.indexers.gen3 import Gen3Source
     from imaging_hub.indexers.idc import IdcSource
     from imaging_hub.indexers.tabular import TabularSource
 
     sampler = Sampler()
     sampler.start()
-    config: IdcSource | TabularSource | DicomFolderSource | DicomwebSource = IdcSource()
+    config: IdcSource | TabularSource | DicomFolderSource | DicomwebSource | Gen3Source = \
+        IdcSource()
     name = "idc"
-    if dicomweb:
+    if gen3:
+        name = "midrc"
+        config = Gen3Source(type="gen3", url=gen3, model="midrc")
+    elif dicomweb:
         name = "pacs"
         config = DicomwebSource(type="dicomweb", url=dicomweb)
     elif folder:
@@ -137,13 +150,15 @@ def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
 
 
 def run_child(series_parquet: str | None, tabular_csv: str | None = None,
-              folder: str | None = None, dicomweb: str | None = None) -> dict[str, object]:
+              folder: str | None = None, dicomweb: str | None = None,
+              gen3: str | None = None) -> dict[str, object]:
     """``harvest_once`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child"] + (
         ["--series-parquet", series_parquet] if series_parquet else []) + (
         ["--tabular-csv", tabular_csv] if tabular_csv else []) + (
         ["--folder-path", folder] if folder else []) + (
-        ["--dicomweb-url", dicomweb] if dicomweb else [])
+        ["--dicomweb-url", dicomweb] if dicomweb else []) + (
+        ["--gen3-url", gen3] if gen3 else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     if out.returncode:
         sys.exit(f"harvest failed:\n{out.stderr}")
@@ -286,6 +301,17 @@ def synthetic_dicomweb(n: int) -> Iterator[str]:
         server.server_close()
 
 
+@contextmanager
+def synthetic_gen3(n: int) -> Iterator[str]:
+    """The Gen3 test commons holding ``n`` public DICOM series files; yields its root."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.gen3_server import gen3_server
+    from tests.indexers.test_gen3_connector import midrc_commons
+
+    with gen3_server(midrc_commons(n, tier="libre")) as url:
+        yield url
+
+
 def _peak_anon(run: dict[str, object]) -> int:
     anon = run["anon"]
     assert isinstance(anon, dict)
@@ -298,17 +324,19 @@ def main() -> None:
     parser.add_argument("--tabular", help="comma-separated row counts of a CSV export")
     parser.add_argument("--folder", help="comma-separated file counts of a DICOM folder")
     parser.add_argument("--dicomweb", help="comma-separated series counts of a DICOMweb server")
+    parser.add_argument("--gen3", help="comma-separated series counts of a Gen3 commons")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
     parser.add_argument("--tabular-csv", help=argparse.SUPPRESS)
     parser.add_argument("--folder-path", help=argparse.SUPPRESS)
     parser.add_argument("--dicomweb-url", help=argparse.SUPPRESS)
+    parser.add_argument("--gen3-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv,
-                                      args.folder_path, args.dicomweb_url)))
+                                      args.folder_path, args.dicomweb_url, args.gen3_url)))
         return
-    chosen = args.synthetic or args.tabular or args.folder or args.dicomweb
+    chosen = args.synthetic or args.tabular or args.folder or args.dicomweb or args.gen3
     if not chosen:
         print_phases("IDC (installed idc-index-data)", run_child(None))
         return
@@ -316,7 +344,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         runs = []
         for n in sizes:
-            if args.dicomweb:
+            if args.gen3:
+                with synthetic_gen3(n) as url:
+                    runs.append(run_child(None, gen3=url))
+            elif args.dicomweb:
                 with synthetic_dicomweb(n) as url:
                     runs.append(run_child(None, dicomweb=url))
             elif args.folder:

@@ -10,7 +10,10 @@ A harvest: exchange the API key at fence (``gen3_auth``); check that the commons
 types have every field the mapping reads (``_mapping``); choose the records' access tier;
 read the series type (GraphQL pages within Guppy's 10k window, ``/guppy/download`` past it)
 and the collections (a Guppy type, or the metadata service's discovery records); check one
-GUID against indexd's DRS endpoint. Series are normalised by ``gen3_normalise``.
+GUID against indexd's DRS endpoint. Series are normalised by ``gen3_normalise`` as they
+are read and written to a spill file (``/guppy/download``'s one JSON array is itself read
+row by row from a temporary file); a series listed twice keeps its first row
+(``dedupe.first_copies``). Memory does not grow with the commons.
 
 **Access.** Records keep the commons' authz resource path (``source_native["authz"]``).
 Raw data is requested with ``accessibility: accessible``, so a private or regular-tier
@@ -30,7 +33,7 @@ store counts it once and lists both sources among its hosts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +50,7 @@ from imaging_hub.indexers.base import (
     no_progress,
     spill_records,
 )
+from imaging_hub.indexers.dedupe import first_copies
 from imaging_hub.indexers.gen3_auth import ApiKey, FenceAuth
 from imaging_hub.indexers.gen3_client import (
     DrsClient,
@@ -121,15 +125,16 @@ class Gen3Indexer:
         total = self.guppy.total(s.type, s.filter)
         ctx = Gen3Context(source=self.name, host=host, source_version=version,
                           harvested_at=now, run_id=run_id, tier=self._tier(total, tally))
-        series = self._series(total, ctx, tally, progress)
+        sample: list[SeriesRecord] = []  # the first record with a GUID: the DRS check's
+        series = first_copies(spill_records(self._series(total, ctx, tally, progress,
+                                                         sample)), tally)
         collections = self._collections(ctx, tally)
-        self._check_drs(series, tally)
+        self._check_drs(sample[0] if sample else None, tally)
         report.read = total + len(collections)
-        report.series, report.collections = len(series), len(collections)
+        report.series, report.collections = series.num_rows, len(collections)
         tally.into(report)
-        return HarvestResult(series=spill_records(series),
-                             collections=collection_table(collections), report=report,
-                             link_params=self.link_params)
+        return HarvestResult(series=series, collections=collection_table(collections),
+                             report=report, link_params=self.link_params)
 
     def _check_fields(self) -> None:
         wanted = self.mapping.guppy_fields()
@@ -162,27 +167,25 @@ class Gen3Indexer:
             public = 0  # the commons refuses anonymous callers
         return "open" if total and public >= total else "registration"
 
-    def _series(self, total: int, ctx: Gen3Context, tally: Tally,
-                progress: ProgressFn) -> list[SeriesRecord]:
+    def _series(self, total: int, ctx: Gen3Context, tally: Tally, progress: ProgressFn,
+                sample: list[SeriesRecord]) -> Iterator[SeriesRecord]:
+        """The series rows' records as they are read (a series listed twice is left to
+        ``first_copies``); the first record with a GUID goes into ``sample``."""
         s = self.mapping.series
         fields = self.mapping.guppy_fields()[s.type]
-        out: dict[str, SeriesRecord] = {}
         received = 0
         for row in self.guppy.rows(s.type, fields, s.filter, [{s.sort: "asc"}], total):
             received += 1
             record = series_record(row, self.mapping, ctx, tally)
-            if record is None:
-                continue
-            if record.id in out:
-                tally.reject("duplicate_series_uid", record.identifiers.series_uid)
-            else:
-                out[record.id] = record
+            if record is not None:
+                if not sample and record.identifiers.source_native.get("object_id"):
+                    sample.append(record)
+                yield record
             if received % 1000 == 0:
                 progress(f"{self.name}: series", received, total)
         progress(f"{self.name}: series", received, max(total, received))
         if received != total:  # the index changed while we read it
             tally.warn("rows_differ_from_count", abs(received - total))
-        return list(out.values())
 
     def _collections(self, ctx: Gen3Context, tally: Tally) -> list[CollectionRecord]:
         found: list[CollectionRecord | None] = []
@@ -206,11 +209,9 @@ class Gen3Indexer:
                 out[record.id] = record
         return list(out.values())
 
-    def _check_drs(self, series: list[SeriesRecord], tally: Tally) -> None:
-        """Resolve one stored GUID at the commons' DRS endpoint: a GUID the commons does
-        not know, or a DRS URI unlike the one indexd gives, is reported."""
-        sample = next((r for r in series if r.identifiers.source_native.get("object_id")),
-                      None)
+    def _check_drs(self, sample: SeriesRecord | None, tally: Tally) -> None:
+        """Resolve one stored GUID (``sample``'s) at the commons' DRS endpoint: a GUID the
+        commons does not know, or a DRS URI unlike the one indexd gives, is reported."""
         if sample is None:
             return
         try:

@@ -22,6 +22,7 @@ from the mapping), every value travels as a variable.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,13 @@ from urllib.parse import quote
 import httpx
 
 from imaging_hub.errors import ConfigError, SourceFormatError, SourceUnavailable
-from imaging_hub.indexers.http import HttpSettings, request_json, send
+from imaging_hub.indexers.http import (
+    HttpSettings,
+    download,
+    json_array_items,
+    request_json,
+    send,
+)
 
 GUPPY_WINDOW = 10_000  # Guppy's SCROLL_PAGE_SIZE: offset + first may not exceed it
 MDS_MAX_LIMIT = 2_000  # metadata-service METADATA_QUERY_RESULTS_LIMIT default
@@ -119,19 +126,21 @@ class GuppyClient:
         return rows
 
     def download(self, type_: str, fields: list[str], filter_: dict[str, Any] | None,
-                 sort: list[dict[str, str]]) -> list[Any]:
-        """Every matching row through ``/guppy/download`` (no window)."""
+                 sort: list[dict[str, str]]) -> Iterator[Any]:
+        """Every matching row through ``/guppy/download`` (no window). Guppy answers the
+        whole index as one JSON array: it goes to a temporary file as it arrives, and the
+        rows are read from there one at a time, so memory holds a row, not the index."""
         body: dict[str, Any] = {"type": _name(type_), "fields": [_name(f) for f in fields],
                                 "accessibility": self.accessibility}
         if filter_:
             body["filter"] = filter_
         if sort:
             body["sort"] = sort
-        rows = request_json(self.client, "POST", "guppy/download", body=body,
-                            settings=self.settings)
-        if not isinstance(rows, list):
-            raise SourceFormatError(f"Guppy download {type_}: expected a JSON array")
-        return rows
+        with tempfile.TemporaryFile(prefix="ihub-guppy-") as f:
+            download(self.client, "POST", "guppy/download", f, body=body,
+                     settings=self.settings)
+            f.seek(0)
+            yield from json_array_items(f, f"Guppy download {type_}")
 
     def rows(self, type_: str, fields: list[str], filter_: dict[str, Any] | None,
              sort: list[dict[str, str]], total: int) -> Iterator[Any]:

@@ -10,11 +10,12 @@ import email.utils
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
+import ijson
 from pydantic import BaseModel, ConfigDict, model_validator
 from tenacity import (
     RetryCallState,
@@ -26,6 +27,7 @@ from tenacity import (
 from imaging_hub.errors import ConfigError, SourceFormatError, SourceUnavailable
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+DOWNLOAD_CHUNK = 1 << 16  # bytes read from a streamed answer at a time
 
 
 def secret(value: str | None, env: str | None) -> str:
@@ -161,14 +163,26 @@ def _request(client: httpx.Client, method: str, path: str, params: dict[str, Any
 
     def attempt() -> T:
         response = _attempt(client, method, path, params, body, accept)
-        try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise SourceUnavailable(
-                f"{response.request.method} {response.request.url} answered "
-                f"{response.status_code}: {response.text[:200]}") from exc
+        _refuse(response)
         return decode(response)
 
+    return _with_retries(client, method, path, s, attempt)
+
+
+def _refuse(response: httpx.Response) -> None:
+    """``SourceUnavailable`` for an error status no retry will change (4xx but 429)."""
+    try:
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise SourceUnavailable(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}: {response.text[:200]}") from exc
+
+
+def _with_retries(client: httpx.Client, method: str, path: str, s: HttpSettings,
+                  attempt: Callable[[], T]) -> T:
+    """``attempt`` retried on ``RetryableError``; the last one becomes ``SourceFormatError``
+    (a body that could not be read) or ``SourceUnavailable``."""
     try:
         return _retrying(s)(attempt)
     except RetryableError as exc:
@@ -245,3 +259,49 @@ def send(client: httpx.Client, method: str, path: str, *,
         url = client.base_url.join(path)
         raise SourceUnavailable(
             f"{method} {url}: {exc} after {s.max_attempts} attempts") from exc
+
+
+def download(client: httpx.Client, method: str, path: str, into: BinaryIO, *,
+             body: Any = None, settings: HttpSettings | None = None,
+             accept: str = "application/json") -> int:
+    """``method path`` (``body`` sent as JSON) with the answer's body written to ``into``
+    as it arrives, for answers too large to hold (a whole index in one JSON array). The
+    retries and errors of ``request_json``: each attempt starts ``into`` over, so a body cut
+    by the connection is fetched again, not kept. The number of bytes written."""
+    s = settings or HttpSettings()
+
+    def attempt() -> int:
+        into.seek(0)
+        into.truncate()
+        try:
+            with client.stream(method, path, json=body, headers={"Accept": accept}) as response:
+                if response.status_code in RETRY_STATUS:
+                    raise RetryableError(f"HTTP {response.status_code}", retry_after(response))
+                if response.is_error:
+                    response.read()
+                    _refuse(response)
+                written = 0
+                for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                    into.write(chunk)
+                    written += len(chunk)
+                return written
+        except httpx.TransportError as exc:  # timeouts, resets, a body shorter than said
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+
+    return _with_retries(client, method, path, s, attempt)
+
+
+def json_array_items(f: BinaryIO, what: str) -> Iterator[Any]:
+    """The items of the JSON array in ``f``, parsed one at a time (memory holds one item,
+    not the array). Raises ``SourceFormatError`` naming ``what`` when ``f`` holds no array,
+    or when the JSON breaks off or is invalid at some item (the items before it have been
+    yielded by then: the caller's run fails, nothing is published)."""
+    head = f.read(DOWNLOAD_CHUNK).lstrip()
+    if not head.startswith(b"["):
+        raise SourceFormatError(f"{what}: expected a JSON array, got "
+                                f"{head[:80].decode('utf-8', 'replace')!r}")
+    f.seek(0)
+    try:
+        yield from ijson.items(f, "item", use_float=True)
+    except ijson.JSONError as exc:
+        raise SourceFormatError(f"{what}: the JSON array is invalid ({exc})") from exc

@@ -60,6 +60,8 @@ class Commons:
     token_lifetime: float = 3600.0
     cdis_only: bool = False  # an older fence without the /api route
     expire_token_after: int | None = None  # data requests one token serves before expiring
+    cut_downloads: int = 0  # download answers cut off half-way (the connection closes)
+    download_body: bytes | None = None  # sent as the download's answer instead of the rows
     fail: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
     log: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # issued token -> requests served
@@ -334,8 +336,19 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/html; charset=utf-8")
             return
         rows = _sorted(rows, body.get("sort"))
-        self._send(200, [{f: r[f] for f in fields if f in r} for r in rows],
-                   "application/json; charset=utf-8")
+        data = self.commons.download_body
+        if data is None:
+            data = json.dumps([{f: r[f] for f in fields if f in r} for r in rows]).encode()
+        if self.commons.cut_downloads:  # the whole length announced, half of it sent
+            self.commons.cut_downloads -= 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2])
+            self.close_connection = True
+            return
+        self._send(200, data, "application/json; charset=utf-8")
 
     # -- metadata service -------------------------------------------------------------------
     def _mds(self, query: dict[str, list[str]]) -> None:

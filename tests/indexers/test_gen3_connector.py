@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from imaging_hub.errors import ConfigError, SourceUnavailable
+from imaging_hub.errors import ConfigError, SourceFormatError, SourceUnavailable
 from imaging_hub.indexers.gen3 import Gen3Indexer, make_indexer
 from imaging_hub.indexers.gen3_auth import ApiKey, FenceAuth
 from imaging_hub.indexers.gen3_client import GuppyClient, GuppyQueryError
@@ -111,6 +111,46 @@ def test_past_the_window_reads_through_download(tmp_path: Path) -> None:
     assert body["sort"] == [{"object_id": "asc"}] and "series_uid" in body["fields"]
     assert not [e for e in requests(commons, "guppy/graphql")
                 if "first" in (e[2].get("variables") or {})]
+
+
+def test_a_download_cut_off_half_way_is_fetched_again(tmp_path: Path) -> None:
+    commons = midrc_commons(10_020, cut_downloads=1)
+    with gen3_server(commons) as url:
+        _, result = harvest(url, tmp_path, commons)
+    assert result.series.num_rows == 10_020 and result.report.rejected == {}
+    assert len(requests(commons, "guppy/download")) == 2 and commons.cut_downloads == 0
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (b'[{"object_id": "dg.MD1R/1", "series_uid": "1.2.3"}, {"object_id": ',
+     "the JSON array is invalid"),
+    (b'{"error": "index not found"}', "expected a JSON array"),
+    (b"", "expected a JSON array")])
+def test_a_download_that_is_no_json_array_fails_the_harvest(tmp_path: Path, body: bytes,
+                                                            error: str) -> None:
+    commons = midrc_commons(10_001, download_body=body)
+    with gen3_server(commons) as url, pytest.raises(SourceFormatError,
+                                                    match=f"Guppy download data_file: {error}"):
+        harvest(url, tmp_path, commons)
+
+
+def test_a_series_listed_twice_keeps_its_first_row(tmp_path: Path) -> None:
+    """Past the window (download), copies of two series sorted after their first rows:
+    the first rows are kept, in order, and each later copy is a counted reject."""
+    commons = midrc_commons(10_004)
+    rows = commons.rows["data_file"]
+    for i in (3, 10_002):
+        rows.append({**series_file(i), "object_id": f"dg.MD1R/ffffffff-0000-4000-8000-{i:012d}"})
+    with gen3_server(commons) as url:
+        _, result = harvest(url, tmp_path, commons)
+    report = result.report
+    assert result.series.num_rows == 10_004
+    assert report.rejected == {"duplicate_series_uid": 2}
+    assert [s.key for s in report.reject_samples] == [series_file(3)["series_uid"],
+                                                      series_file(10_002)["series_uid"]]
+    uids = result.series.column("series_uid").to_pylist()
+    assert uids == [series_file(i)["series_uid"] for i in range(10_004)]
+    assert "ffffffff" not in " ".join(result.series.column("drs_uri").to_pylist())
 
 
 def test_429_and_5xx_are_retried_honouring_retry_after(tmp_path: Path) -> None:
