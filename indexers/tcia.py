@@ -5,6 +5,12 @@ credentials), their descriptions and patient counts, then per collection its pat
 (species), studies and series (modality, body part, manufacturer, image counts, sizes,
 licence, DOI). Each collection's citation comes from its DOI by content negotiation.
 
+Collections are normalised one after the other, in name order, with at most
+``concurrency`` listings read ahead: a collection's records go to the run's spill file and
+its collection record is made once its listing arrives, so memory holds a few collections'
+listings (NBIA answers each in one piece), not TCIA's. A series listed twice keeps its first
+record (``dedupe.first_copies``).
+
 An incremental run reads the series released since the cursor (``getUpdatedSeries``) and
 replaces only those (``SeriesScope``); the server's feed covers public collections only, so
 limited-access collections the credentials may read are re-read in full. The API has no
@@ -21,10 +27,11 @@ policy, which asks tools giving access to TCIA data to attribute it and link bac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -37,9 +44,11 @@ from imaging_hub.indexers.base import (
     ProgressFn,
     SeriesScope,
     Tally,
+    in_order,
     no_progress,
     spill_records,
 )
+from imaging_hub.indexers.dedupe import first_copies
 from imaging_hub.indexers.http import HttpSettings, build_client, secret
 from imaging_hub.indexers.tcia_client import CitationClient, NbiaClient, NbiaTokenAuth
 from imaging_hub.schemas.columnar import collection_table
@@ -49,6 +58,7 @@ from imaging_hub.schemas.report import HarvestReport
 from imaging_hub.search_ui.links import Params, doi, policy
 from imaging_hub.source_types import BuildOptions, SourceType, WindowedConfig
 
+Listing = tuple[list[Any], list[Any], list[Any]]  # a collection's patients, studies, series
 NBIA_V4 = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
 NBIA_PORTAL = "https://nbia.cancerimagingarchive.net/nbia-search/"
 USAGE_POLICY = "https://www.cancerimagingarchive.net/data-usage-policies-and-restrictions/"
@@ -106,6 +116,9 @@ class TciaIndexer:
     access: AccessTier | None = None
     concurrency: int = 4
     link_params: dict[str, str] = field(default_factory=dict)
+    # the collection descriptions and patient counts, once read (``_collection``)
+    _about: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, repr=False,
+                                                                 init=False)
 
     def harvest(self, run_id: str, progress: ProgressFn = no_progress) -> HarvestResult:
         """Read the wanted collections (all of them, or the updated series) and normalise.
@@ -119,6 +132,7 @@ class TciaIndexer:
         report = HarvestReport(source=self.name, run_id=run_id, started_at=now,
                                source_version=f"NBIA v4 {base} as of {now:%Y-%m-%dT%H:%MZ}")
         tally = Tally.new()
+        self._about = None  # read again by each run
         progress(f"{self.name}: listing collections", 0, 1)
         visible = self.api.collections()
         wanted = self._wanted(visible)
@@ -129,19 +143,21 @@ class TciaIndexer:
             for c in wanted}
         ctx = tn.Context(source=self.name, source_version=report.source_version,
                          harvested_at=now, run_id=run_id, tiers=tiers)
+        listings: Mapping[str, Callable[[], Listing]]
         if self.updated_since is None:
-            rows, full = self._read(wanted, progress), set(wanted)
+            listings, full = {c: partial(self._whole, c) for c in wanted}, set(wanted)
         else:
-            rows, full = self._updated(wanted, public, progress)
-        records, by_coll = self._normalise(rows, ctx, tally)
-        colls = self._collections(sorted(set(by_coll) | full), rows, by_coll, ctx, tally,
-                                  progress)
-        report.read = sum(len(r[2]) for r in rows.values())
+            listings, full = self._updated(wanted, public, progress)
+        collections: list[CollectionRecord] = []
+        read = [0]
+        series = first_copies(spill_records(self._records(
+            listings, full, ctx, tally, collections, read, progress)), tally)
+        report.read = read[0]
         tally.into(report)
-        report.series, report.collections = len(records), len(colls)
+        report.series, report.collections = series.num_rows, len(collections)
         scope = None if self.updated_since is None else SeriesScope(
-            frozenset(r.identifiers.series_uid for r in records))
-        return HarvestResult(series=spill_records(records), collections=collection_table(colls),
+            frozenset(series.column("series_uid").to_pylist()))
+        return HarvestResult(series=series, collections=collection_table(collections),
                              report=report, scope=scope, link_params=self.link_params)
 
     def _wanted(self, visible: list[str]) -> list[str]:
@@ -154,22 +170,46 @@ class TciaIndexer:
                               f"for these credentials")
         return sorted({spelled[c.upper()] for c in self.collections})
 
-    def _read(self, collections: list[str], progress: ProgressFn,
-              ) -> dict[str, tuple[list[Any], list[Any], list[Any]]]:
-        """(patients, studies, series) rows of each collection, ``concurrency`` at a time."""
-        out: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    def _whole(self, collection: str) -> Listing:
+        return (self.api.patients(collection), self.api.studies(collection),
+                self.api.series(collection))
 
-        def one(c: str) -> tuple[list[Any], list[Any], list[Any]]:
-            return self.api.patients(c), self.api.studies(c), self.api.series(c)
+    def _records(self, listings: Mapping[str, Callable[[], Listing]], full: set[str],
+                 ctx: tn.Context, tally: Tally, collections: list[CollectionRecord],
+                 read: list[int], progress: ProgressFn) -> Iterator[SeriesRecord]:
+        """Each collection's series records, collection after collection (in name order,
+        ``concurrency`` listings read at a time, only those in memory); its collection
+        records go into ``collections``, the rows read are added to ``read[0]``. A series
+        listed twice is left to ``first_copies`` (its later copies still count in their
+        collection's DOI and licence)."""
+        names = sorted(listings)
+
+        def listing(name: str) -> Listing:
+            return listings[name]()
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for c, rows in zip(collections, pool.map(one, collections), strict=True):
-                out[c] = rows
-                progress(f"{self.name}: collections", len(out), len(collections))
-        return out
+            for i, (name, rows) in enumerate(zip(names, in_order(
+                    pool, listing, names, self.concurrency), strict=True)):
+                patients, studies, series = rows
+                read[0] += len(series)
+                by_study = tn.studies_by_uid(studies)
+                mine: dict[str, dict[str, SeriesRecord]] = {}
+                for row in series:
+                    record = tn.series_record(row, ctx, by_study, tally)
+                    if record is not None:
+                        mine.setdefault(record.collection, {}).setdefault(record.id, record)
+                        yield record
+                for coll in sorted(set(mine) | ({name} & full)):
+                    collections.append(self._collection(
+                        coll, patients if coll == name else [],
+                        tuple(mine.get(coll, {}).values()), ctx, tally))
+                progress(f"{self.name}: collections", i + 1, len(names))
 
     def _updated(self, wanted: list[str], public: set[str], progress: ProgressFn,
-                 ) -> tuple[dict[str, tuple[list[Any], list[Any], list[Any]]], set[str]]:
+                 ) -> tuple[dict[str, Callable[[], Listing]], set[str]]:
+        """What an updated-series run reads: the feed's series grouped by collection (with
+        each one's patients and studies), and the limited-access collections whole (the
+        feed leaves them out); and the collections read whole."""
         assert self.updated_since is not None
         progress(f"{self.name}: series released since {self.updated_since}", 0, 1)
         spelled = {c.upper(): c for c in wanted}
@@ -182,55 +222,35 @@ class TciaIndexer:
                 by_coll.setdefault(spelled[coll.upper()], []).append(row)
             # else: a collection this source does not harvest
         limited = [c for c in wanted if c.upper() not in public]  # not in the feed: re-read
-        rows = self._read(limited, progress)
-        for c, series in by_coll.items():
-            patients, studies = ([], []) if not c else (self.api.patients(c),
-                                                         self.api.studies(c))
-            rows[c] = (patients, studies, series)
-        return rows, set(limited)
+        listings: dict[str, Callable[[], Listing]] = {c: partial(self._whole, c)
+                                                      for c in limited}
+        for c, rows in by_coll.items():
+            listings[c] = partial(self._with_series, c, rows)
+        return listings, set(limited)
 
-    @staticmethod
-    def _normalise(rows: dict[str, tuple[list[Any], list[Any], list[Any]]], ctx: tn.Context,
-                   tally: Tally) -> tuple[list[SeriesRecord], dict[str, list[SeriesRecord]]]:
-        unique: dict[str, SeriesRecord] = {}
-        for _coll, (_patients, studies, series) in sorted(rows.items()):
-            by_study = tn.studies_by_uid(studies)
-            for row in series:
-                record = tn.series_record(row, ctx, by_study, tally)
-                if record is None:
-                    continue
-                if record.id in unique:
-                    tally.reject("duplicate_series_uid", record.identifiers.series_uid)
-                    continue
-                unique[record.id] = record
-        by_coll: dict[str, list[SeriesRecord]] = {}
-        for r in unique.values():
-            by_coll.setdefault(r.collection, []).append(r)
-        return list(unique.values()), by_coll
+    def _with_series(self, collection: str, series: list[Any]) -> Listing:
+        if not collection:
+            return [], [], series
+        return self.api.patients(collection), self.api.studies(collection), series
 
-    def _collections(self, names: list[str],
-                     rows: dict[str, tuple[list[Any], list[Any], list[Any]]],
-                     series: dict[str, list[SeriesRecord]], ctx: tn.Context, tally: Tally,
-                     progress: ProgressFn) -> list[CollectionRecord]:
-        if not names:
-            return []
-        progress(f"{self.name}: collection descriptions", 0, 1)
-        descriptions = {str(d.get("collectionName", "")).upper(): d
-                        for d in self.api.descriptions() if isinstance(d, dict)}
-        counts = {k.upper(): v for k, v in tn.patient_counts(self.api.patient_counts()).items()}
-        out = []
-        for i, name in enumerate(names):
-            mine = tuple(series.get(name, ()))
-            desc = descriptions.get(name.upper())
-            dois = tn.doi_of((desc or {}).get("descriptionURI")) or next(
-                (r.identifiers.doi for r in mine if r.identifiers.doi), None)
-            facts = tn.CollectionFacts(
-                name=name, description=desc, patients=counts.get(name.upper()),
-                species=tn.species_of(rows.get(name, ([], [], []))[0]),
-                series=mine, citation=self._citation(dois, tally))
-            out.append(tn.collection_record(facts, ctx))
-            progress(f"{self.name}: collections", i + 1, len(names))
-        return out
+    def _collection(self, name: str, patients: list[Any], series: tuple[SeriesRecord, ...],
+                    ctx: tn.Context, tally: Tally) -> CollectionRecord:
+        """A collection's record; the collection descriptions and patient counts are read
+        once, when the first one is needed."""
+        if self._about is None:
+            descriptions = {str(d.get("collectionName", "")).upper(): d
+                            for d in self.api.descriptions() if isinstance(d, dict)}
+            counts = {k.upper(): v for k, v in
+                      tn.patient_counts(self.api.patient_counts()).items()}
+            self._about = descriptions, counts
+        descriptions, counts = self._about
+        desc = descriptions.get(name.upper())
+        dois = tn.doi_of((desc or {}).get("descriptionURI")) or next(
+            (r.identifiers.doi for r in series if r.identifiers.doi), None)
+        return tn.collection_record(tn.CollectionFacts(
+            name=name, description=desc, patients=counts.get(name.upper()),
+            species=tn.species_of(patients), series=series,
+            citation=self._citation(dois, tally)), ctx)
 
     def _citation(self, value: str | None, tally: Tally) -> str | None:
         if value is None or self.citations is None:

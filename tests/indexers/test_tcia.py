@@ -269,6 +269,24 @@ def test_large_collections_are_read_whole() -> None:
         r["ImageCount"] for c in nbia.collections if not c.limited for r in c.series)
 
 
+def test_a_series_two_collections_list_is_kept_in_the_first() -> None:
+    nbia = server_state()
+    first, second = synthetic("A-Coll", 6), synthetic("B-Coll", 5)
+    second.series.insert(2, {**first.series[4], "Collection": "B-Coll"})
+    nbia.collections += [second, first]
+    with nbia_server(nbia) as root:
+        result = harvest(root)
+    report = result.report
+    assert report.rejected == {"duplicate_series_uid": 1} and report.read == 8 + 6 + 6
+    assert [s.key for s in report.reject_samples] == [first.series[4]["SeriesInstanceUID"]]
+    rows = [r for r in result.series.to_pylist() if r["collection"] != PUBLIC]
+    assert [r["series_uid"] for r in rows] == [r["SeriesInstanceUID"] for r in
+                                               first.series + second.series[:2]
+                                               + second.series[3:]]
+    assert {r["collection"] for r in rows[:6]} == {"A-Coll"}
+    assert result.series.num_rows == report.series == 8 + 6 + 5
+
+
 def test_unknown_configured_collection_is_a_config_error() -> None:
     with nbia_server(server_state()) as root, pytest.raises(ConfigError, match="No-Such"):
         harvest(root, collections=["pseudo-phi-dicom-data", "No-Such"])
