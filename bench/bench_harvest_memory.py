@@ -35,6 +35,12 @@ in this process, public (no key), so past Guppy's 10,000-row window the harvest 
 whole index through ``/guppy/download`` as one JSON array.
 
     .venv/bin/python bench/bench_harvest_memory.py --gen3 20000,80000
+
+``--tcia`` does the same for TCIA (``type = "tcia"``, as the guest user, no citations): the
+connector's test NBIA server (``tests/tcia_server.py``) in this process, N series in
+collections of 2,000 (NBIA answers each collection's series in one piece).
+
+    .venv/bin/python bench/bench_harvest_memory.py --tcia 20000,80000
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "decedent_ct"
 
 def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
                  folder: str | None = None, dicomweb: str | None = None,
-                 gen3: str | None = None) -> dict[str, object]:
+                 gen3: str | None = None, tcia: str | None = None) -> dict[str, object]:
     """One harvest + stage into a fresh home, in this process: peaks per phase, wall time."""
     from imaging_hub.config import Settings
     from imaging_hub.harvest import harvest_and_stage
@@ -110,13 +116,17 @@ def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
     from imaging_hub.indexers.gen3 import Gen3Source
     from imaging_hub.indexers.idc import IdcSource
     from imaging_hub.indexers.tabular import TabularSource
+    from imaging_hub.indexers.tcia import TciaSource
 
     sampler = Sampler()
     sampler.start()
-    config: IdcSource | TabularSource | DicomFolderSource | DicomwebSource | Gen3Source = \
-        IdcSource()
+    config: (IdcSource | TabularSource | DicomFolderSource | DicomwebSource | Gen3Source
+             | TciaSource) = IdcSource()
     name = "idc"
-    if gen3:
+    if tcia:
+        name = "tcia"
+        config = TciaSource(type="tcia", url=f"{tcia}/nbia-api/services/v4", citations=False)
+    elif gen3:
         name = "midrc"
         config = Gen3Source(type="gen3", url=gen3, model="midrc")
     elif dicomweb:
@@ -151,14 +161,15 @@ def harvest_once(series_parquet: str | None, tabular_csv: str | None = None,
 
 def run_child(series_parquet: str | None, tabular_csv: str | None = None,
               folder: str | None = None, dicomweb: str | None = None,
-              gen3: str | None = None) -> dict[str, object]:
+              gen3: str | None = None, tcia: str | None = None) -> dict[str, object]:
     """``harvest_once`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child"] + (
         ["--series-parquet", series_parquet] if series_parquet else []) + (
         ["--tabular-csv", tabular_csv] if tabular_csv else []) + (
         ["--folder-path", folder] if folder else []) + (
         ["--dicomweb-url", dicomweb] if dicomweb else []) + (
-        ["--gen3-url", gen3] if gen3 else [])
+        ["--gen3-url", gen3] if gen3 else []) + (
+        ["--tcia-url", tcia] if tcia else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     if out.returncode:
         sys.exit(f"harvest failed:\n{out.stderr}")
@@ -312,6 +323,21 @@ def synthetic_gen3(n: int) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def synthetic_tcia(n: int) -> Iterator[str]:
+    """The TCIA test server with ``n`` public series in collections of 2,000; yields its
+    root."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.indexers.test_tcia import synthetic
+    from tests.tcia_server import Nbia, nbia_server
+
+    size = 2_000
+    nbia = Nbia(collections=[synthetic(f"Coll-{i:04d}", min(size, n - i * size))
+                             for i in range(-(-n // size))])
+    with nbia_server(nbia) as root:
+        yield root
+
+
 def _peak_anon(run: dict[str, object]) -> int:
     anon = run["anon"]
     assert isinstance(anon, dict)
@@ -325,18 +351,22 @@ def main() -> None:
     parser.add_argument("--folder", help="comma-separated file counts of a DICOM folder")
     parser.add_argument("--dicomweb", help="comma-separated series counts of a DICOMweb server")
     parser.add_argument("--gen3", help="comma-separated series counts of a Gen3 commons")
+    parser.add_argument("--tcia", help="comma-separated series counts of a TCIA server")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--series-parquet", help=argparse.SUPPRESS)
     parser.add_argument("--tabular-csv", help=argparse.SUPPRESS)
     parser.add_argument("--folder-path", help=argparse.SUPPRESS)
     parser.add_argument("--dicomweb-url", help=argparse.SUPPRESS)
     parser.add_argument("--gen3-url", help=argparse.SUPPRESS)
+    parser.add_argument("--tcia-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(harvest_once(args.series_parquet, args.tabular_csv,
-                                      args.folder_path, args.dicomweb_url, args.gen3_url)))
+                                      args.folder_path, args.dicomweb_url, args.gen3_url,
+                                      args.tcia_url)))
         return
-    chosen = args.synthetic or args.tabular or args.folder or args.dicomweb or args.gen3
+    chosen = (args.synthetic or args.tabular or args.folder or args.dicomweb or args.gen3
+              or args.tcia)
     if not chosen:
         print_phases("IDC (installed idc-index-data)", run_child(None))
         return
@@ -344,7 +374,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         runs = []
         for n in sizes:
-            if args.gen3:
+            if args.tcia:
+                with synthetic_tcia(n) as url:
+                    runs.append(run_child(None, tcia=url))
+            elif args.gen3:
                 with synthetic_gen3(n) as url:
                     runs.append(run_child(None, gen3=url))
             elif args.dicomweb:

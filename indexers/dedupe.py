@@ -50,7 +50,7 @@ def first_copies(records: pa.Table, tally: Tally, folder: Path | None = None) ->
             con.execute("CREATE TABLE repeated AS SELECT id, min(rn) AS first FROM firsts_in "
                         "GROUP BY id HAVING count(*) > 1")
             con.unregister("firsts_in")
-            (repeated,) = con.execute("SELECT count(*) FROM repeated").fetchone() or (0,)
+            ((repeated,),) = con.execute("SELECT count(*) FROM repeated").fetchall()
             if not repeated:
                 return records
             con.register("later_in", _numbered(records))
