@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heap", default="4g", help="engine heap (one node each)")
     ap.add_argument("--backends", default="embedded,opensearch,elasticsearch")
     ap.add_argument("--skip-ingest", action="store_true", help="reuse the work folder")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="harvest and measure the index on disk; no questions asked")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     backends = args.backends.split(",")
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{kind}: harvesting all of IDC ...", flush=True)
                 entry["ingest"] = harvest(home, env)
             entry["disk"] = disk_bytes(kind, urls[kind] or "", home)
-            for workers in (1, 2):
+            for workers in () if args.ingest_only else (1, 2):
                 proc, url = serve(home, env, workers)
                 try:
                     if workers == 1:
@@ -263,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                 stop_engine(kind, args.work)
         result["backends"][kind] = entry
         print(json.dumps({kind: entry}, indent=1), flush=True)
+    if args.ingest_only:
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     base = backends[0]
     bad = [f"{kind} vs {base}: {d}" for kind in backends[1:]
            for d in differences(answers[base], answers[kind])]

@@ -79,9 +79,7 @@ class Floor:
         procedure), derived from the same raw values with the shipped vocabulary tables, so
         the floor answers the same question: joined on the raw values, before timing."""
         inputs = ("body_part", "modality", "study_description")
-        distinct = self.con.execute(f"SELECT DISTINCT {', '.join(inputs)} FROM s").arrow()
-        if isinstance(distinct, pa.RecordBatchReader):  # DuckDB 2 returns a reader
-            distinct = distinct.read_all()
+        distinct = self.con.sql(f"SELECT DISTINCT {', '.join(inputs)} FROM s").to_arrow_table()
         for name in ("sex", "sex_raw", "race_raw", "ethnicity_raw"):  # other rules' inputs
             distinct = distinct.append_column(name, pa.nulls(distinct.num_rows, pa.string()))
         table = harmonise(distinct, vocab.load(None)).table.select([*inputs, *MEANINGS])

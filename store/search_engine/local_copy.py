@@ -39,6 +39,10 @@ class LocalCopies:
     def path(self, generation: str) -> Path:
         return self.folder / f"{generation}.parquet"
 
+    def pending(self, generation: str) -> Path:
+        """Where the copy of ``generation`` is written until that generation is served."""
+        return self.path(generation).with_suffix(".pending")
+
     def read(self, generation: str, records: int) -> Iterator[pa.Table] | None:
         """The records of ``generation`` in batches; None without a readable copy of it
         holding ``records`` records (its manifest's count). The copy is decoded once
@@ -65,7 +69,7 @@ class LocalCopies:
         """Write the merged records (``merge.RECORDS`` on ``con``) of a generation being
         loaded; the file only counts once ``keep`` has named it. A copy that cannot be
         written (a full disk, say) is no reason to fail the publish: None."""
-        pending = self.path(generation).with_suffix(".pending")
+        pending = self.pending(generation)
         columns = ", ".join(f'"{n}"' for n in SERIES_SCHEMA.names)
         target = str(pending).replace("'", "''")
         try:

@@ -98,14 +98,27 @@ def row_properties(level: str) -> dict[str, Any]:
     return props
 
 
-def settings(shards: int, replicas: int) -> dict[str, Any]:
+# Translog size at which a loading index is flushed: its buffered documents are written as a
+# segment in the background while loading goes on. Whatever is still buffered when loading
+# ends is written by the final refresh, on one thread, and the last index's refresh is on
+# the publish's critical path. Measured with the documents of all of IDC, one node, 4 GB
+# heap: the study index loaded, refreshed and merged in 32.4 s at 200mb against 39.1 s at
+# 1gb (its refresh 0.1 s against 11.3 s); the series index (a 2 GB translog) took 80.9 s
+# at 200mb against 78.1 s at 1gb, its ten flushes' segments being merged while it loads.
+FLUSH_THRESHOLD = {"series": "1gb"}
+DEFAULT_FLUSH_THRESHOLD = "200mb"
+
+
+def settings(shards: int, replicas: int, kind: str) -> dict[str, Any]:
+    """Settings of an index of ``kind`` while it loads (``publish._finish`` sets those
+    of a served index)."""
     return {"index": {
         "number_of_shards": shards, "number_of_replicas": replicas,
         "refresh_interval": "-1",  # loading: refreshed once at the end
         # loading: the translog is fsynced in the background; a generation that did not load
         # completely is dropped anyway, and durability is per request again once it did
         "translog.durability": "async", "translog.sync_interval": "30s",
-        "translog.flush_threshold_size": "1gb",
+        "translog.flush_threshold_size": FLUSH_THRESHOLD.get(kind, DEFAULT_FLUSH_THRESHOLD),
         "mapping.nested_objects.limit": 10_000_000,  # a subject may hold many series
         "mapping.total_fields.limit": 2000,
         "max_inner_result_window": 1000,

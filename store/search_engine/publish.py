@@ -3,10 +3,10 @@
     lock -> read the served records back, page by page -> merge and link subjects in an
     on-disk DuckDB (store/merge.py, shared; memory bounded) -> create the generation's
     indices (no replicas, no refresh) -> bulk load, counting every item that failed;
-    each loaded index refreshed and merged to one segment per shard while the next loads
-    -> add replicas, wait for health -> check
-    document counts -> swap every alias in one atomic request -> drop generations older
-    than the previous one -> unlock
+    each loaded index refreshed and merged to one segment per shard while the next loads,
+    the publisher's local copy written while the last one is -> add replicas, wait for
+    health -> check document counts -> swap every alias in one atomic request -> drop
+    generations older than the previous one -> unlock
 
 Until the alias swap nothing of the new generation is visible; a failed or partial load
 deletes its indices and raises, and the previous generation keeps answering.
@@ -20,10 +20,12 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -162,15 +164,15 @@ def publish(client: EngineClient, prefix: str, result: HarvestResult, source_typ
                      or read_series(client, prefix, served))
             old_c = read_collections(client, prefix, served)
         gen = new_generation_name()
-        pending = None
         with merging(old_s, old_c, sources, result, source_type, spill=True) as merged:
             try:
-                _load(client, prefix, gen, merged, shards, replicas)
-                pending = copies.write(merged.con, gen) if copies else None
+                pending = _load(client, prefix, gen, merged, shards, replicas,
+                                partial(copies.write, merged.con, gen) if copies else None)
                 _swap(client, prefix, served, gen)
             except BaseException:
                 _drop(client, prefix, gen)
-                LocalCopies.discard(pending)
+                if copies:
+                    LocalCopies.discard(copies.pending(gen))
                 raise
         if copies and pending:
             copies.keep(pending, gen)
@@ -179,11 +181,16 @@ def publish(client: EngineClient, prefix: str, result: HarvestResult, source_typ
 
 
 def _load(client: EngineClient, prefix: str, gen: str, merged: Merged, shards: int,
-          replicas: int | None) -> None:
+          replicas: int | None, while_settling: Callable[[], Path | None] | None = None,
+          ) -> Path | None:
+    """Create, load, settle and check the generation's indices; ``while_settling`` runs
+    once every document is sent, while the engine still refreshes and merges the last
+    index on one thread (a core the publisher would leave idle): its answer is returned."""
     names = {k: mapping.index_name(prefix, k, gen) for k in mapping.KINDS}
     for kind, name in names.items():
         client.request("PUT", f"/{name}", {
-            "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0),
+            "settings": mapping.settings(shards if kind in mapping.LEVEL_INDICES else 1, 0,
+                                         kind),
             "mappings": mapping.mapping_of(kind)})
     colls = merged.collections
     rows = docs.Rows(merged)
@@ -206,11 +213,13 @@ def _load(client: EngineClient, prefix: str, gen: str, merged: Merged, shards: i
                 "sources": merged.sources}
         _bulk(client, [{"_index": names["meta"], "_id": "meta", "_source": meta}], gen)
         settled.append(settling.submit(_settle, client, names["meta"]))
+        done_meanwhile = while_settling() if while_settling else None
         for done in settled:
             done.result()
     finally:  # on failure: what is queued is dropped, what runs ends before the indices do
         settling.shutdown(wait=True, cancel_futures=True)
     _finish(client, names, expected, replicas)
+    return done_meanwhile
 
 
 def _settle(client: EngineClient, index: str) -> None:

@@ -13,6 +13,7 @@ from imaging_hub.errors import StoreError
 from imaging_hub.schemas.query import CohortQuery
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.search_engine import SearchEngineStore, publish
+from imaging_hub.store.search_engine.local_copy import LocalCopies
 from tests.store import synthetic as syn
 from tests.store.backends import engine_settings
 
@@ -103,16 +104,27 @@ def test_a_copy_that_does_not_match_the_served_generation_is_not_used(
         copy = tmp_path / store.prefix / f"{store.generation_name()}.parquet"
 
 
+# the copy is written while the last index settles: a publish can fail after it is
+# written, in the checks before the swap (_finish) or at the swap
+@pytest.mark.parametrize("step", ["_finish", "_swap"])
 def test_a_failed_publish_keeps_the_served_copy_and_leaves_nothing_else(
         request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+        step: str) -> None:
     store, first = _published(request, tmp_path, seed=7, n=40)
     served = store.generation_name()
+    written: list[Path] = []
+    write = LocalCopies.write
+
+    def recorded(copies: LocalCopies, *args: Any) -> Path | None:
+        written.append(path := write(copies, *args))
+        return path
 
     def refuse(*_: Any) -> None:
-        raise StoreError("alias swap refused")
+        assert written and written[-1] is not None and written[-1].exists()
+        raise StoreError(f"{step} refused")
 
-    monkeypatch.setattr(publish, "_swap", refuse)
+    monkeypatch.setattr(LocalCopies, "write", recorded)
+    monkeypatch.setattr(publish, step, refuse)
     with pytest.raises(StoreError, match="refused"):
         store.publish(syn.result("alpha", first[:20], syn.COLLECTIONS, run="run-2"))
     assert store.generation_name() == served
