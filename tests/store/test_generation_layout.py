@@ -42,8 +42,10 @@ def test_a_published_generation_is_merged_and_lean(
     store.publish(syn.result("alpha", data, syn.COLLECTIONS))
 
     segments = client.request("GET", f"/_cat/segments/{prefix}-*",
-                              params={"format": "json", "h": "index,shard,prirep"})
+                              params={"format": "json", "h": "index,shard,prirep,searchable"})
     per_shard: dict[tuple[str, str], int] = {}
+    # what searches read: the merged segment, open once published
+    assert all(s["searchable"] == "true" for s in segments), segments
     for s in segments:
         key = (s["index"], s["shard"])
         per_shard[key] = per_shard.get(key, 0) + 1
