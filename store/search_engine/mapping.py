@@ -100,7 +100,7 @@ def row_properties(level: str) -> dict[str, Any]:
 
 # Translog size at which a loading index is flushed: its buffered documents are written as a
 # segment in the background while loading goes on. Whatever is still buffered when loading
-# ends is written by the final refresh, on one thread, and the last index's refresh is on
+# ends is written afterwards, on one thread (``publish._settle``), and the last index's is on
 # the publish's critical path. Measured with the documents of all of IDC, one node, 4 GB
 # heap: the study index loaded, refreshed and merged in 32.4 s at 200mb against 39.1 s at
 # 1gb (its refresh 0.1 s against 11.3 s); the series index (a 2 GB translog) took 80.9 s

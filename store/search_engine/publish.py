@@ -3,7 +3,7 @@
     lock -> read the served records back, page by page -> merge and link subjects in an
     on-disk DuckDB (store/merge.py, shared; memory bounded) -> create the generation's
     indices (no replicas, no refresh) -> bulk load, counting every item that failed;
-    each loaded index refreshed and merged to one segment per shard while the next loads,
+    each loaded index merged to one segment per shard and refreshed while the next loads,
     the publisher's local copy written while the last one is -> add replicas, wait for
     health -> check document counts -> swap every alias in one atomic request -> drop
     generations older than the previous one -> unlock
@@ -184,7 +184,7 @@ def _load(client: EngineClient, prefix: str, gen: str, merged: Merged, shards: i
           replicas: int | None, while_settling: Callable[[], Path | None] | None = None,
           ) -> Path | None:
     """Create, load, settle and check the generation's indices; ``while_settling`` runs
-    once every document is sent, while the engine still refreshes and merges the last
+    once every document is sent, while the engine still merges and refreshes the last
     index on one thread (a core the publisher would leave idle): its answer is returned."""
     names = {k: mapping.index_name(prefix, k, gen) for k in mapping.KINDS}
     for kind, name in names.items():

@@ -112,7 +112,7 @@ def test_a_failed_publish_keeps_the_served_copy_and_leaves_nothing_else(
         step: str) -> None:
     store, first = _published(request, tmp_path, seed=7, n=40)
     served = store.generation_name()
-    written: list[Path] = []
+    written: list[Path | None] = []
     write = LocalCopies.write
 
     def recorded(copies: LocalCopies, *args: Any) -> Path | None:
