@@ -88,10 +88,19 @@ def disk_bytes(kind: str, url: str, home: Path) -> dict[str, Any]:
         gen = (home / "index" / (home / "index" / "CURRENT").read_text().strip())
         size = sum(f.stat().st_size for f in gen.iterdir())
         return {"bytes": size, "bytes_per_series": round(size / SERIES)}
-    rows = httpx.get(f"{url}/_cat/indices/ihub-*", params={
-        "format": "json", "bytes": "b", "h": "index,pri.store.size,docs.count"}).json()
-    per = {r["index"].split("-")[1]: int(r["pri.store.size"]) for r in rows
-           if r["index"].count("-") >= 3}
+    # an engine caches its store sizes for up to 10 s (index.store.stats_refresh_interval),
+    # and deletes the segments a merge replaced once no reader holds them: read until two
+    # readings 11 s apart agree
+    per: dict[str, int] = {}
+    for _ in range(6):
+        rows = httpx.get(f"{url}/_cat/indices/ihub-*", params={
+            "format": "json", "bytes": "b", "h": "index,pri.store.size,docs.count"}).json()
+        now = {r["index"].split("-")[1]: int(r["pri.store.size"]) for r in rows
+               if r["index"].count("-") >= 3}
+        if now == per:
+            break
+        per = now
+        time.sleep(11)
     total = sum(per.values())
     return {"bytes": total, "bytes_per_series": round(total / SERIES), "by_index": per,
             "lucene_docs": sum(int(r["docs.count"]) for r in rows)}
