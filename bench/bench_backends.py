@@ -2,7 +2,9 @@
 
 * **ingest**: ``ihub harvest`` of all of IDC into one local OpenSearch node and one local
   Elasticsearch node (started by ``scripts/<kind>.sh``), beside the embedded store: wall
-  time, series per second, peak RSS of the harvest process tree, bytes per series on disk.
+  time, series per second, peak RSS of the harvest process tree, bytes per series on disk,
+  and the CPU time the harvest and the engine's node used: their sum over the machine's
+  cores is the shortest wall time that work could take, however well it overlapped.
   Each engine runs only during its own backend's phase (ingest, queries, throughput);
 * **queries**: the benchmark's question mix (``bench/queries.py``) over HTTP on each backend,
   every answer computed (``Cache-Control: no-cache``): p50/p95, and every answer (counts,
@@ -29,6 +31,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -60,13 +63,35 @@ def start_engine(kind: str, work: Path, port: int, heap: str) -> str:
     return done.stdout.strip().splitlines()[-1].split("=", 1)[1]
 
 
+def engine_version(url: str) -> dict[str, str]:
+    """The engine's release and the Java its node runs on."""
+    node = next(iter(httpx.get(f"{url}/_nodes/jvm").json()["nodes"].values()))
+    # (not GET /: Elasticsearch's integ-test zip has no rest-root module)
+    return {"version": node["version"], "java": f"{node['jvm']['vm_vendor']} "
+                                                f"{node['jvm']['version']}"}
+
+
 def stop_engine(kind: str, work: Path) -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / f"{kind}.sh"), "stop"],
                    env={**os.environ, "IHUB_HOME": str(work / kind)}, capture_output=True)
 
 
-def harvest(home: Path, env: dict[str, str]) -> dict[str, Any]:
-    """``ihub harvest`` (all of IDC): wall time and the peak RSS of its process tree."""
+def engine_processes(kind: str, work: Path) -> list[psutil.Process]:
+    """The running nodes of ``kind`` the bench started (their pid files)."""
+    return [psutil.Process(int(f.read_text())) for f in (work / kind / kind).glob("node-*/pid")]
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
+def harvest(home: Path, env: dict[str, str], engine: list[psutil.Process] | None = None,
+            ) -> dict[str, Any]:
+    """``ihub harvest`` (all of IDC): wall time, the peak RSS of its process tree, the CPU
+    time it and the ``engine`` nodes used."""
+    engine = engine or []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    engine_before = cpu_seconds(engine)
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(IHUB), "harvest"], env={**os.environ, **env,
                                                          "IHUB_HOME": str(home)},
@@ -79,8 +104,13 @@ def harvest(home: Path, env: dict[str, str]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"harvest failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the harvest, waited for
+    own = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    used = own + (cpu_seconds(engine) - engine_before)
     return {"wall_s": round(wall, 1), "series_per_s": round(SERIES / wall),
-            "peak_rss_mb": round(peak / 1e6)}
+            "peak_rss_mb": round(peak / 1e6), "harvest_cpu_s": round(own, 1),
+            "engine_cpu_s": round(used - own, 1),
+            "cpu_bound_s": round(used / (os.cpu_count() or 1), 1)}
 
 
 def disk_bytes(kind: str, url: str, home: Path) -> dict[str, Any]:
@@ -250,9 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             urls[kind] = (start_engine(kind, args.work, ports[kind], args.heap)
                           if kind in ports else None)
             env = engine_env(kind, urls[kind] or "") if urls[kind] else {}
+            if urls[kind]:
+                entry["engine"] = engine_version(urls[kind] or "")
             if not args.skip_ingest:
                 print(f"{kind}: harvesting all of IDC ...", flush=True)
-                entry["ingest"] = harvest(home, env)
+                entry["ingest"] = harvest(home, env, engine_processes(kind, args.work))
             entry["disk"] = disk_bytes(kind, urls[kind] or "", home)
             for workers in () if args.ingest_only else (1, 2):
                 proc, url = serve(home, env, workers)
