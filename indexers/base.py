@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import pyarrow as pa
 
+from imaging_hub.iterate import chunked
 from imaging_hub.schemas.columnar import SERIES_SCHEMA, series_table
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.schemas.report import HarvestReport, Reject
 from imaging_hub.store.arrowio import spill
 
 RECORD_BATCH = 10_000  # records (models) held at a time on their way to a spill file
-T = TypeVar("T")
-R = TypeVar("R")
 # (stage description, completed, total) — drives the CLI's progress bar.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -127,31 +124,6 @@ class Tally:
         report.reject_samples.extend(self.samples)
         report.warnings.update(self.warnings)
         report.warning_samples.extend(self.warning_samples)
-
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """``items`` in lists of ``size`` (the last one shorter)."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def in_order(pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int,
-             ) -> Iterator[R]:
-    """``fn`` of each item run on ``pool``, the results in the items' order, with at most
-    ``window`` submitted and not yet taken (``Executor.map`` submits every item at once)."""
-    pending: deque[Future[R]] = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def spill_records(records: Iterable[SeriesRecord], folder: Path | None = None) -> pa.Table:

@@ -26,9 +26,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from imaging_hub.indexers.base import Tally, chunked, in_order, spill_records
+from imaging_hub.indexers.base import Tally, spill_records
 from imaging_hub.indexers.dicom_file import KEYWORDS, FileHeader
 from imaging_hub.indexers.dicom_values import Context, series_record
+from imaging_hub.iterate import chunked, in_order
 from imaging_hub.schemas.records import SeriesRecord
 
 BATCH = 10_000  # paths inserted, headers spilled and series read back at a time

@@ -33,7 +33,6 @@ from imaging_hub.indexers.base import (
     ProgressFn,
     StudyDateWindow,
     Tally,
-    in_order,
     no_progress,
     spill_records,
 )
@@ -45,6 +44,7 @@ from imaging_hub.indexers.dicom_values import (
     series_record,
 )
 from imaging_hub.indexers.http import AuthConfig, HttpSettings, build_client, get_json
+from imaging_hub.iterate import in_order
 from imaging_hub.schemas.columnar import COLLECTION_SCHEMA
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, SeriesRecord

@@ -28,8 +28,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from imaging_hub.indexers.base import Tally, chunked
+from imaging_hub.indexers.base import Tally
 from imaging_hub.indexers.dicom_values import STUDY_FIELDS, json_value
+from imaging_hub.iterate import chunked
 
 BATCH = 10_000  # entries spilled, studies and series read back at a time
 Entry = dict[str, Any]

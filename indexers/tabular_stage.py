@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from imaging_hub.indexers import base
-from imaging_hub.indexers.base import chunked
+from imaging_hub.iterate import chunked
 from imaging_hub.schemas.columnar import SERIES_SCHEMA, series_table, with_all_columns
 from imaging_hub.schemas.records import SeriesRecord
 from imaging_hub.store.arrowio import BATCH_ROWS, spill

@@ -44,13 +44,13 @@ from imaging_hub.indexers.base import (
     ProgressFn,
     SeriesScope,
     Tally,
-    in_order,
     no_progress,
     spill_records,
 )
 from imaging_hub.indexers.dedupe import first_copies
 from imaging_hub.indexers.http import HttpSettings, build_client, secret
 from imaging_hub.indexers.tcia_client import CitationClient, NbiaClient, NbiaTokenAuth
+from imaging_hub.iterate import in_order
 from imaging_hub.schemas.columnar import collection_table
 from imaging_hub.schemas.query import Link
 from imaging_hub.schemas.records import AccessTier, CollectionRecord, SeriesRecord

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from imaging_hub.access import Caller
 from imaging_hub.errors import CohortNotFound
-from imaging_hub.indexers.base import chunked
+from imaging_hub.iterate import chunked
 from imaging_hub.schemas.manifests import CohortChanges, CohortInfo, MemberChange, query_body
 from imaging_hub.schemas.query import CohortQuery
 from imaging_hub.store.base import IndexStore

@@ -1,4 +1,4 @@
-"""The small helpers indexers share: chunking and an in-order, windowed pool map."""
+"""Iteration helpers (imaging_hub/iterate.py): chunking and an in-order, windowed pool map."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from imaging_hub.indexers.base import chunked, in_order
+from imaging_hub.iterate import chunked, in_order
 
 
 def test_chunked_keeps_order_and_a_short_last_chunk() -> None:
