@@ -181,8 +181,10 @@ def search(
         d = hit.model_dump()
         label = d.get("series_description") or d.get("name") or ""
         out.print(f"• {d['id']}  {d.get('modality') or ''} {label}")
-        for link in hit.links[:2]:
-            out.print(f"    {link.rel}: {link.href}")
+        for link in d.get("links", [])[:2]:  # subject hits carry none
+            # whole on one line (not wrapped at the terminal's width), never read as markup
+            out.print(f"    {link['rel']}: {link['href']}", soft_wrap=True, markup=False,
+                      highlight=False)
     for name, buckets in result.facets.items():
         out.print(f"[bold]{name}[/bold]: " + ", ".join(
             f"{b.value} ({cli_counts.number(b)})" for b in buckets[:8]))

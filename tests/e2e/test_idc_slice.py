@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,19 @@ def test_cli_search_and_sources(cli_home: Path) -> None:
     assert sources[0]["published"]["series"] == total
     bad = ihub(cli_home, "count", "--filter", "colour=red")
     assert bad.returncode == 2 and "unknown filter field 'colour'" in bad.stderr
+
+
+@pytest.mark.parametrize("level", ["series", "study", "subject", "collection"])
+def test_cli_search_prints_hits_at_every_level(cli_home: Path, level: str) -> None:
+    done = ihub(cli_home, "search", "lymph", "--level", level, "--size", "3")
+    assert done.returncode == 0, done.stderr
+    total = re.search(rf"([\d,]+) matching {level}", done.stdout)
+    assert total, done.stdout
+    hits = [line for line in done.stdout.splitlines() if line.startswith("•")]
+    assert len(hits) == min(3, int(total.group(1).replace(",", ""))) > 0
+    links = [line for line in done.stdout.splitlines() if line.startswith("    ")]
+    if level in ("series", "collection"):  # hits with links show their first two
+        assert links and all(": https://" in line for line in links)
 
 
 def test_failed_harvest_keeps_the_published_index(cli_home: Path) -> None:
