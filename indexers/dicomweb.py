@@ -240,7 +240,9 @@ class DicomwebIndexer:
 def series_links(r: SeriesRecord, params: Params) -> list[Link]:
     """The configured viewer and WADO-RS retrieve URL of a series."""
     ids = r.identifiers
-    links = []
+    links: list[Link] = []
+    if ids.series_uid is None or ids.study_uid is None:  # nothing a viewer or WADO-RS opens
+        return links
     if params.get("viewer"):
         links.append(viewer_template(params["viewer"], ids.study_uid, ids.series_uid))
     if params.get("wado_rs"):

@@ -340,15 +340,18 @@ WHERE c.reason IS NULL
 
 
 # -- links (built at query time from stored identifiers) -----------------------------------
-def idc_viewer(r: SeriesRecord) -> Link:
-    """IDC's viewer: Slim for slide microscopy, OHIF v3 for everything else."""
+def idc_viewer(r: SeriesRecord) -> list[Link]:
+    """IDC's viewer: Slim for slide microscopy, OHIF v3 for everything else (none for a
+    record without a series UID, which no viewer can open)."""
+    if r.identifiers.series_uid is None or r.identifiers.study_uid is None:
+        return []
     study, series = quote(r.identifiers.study_uid), quote(r.identifiers.series_uid)
     if r.modality in SLIDE_MODALITIES:
-        return Link(rel="viewer", host="idc", title="Slim viewer (IDC)",
-                    href=f"{IDC_VIEWER}/slim/studies/{study}/series/{series}")
-    return Link(rel="viewer", host="idc", title="OHIF v3 viewer (IDC)",
-                href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}"
-                     f"&initialSeriesInstanceUID={series}")
+        return [Link(rel="viewer", host="idc", title="Slim viewer (IDC)",
+                     href=f"{IDC_VIEWER}/slim/studies/{study}/series/{series}")]
+    return [Link(rel="viewer", host="idc", title="OHIF v3 viewer (IDC)",
+                 href=f"{IDC_VIEWER}/v3/viewer/?StudyInstanceUIDs={study}"
+                      f"&initialSeriesInstanceUID={series}")]
 
 
 def idc_study_viewer(study_uid: str, modalities: list[str], params: Params) -> list[Link]:
@@ -368,7 +371,7 @@ def idc_collection_page(collection: str) -> Link:
 
 def series_links(r: SeriesRecord, params: Params) -> list[Link]:
     """Viewer, DOI, DRS URI and S3 prefix of an IDC series."""
-    links = [idc_viewer(r)]
+    links = idc_viewer(r)
     if r.identifiers.doi:
         links.append(doi(r.identifiers.doi, "idc"))
     return links + drs(r) + s3(r)

@@ -117,8 +117,7 @@ def check(column: str, value: Any, rule: Check) -> None:
 
 
 def _coded(kind: str, column: str, value: Any, mapping: TabularMapping) -> str | None:
-    table: dict[str, str] = {k: v for k, v in mapping.values.items() if k == kind}.get(
-        kind, {})
+    table = next((v for k, v in mapping.values.items() if k == kind), {})
     text = str(value).strip()
     mapped = table.get(text) or next((v for k, v in table.items()
                                       if k.lower() == text.lower()), None)

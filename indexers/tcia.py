@@ -271,7 +271,8 @@ def _portal(params: Params, key: str, value: str, title: str) -> Link:
 
 def series_links(r: SeriesRecord, params: Params) -> list[Link]:
     """NBIA search portal (the series), DOI, and TCIA's data usage policy."""
-    links = [_portal(params, "SeriesCriteria", r.identifiers.series_uid, "TCIA (NBIA search)")]
+    uid = r.identifiers.series_uid  # (a record without one has no series to search for)
+    links = [_portal(params, "SeriesCriteria", uid, "TCIA (NBIA search)")] if uid else []
     if r.identifiers.doi:
         links.append(doi(r.identifiers.doi, "tcia"))
     return links + [policy(params.get("policy") or USAGE_POLICY, "tcia",

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/ruff check .
-.venv/bin/mypy imaging_hub schemas indexers store search_ui
+.venv/bin/python scripts/typecheck.py  # mypy on the package as Python imports it
 # Two workers (pytest-xdist), each taking a whole test file at a time (module fixtures such as
 # the 3-node cluster start once), in collection order (the slow modules first, see
 # tests/conftest.py; xdist would otherwise start the files with the most tests first): much of

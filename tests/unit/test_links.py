@@ -16,14 +16,25 @@ def record(modality: str, **ids: str | None) -> SeriesRecord:
 
 
 def test_radiology_series_open_in_ohif_v3() -> None:
-    link = idc.idc_viewer(record("CT"))
+    (link,) = idc.idc_viewer(record("CT"))
     assert link.href == ("https://viewer.imaging.datacommons.cancer.gov/v3/viewer/"
                          "?StudyInstanceUIDs=1.2&initialSeriesInstanceUID=1.2.3")
 
 
 def test_slide_series_open_in_slim() -> None:
-    link = idc.idc_viewer(record("SM"))
+    (link,) = idc.idc_viewer(record("SM"))
     assert link.href == "https://viewer.imaging.datacommons.cancer.gov/slim/studies/1.2/series/1.2.3"
+
+
+def test_a_record_without_a_series_uid_gets_no_viewer_or_portal_link() -> None:
+    subject_row = record("CT").model_copy(update={"identifiers": SeriesIdentifiers(
+        study_uid=None, series_uid=None, doi="10.7937/abc")})
+    for source_type, params in (("idc", {}), ("tcia", {}),
+                                ("dicomweb", {"viewer": "https://v/{study_uid}/{series_uid}",
+                                              "wado_rs": "https://pacs/dicom-web"})):
+        rels = {link.rel for link in links.series_links(subject_row, source_type, params)}
+        assert not rels & {"viewer", "landing", "download"}, (source_type, rels)
+    assert {link.rel for link in links.series_links(subject_row, "idc")} == {"doi"}
 
 
 def test_idc_series_links_cover_viewer_doi_drs_and_s3() -> None:
